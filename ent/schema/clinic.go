@@ -1,0 +1,40 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+)
+
+// Clinic is a location of an organization. Licenses belong to a clinic (R21).
+type Clinic struct{ ent.Schema }
+
+func (Clinic) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("name").NotEmpty().MaxLen(200).
+			Annotations(entgql.OrderField("NAME")),
+	}
+}
+
+func (Clinic) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("users", User.Type).Ref("clinics").
+			Annotations(entgql.RelayConnection(), entgql.Skip(entgql.SkipWhereInput)),
+		edge.From("licenses", License.Type).Ref("clinic").
+			Annotations(entgql.Skip(entgql.SkipAll)),
+	}
+}
+
+func (Clinic) Indexes() []ent.Index {
+	// A practice names each of its clinics once.
+	return []ent.Index{index.Fields("organization_id", "name").Unique()}
+}
+
+func (Clinic) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}} }
+
+func (Clinic) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.RelayConnection()}
+}

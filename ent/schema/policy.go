@@ -1,0 +1,63 @@
+package schema
+
+import (
+	"entgo.io/ent"
+
+	"github.com/clinicemr/usermanager/ent/privacy"
+	"github.com/clinicemr/usermanager/internal/tenant"
+)
+
+// Privacy policies. The rules live in internal/tenant; system work bypasses
+// them with privacy.DecisionContext(ctx, privacy.Allow).
+
+// Policy confines every tenant entity to the viewer's organization (R1).
+func (TenantMixin) Policy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{tenant.RequireViewer(), tenant.FilterOrganization()},
+		Mutation: privacy.MutationPolicy{
+			tenant.RequireViewer(), tenant.CreateInOwnOrganization(), tenant.FilterOrganization(),
+		},
+	}
+}
+
+// Policy shows users to the viewer per R1-R3. Users are written by the
+// services in internal/, which check permissions first; the filter here
+// still keeps those writes inside the organization.
+func (User) Policy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{tenant.RequireViewer(), tenant.FilterVisibleUsers()},
+		Mutation: privacy.MutationPolicy{
+			tenant.RequireViewer(), tenant.CreateInOwnOrganization(), tenant.FilterOrganization(),
+		},
+	}
+}
+
+// Policy lets every signed-in viewer read the catalog; only the system
+// writes it.
+func (Permission) Policy() ent.Policy {
+	return privacy.Policy{
+		Query:    privacy.QueryPolicy{tenant.RequireViewer(), privacy.AlwaysAllowRule()},
+		Mutation: privacy.MutationPolicy{privacy.AlwaysDenyRule()},
+	}
+}
+
+// Policy shows an organization to its own members and to Support.
+func (Organization) Policy() ent.Policy {
+	return privacy.Policy{
+		Query:    privacy.QueryPolicy{tenant.RequireViewer(), tenant.FilterOwnOrganization()},
+		Mutation: privacy.MutationPolicy{tenant.RequireViewer(), privacy.AlwaysDenyRule()},
+	}
+}
+
+// Policy keeps sign-in records to the system (internal/auth).
+func (Session) Policy() ent.Policy { return systemOnly() }
+
+// Policy keeps sign-in records to the system (internal/auth).
+func (RefreshToken) Policy() ent.Policy { return systemOnly() }
+
+func systemOnly() ent.Policy {
+	return privacy.Policy{
+		Query:    privacy.QueryPolicy{privacy.AlwaysDenyRule()},
+		Mutation: privacy.MutationPolicy{privacy.AlwaysDenyRule()},
+	}
+}

@@ -1,0 +1,101 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+	"github.com/clinicemr/usermanager/internal/staff"
+)
+
+// User is a staff member's profile (R4). Users are never deleted (R11).
+type User struct{ ent.Schema }
+
+func (User) Fields() []ent.Field {
+	return []ent.Field{
+		// Support staff belong to no organization (R1), so unlike the other
+		// tenant entities the organization is optional here.
+		field.Int("organization_id").Optional().Nillable().Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("username").NotEmpty().MaxLen(254).
+			Annotations(entgql.OrderField("USERNAME")),
+		// Lower-cased username: the unique index makes usernames unique
+		// platform-wide without regard to case (R5), even under concurrency.
+		field.String("username_key").NotEmpty().Unique().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("email").NotEmpty().MaxLen(254).
+			Annotations(entgql.OrderField("EMAIL")),
+		field.String("email_key").NotEmpty().Unique().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("password_hash").Sensitive().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Enum("user_type").GoType(staff.UserType("")).
+			Annotations(entgql.Type("UserType"), entgql.OrderField("USER_TYPE")),
+		field.String("first_name").NotEmpty().MaxLen(100).
+			Annotations(entgql.OrderField("FIRST_NAME")),
+		field.String("last_name").NotEmpty().MaxLen(100).
+			Annotations(entgql.OrderField("LAST_NAME")),
+		field.String("full_name").NotEmpty().MaxLen(200).
+			Annotations(entgql.OrderField("FULL_NAME")),
+		// Lower-cased names, username and email for substring search (R17);
+		// trigram-indexed on PostgreSQL.
+		field.String("search_text").Default("").
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Enum("status").Values("ACTIVE", "INACTIVE").Default("INACTIVE").
+			Annotations(entgql.OrderField("STATUS")),
+		field.Int("home_clinic_id").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		// Provider credentials (R8).
+		field.String("npi").Optional().Nillable().MaxLen(10),
+		field.String("license_number").Optional().Nillable().MaxLen(40),
+		field.String("license_state").Optional().Nillable().MaxLen(2),
+	}
+}
+
+func (User) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("organization", Organization.Type).Field("organization_id").
+			Unique().Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		edge.To("home_clinic", Clinic.Type).Field("home_clinic_id").Unique().
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		edge.To("clinics", Clinic.Type).
+			Annotations(entgql.Skip(entgql.SkipWhereInput | entgql.SkipMutationCreateInput | entgql.SkipMutationUpdateInput)),
+		edge.To("permissions", Permission.Type).
+			Annotations(entgql.Skip(entgql.SkipWhereInput | entgql.SkipMutationCreateInput | entgql.SkipMutationUpdateInput)),
+		// The license an active user holds (R21); none while inactive.
+		edge.To("license", License.Type).Unique().
+			Annotations(entgql.Skip(entgql.SkipWhereInput | entgql.SkipMutationCreateInput | entgql.SkipMutationUpdateInput)),
+		edge.From("sessions", Session.Type).Ref("user").
+			Annotations(entgql.Skip(entgql.SkipAll)),
+	}
+}
+
+func (User) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("organization_id", "last_name", "first_name"),
+		index.Fields("organization_id", "user_type", "status"),
+		index.Fields("home_clinic_id"),
+		index.Fields("npi"),
+		index.Fields("search_text").
+			Annotations(
+				entsql.IndexTypes(map[string]string{dialect.Postgres: "GIN"}),
+				entsql.OpClass("gin_trgm_ops"),
+			),
+	}
+}
+
+func (User) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}} }
+
+func (User) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.RelayConnection(),
+		// The users query has its own search filter (R17) instead of the
+		// generic where input, so every filter it offers is indexed.
+		entgql.Skip(entgql.SkipWhereInput | entgql.SkipMutationCreateInput | entgql.SkipMutationUpdateInput),
+	}
+}

@@ -36,5 +36,5 @@ func (Clinic) Indexes() []ent.Index {
 func (Clinic) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}} }
 
 func (Clinic) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.RelayConnection()}
+	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
 }

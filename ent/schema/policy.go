@@ -5,6 +5,7 @@ import (
 
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/internal/tenant"
+	"github.com/clinicemr/usermanager/internal/users"
 )
 
 // Privacy policies. The rules live in internal/tenant; system work bypasses
@@ -61,3 +62,7 @@ func systemOnly() ent.Policy {
 		Mutation: privacy.MutationPolicy{privacy.AlwaysDenyRule()},
 	}
 }
+
+// Hooks keep the user's derived columns (case-insensitive keys, search text)
+// current on every write.
+func (User) Hooks() []ent.Hook { return []ent.Hook{users.NormalizeHook()} }

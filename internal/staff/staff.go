@@ -107,3 +107,11 @@ func names[T ~string](values []T) []string {
 	}
 	return out
 }
+
+// ClassOrNil returns the license class of t, or nil for Support.
+func (t UserType) ClassOrNil() *LicenseClass {
+	if c, ok := t.Class(); ok {
+		return &c
+	}
+	return nil
+}

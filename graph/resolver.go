@@ -1,0 +1,19 @@
+package graph
+
+import (
+	"github.com/clinicemr/usermanager/ent"
+	"github.com/clinicemr/usermanager/internal/auth"
+	"github.com/clinicemr/usermanager/internal/licenses"
+	"github.com/clinicemr/usermanager/internal/onboarding"
+	"github.com/clinicemr/usermanager/internal/users"
+)
+
+// Resolver is the root resolver. Resolvers are one line of glue: the rules
+// live in the internal/ packages below.
+type Resolver struct {
+	Client      *ent.Client
+	Auth        *auth.Service
+	UserService *users.Service
+	Licenses    *licenses.Service
+	Onboarding  *onboarding.Service
+}

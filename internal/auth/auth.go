@@ -1,0 +1,354 @@
+// Package auth signs users in and out (R29) and turns a request's access
+// token into the viewer of internal/viewer.
+//
+// Access tokens are short-lived HS256 JWTs naming a user and a session. Each
+// request re-reads the session and the user, so a token of a user who has
+// since been inactivated or signed out is refused on the next request (R25).
+// Refresh tokens are random, stored only as hashes, and rotate on every use.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/clinicemr/usermanager/ent"
+	"github.com/clinicemr/usermanager/ent/privacy"
+	"github.com/clinicemr/usermanager/ent/refreshtoken"
+	"github.com/clinicemr/usermanager/ent/session"
+	"github.com/clinicemr/usermanager/ent/user"
+	"github.com/clinicemr/usermanager/internal/apperr"
+	"github.com/clinicemr/usermanager/internal/passwords"
+	"github.com/clinicemr/usermanager/internal/staff"
+	"github.com/clinicemr/usermanager/internal/viewer"
+)
+
+// Config configures sign-in.
+type Config struct {
+	// Secret signs access tokens; at least MinSecretLength bytes.
+	Secret     []byte
+	Issuer     string
+	Audience   string
+	AccessTTL  time.Duration
+	RefreshTTL time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service signs users in and authenticates requests.
+type Service struct {
+	client     *ent.Client
+	tokens     tokenIssuer
+	refreshTTL time.Duration
+	now        func() time.Time
+}
+
+// New returns a Service.
+func New(client *ent.Client, cfg Config) (*Service, error) {
+	if len(cfg.Secret) < MinSecretLength {
+		return nil, fmt.Errorf("auth: the signing secret must be at least %d bytes", MinSecretLength)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{
+		client: client,
+		tokens: tokenIssuer{
+			secret: cfg.Secret, issuer: cfg.Issuer, audience: cfg.Audience,
+			ttl: cfg.AccessTTL, now: cfg.Now,
+		},
+		refreshTTL: cfg.RefreshTTL,
+		now:        cfg.Now,
+	}, nil
+}
+
+// LoginInput is the input of the login mutation.
+type LoginInput struct {
+	Login    string `json:"login"`
+	Password string `json:"password"`
+}
+
+// RefreshSessionInput is the input of the refreshSession mutation.
+type RefreshSessionInput struct {
+	RefreshToken string `json:"refreshToken"`
+}
+
+// SessionPayload answers login and refreshSession.
+type SessionPayload struct {
+	AccessToken           *string             `json:"accessToken"`
+	AccessTokenExpiresAt  *time.Time          `json:"accessTokenExpiresAt"`
+	RefreshToken          *string             `json:"refreshToken"`
+	RefreshTokenExpiresAt *time.Time          `json:"refreshTokenExpiresAt"`
+	User                  *ent.User           `json:"user"`
+	UserErrors            []*apperr.UserError `json:"userErrors"`
+}
+
+// LogoutPayload answers logout.
+type LogoutPayload struct {
+	UserErrors []*apperr.UserError `json:"userErrors"`
+}
+
+// Client describes where a request comes from, kept with its session.
+type Client struct {
+	IP        string
+	UserAgent string
+}
+
+type clientKey struct{}
+
+// WithClient records the request's client in ctx.
+func WithClient(ctx context.Context, c Client) context.Context {
+	return context.WithValue(ctx, clientKey{}, c)
+}
+
+func clientFrom(ctx context.Context) Client {
+	c, _ := ctx.Value(clientKey{}).(Client)
+	return c
+}
+
+// system lets sign-in code read and write what privacy rules keep from
+// viewers (sessions, password hashes).
+func system(ctx context.Context) context.Context {
+	return privacy.DecisionContext(ctx, privacy.Allow)
+}
+
+func invalidCredentials() *SessionPayload {
+	return &SessionPayload{UserErrors: []*apperr.UserError{apperr.New("", apperr.InvalidCredentials,
+		"the username or password is incorrect, or the account is inactive")}}
+}
+
+// Login signs a user in with username or email and password. Unknown users,
+// wrong passwords and inactive accounts get the same answer (R29).
+func (s *Service) Login(ctx context.Context, in LoginInput) (*SessionPayload, error) {
+	key := strings.ToLower(strings.TrimSpace(in.Login))
+	if key == "" || in.Password == "" || len(in.Password) > passwords.MaxLength {
+		passwords.VerifyDummy(in.Password)
+		return invalidCredentials(), nil
+	}
+	sctx := system(ctx)
+	u, err := s.client.User.Query().
+		Where(user.Or(user.UsernameKey(key), user.EmailKey(key))).
+		Only(sctx)
+	if ent.IsNotFound(err) {
+		passwords.VerifyDummy(in.Password)
+		return invalidCredentials(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ok, err := passwords.Verify(u.PasswordHash, in.Password)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || u.Status != user.StatusACTIVE {
+		return invalidCredentials(), nil
+	}
+	return s.startSession(sctx, u)
+}
+
+func (s *Service) startSession(sctx context.Context, u *ent.User) (*SessionPayload, error) {
+	c := clientFrom(sctx)
+	now := s.now()
+	tx, err := s.client.Tx(sctx)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := tx.Session.Create().
+		SetUserID(u.ID).
+		SetCreatedAt(now).
+		SetExpiresAt(now.Add(s.refreshTTL)).
+		SetClientIP(truncate(c.IP, 64)).
+		SetUserAgent(truncate(c.UserAgent, 400)).
+		Save(sctx)
+	if err != nil {
+		return nil, rollback(tx, err)
+	}
+	payload, err := s.issue(sctx, tx, u.ID, sess)
+	if err != nil {
+		return nil, rollback(tx, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	payload.User, err = s.loadUser(sctx, u.ID)
+	return payload, err
+}
+
+// issue creates the next refresh token of a session and a new access token.
+func (s *Service) issue(sctx context.Context, tx *ent.Tx, userID int, sess *ent.Session) (*SessionPayload, error) {
+	refresh, hash, err := newRefreshToken()
+	if err != nil {
+		return nil, err
+	}
+	refreshExp := sess.ExpiresAt
+	if _, err := tx.RefreshToken.Create().
+		SetSessionID(sess.ID).
+		SetTokenHash(hash).
+		SetCreatedAt(s.now()).
+		SetExpiresAt(refreshExp).
+		Save(sctx); err != nil {
+		return nil, err
+	}
+	access, accessExp, err := s.tokens.issue(userID, sess.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &SessionPayload{
+		AccessToken: &access, AccessTokenExpiresAt: &accessExp,
+		RefreshToken: &refresh, RefreshTokenExpiresAt: &refreshExp,
+		UserErrors: []*apperr.UserError{},
+	}, nil
+}
+
+// loadUser loads the signed-in user with the edges a sign-in answer shows.
+// The request has no viewer yet, so they are loaded here, not by resolvers.
+func (s *Service) loadUser(sctx context.Context, id int) (*ent.User, error) {
+	return s.client.User.Query().Where(user.ID(id)).
+		WithHomeClinic().WithClinics().WithPermissions().WithLicense().
+		Only(sctx)
+}
+
+func invalidRefresh() *SessionPayload {
+	return &SessionPayload{UserErrors: []*apperr.UserError{apperr.New("refreshToken", apperr.InvalidRefreshToken,
+		"the refresh token is not valid, has expired or was already used: sign in again")}}
+}
+
+// Refresh exchanges a refresh token for new tokens. A refresh token works
+// once: presenting a used one again means it leaked, and ends its session.
+func (s *Service) Refresh(ctx context.Context, in RefreshSessionInput) (*SessionPayload, error) {
+	sctx := system(ctx)
+	now := s.now()
+	tx, err := s.client.Tx(sctx)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := tx.RefreshToken.Query().
+		Where(refreshtoken.TokenHash(hashRefreshToken(in.RefreshToken))).
+		WithSession(func(q *ent.SessionQuery) { q.WithUser() }).
+		Only(sctx)
+	if ent.IsNotFound(err) {
+		_ = tx.Rollback()
+		return invalidRefresh(), nil
+	}
+	if err != nil {
+		return nil, rollback(tx, err)
+	}
+	sess := rt.Edges.Session
+	if rt.UsedAt != nil {
+		// Reuse after rotation: revoke the whole session (token family).
+		if err := tx.Session.UpdateOneID(sess.ID).SetRevokedAt(now).Exec(sctx); err != nil {
+			return nil, rollback(tx, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return nil, err
+		}
+		return invalidRefresh(), nil
+	}
+	if sess.RevokedAt != nil || !now.Before(rt.ExpiresAt) || !now.Before(sess.ExpiresAt) ||
+		sess.Edges.User.Status != user.StatusACTIVE {
+		_ = tx.Rollback()
+		return invalidRefresh(), nil
+	}
+	// Use the token up only if no concurrent refresh did first.
+	n, err := tx.RefreshToken.Update().
+		Where(refreshtoken.ID(rt.ID), refreshtoken.UsedAtIsNil()).
+		SetUsedAt(now).Save(sctx)
+	if err != nil {
+		return nil, rollback(tx, err)
+	}
+	if n != 1 {
+		_ = tx.Rollback()
+		return invalidRefresh(), nil
+	}
+	payload, err := s.issue(sctx, tx, sess.UserID, sess)
+	if err != nil {
+		return nil, rollback(tx, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	payload.User, err = s.loadUser(sctx, sess.UserID)
+	return payload, err
+}
+
+// Logout ends the viewer's current session.
+func (s *Service) Logout(ctx context.Context) (*LogoutPayload, error) {
+	v := viewer.FromContext(ctx)
+	if v == nil {
+		return nil, Unauthenticated(ctx)
+	}
+	if err := s.RevokeSession(ctx, v.SessionID); err != nil {
+		return nil, err
+	}
+	return &LogoutPayload{UserErrors: []*apperr.UserError{}}, nil
+}
+
+// RevokeSession ends one session.
+func (s *Service) RevokeSession(ctx context.Context, sessionID int) error {
+	return s.client.Session.Update().
+		Where(session.ID(sessionID), session.RevokedAtIsNil()).
+		SetRevokedAt(s.now()).
+		Exec(system(ctx))
+}
+
+// Authenticate turns an access token into the viewer it speaks for. The
+// session and user are re-read, so revoked sessions and inactivated users are
+// refused at once (R25).
+func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewer, error) {
+	userID, sessionID, err := s.tokens.parse(token)
+	if err != nil {
+		return nil, err
+	}
+	sctx := system(ctx)
+	sess, err := s.client.Session.Query().
+		Where(session.ID(sessionID), session.UserID(userID)).
+		WithUser(func(q *ent.UserQuery) {
+			q.WithClinics(func(q *ent.ClinicQuery) { q.Select("id") }).
+				WithPermissions()
+		}).
+		Only(sctx)
+	if ent.IsNotFound(err) {
+		return nil, errTokenInvalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	u := sess.Edges.User
+	if sess.RevokedAt != nil || !s.now().Before(sess.ExpiresAt) || u.Status != user.StatusACTIVE {
+		return nil, errSessionEnded
+	}
+	v := &viewer.Viewer{
+		UserID:    u.ID,
+		SessionID: sess.ID,
+		Support:   u.UserType == staff.Support && u.OrganizationID == nil,
+	}
+	if u.OrganizationID != nil {
+		v.OrganizationID = *u.OrganizationID
+	}
+	for _, c := range u.Edges.Clinics {
+		v.ClinicIDs = append(v.ClinicIDs, c.ID)
+	}
+	for _, p := range u.Edges.Permissions {
+		v.Permissions = append(v.Permissions, p.Key)
+	}
+	if u.HomeClinicID != nil {
+		v.CurrentClinicID = *u.HomeClinicID
+	}
+	return v, nil
+}
+
+func rollback(tx *ent.Tx, err error) error {
+	if rerr := tx.Rollback(); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return err
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,86 @@
+package auth
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/clinicemr/usermanager/internal/apperr"
+	"github.com/clinicemr/usermanager/internal/gid"
+	"github.com/clinicemr/usermanager/internal/viewer"
+)
+
+// ClinicHeader names the manager's current clinic for a request (R3).
+const ClinicHeader = "X-Clinic-Id"
+
+type failureKey struct{}
+
+// Unauthenticated returns the error for a request that needs a viewer: it
+// says why the request's token was refused, if it carried one.
+func Unauthenticated(ctx context.Context) error {
+	if err, ok := ctx.Value(failureKey{}).(error); ok {
+		if _, isAPIError := apperr.AsError(err); isAPIError {
+			return err
+		}
+		return apperr.Unauthenticated(err.Error())
+	}
+	return apperr.Unauthenticated("sign in first: send the access token as \"Authorization: Bearer <token>\"")
+}
+
+// Middleware authenticates each request from its bearer token. A request
+// without one proceeds anonymously (it may sign in); one whose token is
+// refused also proceeds anonymously, remembering why, so operations that
+// need a viewer answer UNAUTHENTICATED with the reason.
+func (s *Service) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := WithClient(r.Context(), Client{IP: clientIP(r), UserAgent: r.UserAgent()})
+		ctx, err := s.Context(ctx, r.Header.Get("Authorization"), r.Header.Get(ClinicHeader))
+		if err != nil {
+			ctx = context.WithValue(ctx, failureKey{}, err)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// Context returns ctx carrying the viewer of an Authorization header value
+// ("Bearer <token>") and the current clinic chosen by clinicHeader. It is
+// shared by HTTP requests and WebSocket connection_init.
+func (s *Service) Context(ctx context.Context, authorization, clinicHeader string) (context.Context, error) {
+	if authorization == "" {
+		return ctx, nil
+	}
+	token, ok := strings.CutPrefix(authorization, "Bearer ")
+	if !ok {
+		return ctx, errTokenInvalid
+	}
+	v, err := s.Authenticate(ctx, strings.TrimSpace(token))
+	if err != nil {
+		return ctx, err
+	}
+	if clinicHeader != "" {
+		id, err := gid.Decode(clinicHeader)
+		if err != nil || !v.HasClinic(id) {
+			return ctx, apperr.Forbidden("no access to the clinic named by " + ClinicHeader)
+		}
+		v.CurrentClinicID = id
+	}
+	return viewer.NewContext(ctx, v), nil
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Failure returns why the request's access token was refused, as an API
+// error, or nil when the request carried none.
+func Failure(ctx context.Context) error {
+	if _, ok := ctx.Value(failureKey{}).(error); ok {
+		return Unauthenticated(ctx)
+	}
+	return nil
+}

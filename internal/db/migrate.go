@@ -1,0 +1,42 @@
+package db
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"log/slog"
+
+	"entgo.io/ent/dialect"
+	"github.com/pressly/goose/v3"
+)
+
+// migrations are the versioned PostgreSQL migrations, generated from the ent
+// schema by `go generate ./internal/db` (see gen_migration.go).
+//
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrate brings the schema up to date: versioned migrations on PostgreSQL,
+// ent's automatic migration on the embedded SQLite file.
+func (d *DB) Migrate(ctx context.Context) error {
+	if d.Dialect == dialect.SQLite {
+		if err := d.Client.Schema.Create(ctx); err != nil {
+			return fmt.Errorf("migrating SQLite schema: %w", err)
+		}
+		// The same hand-written index as the PostgreSQL migrations have.
+		_, err := d.SQL.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS user_clinics_clinic_id ON user_clinics (clinic_id)`)
+		return err
+	}
+	provider, err := goose.NewProvider(goose.DialectPostgres, d.SQL, mustSub(migrations, "migrations"))
+	if err != nil {
+		return fmt.Errorf("loading migrations: %w", err)
+	}
+	results, err := provider.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("applying migrations: %w", err)
+	}
+	for _, r := range results {
+		slog.Info("applied migration", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+// Package licenses owns license seats: adding them, handing one to a user
+// who becomes active, and counting them (R20-R23).
+//
+// Each license is a row (ent/schema/license.go). A user holds one by being
+// its holder; the unique index on the holder means a user never holds two,
+// and since "in use" counts rows with a holder, it can never exceed "total",
+// the number of rows.
+package licenses
+
+import (
+	"context"
+	"fmt"
+
+	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/sql"
+
+	"github.com/clinicemr/usermanager/ent"
+	"github.com/clinicemr/usermanager/ent/license"
+	"github.com/clinicemr/usermanager/internal/staff"
+)
+
+// Service works on the licenses of one database.
+type Service struct {
+	client  *ent.Client
+	dialect string
+}
+
+// New returns a Service; dialectName is dialect.SQLite or dialect.Postgres.
+func New(client *ent.Client, dialectName string) *Service {
+	return &Service{client: client, dialect: dialectName}
+}
+
+// MaxQuantity bounds one addition of licenses.
+const MaxQuantity = 10000
+
+// QuantityInput is a number of licenses of a class.
+type QuantityInput struct {
+	Class    staff.LicenseClass `json:"class"`
+	Quantity int                `json:"quantity"`
+}
+
+// Add adds n licenses of class at a clinic, inside the caller's transaction.
+func (s *Service) Add(ctx context.Context, client *ent.Client, orgID, clinicID int, class staff.LicenseClass, n int) error {
+	if n < 0 || n > MaxQuantity {
+		return fmt.Errorf("licenses: cannot add %d licenses", n)
+	}
+	const batch = 500
+	for n > 0 {
+		size := min(n, batch)
+		builders := make([]*ent.LicenseCreate, size)
+		for i := range builders {
+			builders[i] = client.License.Create().SetOrganizationID(orgID).SetClinicID(clinicID).SetClass(class)
+		}
+		if err := client.License.CreateBulk(builders...).Exec(ctx); err != nil {
+			return err
+		}
+		n -= size
+	}
+	return nil
+}
+
+// Allocate gives a free license of class at a clinic to a user, inside the
+// caller's transaction. It reports false when none is free (R23).
+//
+// The write is conditional: it sets the holder only where there is none yet,
+// so two concurrent allocations can never take the same license. On
+// PostgreSQL the candidate row is locked with SKIP LOCKED so concurrent
+// allocations pick different rows instead of queueing on one; on SQLite
+// transactions are immediate and writers take turns.
+func (s *Service) Allocate(ctx context.Context, client *ent.Client, orgID, clinicID int, class staff.LicenseClass, userID int) (bool, error) {
+	for attempt := 0; attempt < 5; attempt++ {
+		q := client.License.Query().
+			Where(license.OrganizationID(orgID), license.ClinicID(clinicID), license.ClassEQ(class), license.HolderIDIsNil()).
+			Order(license.ByID()).
+			Limit(1)
+		if s.dialect == dialect.Postgres {
+			q = q.ForUpdate(sql.WithLockAction(sql.SkipLocked))
+		}
+		ids, err := q.IDs(ctx)
+		if err != nil {
+			return false, err
+		}
+		if len(ids) == 0 {
+			return false, nil
+		}
+		n, err := client.License.Update().
+			Where(license.ID(ids[0]), license.HolderIDIsNil()).
+			SetHolderID(userID).
+			Save(ctx)
+		if err != nil {
+			return false, err
+		}
+		if n == 1 {
+			return true, nil
+		}
+	}
+	return false, fmt.Errorf("licenses: could not allocate a license under contention")
+}

@@ -1,0 +1,175 @@
+// Package passwords checks passwords against the practice's rule (R7) and
+// stores them as argon2id hashes.
+package passwords
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+
+	"github.com/ccojocar/zxcvbn-go"
+	"golang.org/x/crypto/argon2"
+)
+
+// Strength is the four-level estimate of R7.
+type Strength string
+
+const (
+	Weak   Strength = "WEAK"
+	Fair   Strength = "FAIR"
+	Good   Strength = "GOOD"
+	Strong Strength = "STRONG"
+)
+
+// MinLength is the shortest password R7 allows.
+const MinLength = 8
+
+// MaxLength bounds hashing work; longer passwords are refused.
+const MaxLength = 256
+
+// Requirement is one rule of R7, met or not, so a client can show each live.
+type Requirement struct {
+	Key     string
+	Message string
+	Met     bool
+}
+
+// Check is the result of checking a password.
+type Check struct {
+	Requirements []Requirement
+	Strength     Strength
+}
+
+// OK reports whether every requirement is met.
+func (c Check) OK() bool {
+	for _, r := range c.Requirements {
+		if !r.Met {
+			return false
+		}
+	}
+	return true
+}
+
+// Unmet lists the messages of unmet requirements.
+func (c Check) Unmet() []string {
+	var out []string
+	for _, r := range c.Requirements {
+		if !r.Met {
+			out = append(out, r.Message)
+		}
+	}
+	return out
+}
+
+// Evaluate checks password against R7. personal holds the user's own words
+// (name, username, email) that make a password guessable.
+func Evaluate(password, username string, personal ...string) Check {
+	has := func(f func(rune) bool) bool { return strings.IndexFunc(password, f) >= 0 }
+	special := func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsSpace(r) }
+	strength := estimate(password, append(personal, username))
+	length := len([]rune(password))
+	return Check{
+		Strength: strength,
+		Requirements: []Requirement{
+			{"MIN_LENGTH", fmt.Sprintf("at least %d characters", MinLength), length >= MinLength},
+			{"MAX_LENGTH", fmt.Sprintf("at most %d characters", MaxLength), length <= MaxLength},
+			{"DIGIT", "at least one digit", has(unicode.IsDigit)},
+			{"SPECIAL", "at least one special character", has(special)},
+			{"UPPER", "at least one upper-case letter", has(unicode.IsUpper)},
+			{"LOWER", "at least one lower-case letter", has(unicode.IsLower)},
+			{"NOT_USERNAME", "must not contain the username",
+				username == "" || !strings.Contains(strings.ToLower(password), strings.ToLower(username))},
+			{"STRONG", "strength must be Strong", strength == Strong},
+		},
+	}
+}
+
+func estimate(password string, personal []string) Strength {
+	if password == "" {
+		return Weak
+	}
+	if len(password) > 100 {
+		// zxcvbn's cost grows with length; anything this long passing the
+		// other rules is strong.
+		password = password[:100]
+	}
+	var inputs []string
+	for _, p := range personal {
+		for _, w := range strings.FieldsFunc(strings.ToLower(p), func(r rune) bool { return r == ' ' || r == '@' || r == '.' }) {
+			if w != "" {
+				inputs = append(inputs, w)
+			}
+		}
+	}
+	switch zxcvbn.PasswordStrength(password, inputs).Score {
+	case 4:
+		return Strong
+	case 3:
+		return Good
+	case 2:
+		return Fair
+	}
+	return Weak
+}
+
+// argon2id parameters (OWASP's recommended minimum: m=19 MiB, t=2, p=1).
+const (
+	argonTime    = 2
+	argonMemory  = 19 * 1024
+	argonThreads = 1
+	argonKeyLen  = 32
+)
+
+// Hash returns an encoded argon2id hash of password with a random salt.
+func Hash(password string) (string, error) {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	enc := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, argonMemory, argonTime, argonThreads, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
+}
+
+var errMalformed = errors.New("passwords: malformed hash")
+
+// Verify reports whether password matches the encoded hash.
+func Verify(encoded, password string) (bool, error) {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false, errMalformed
+	}
+	var version int
+	var memory uint32
+	var time uint32
+	var threads uint8
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return false, errMalformed
+	}
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &memory, &time, &threads); err != nil {
+		return false, errMalformed
+	}
+	enc := base64.RawStdEncoding
+	salt, err := enc.DecodeString(parts[4])
+	if err != nil {
+		return false, errMalformed
+	}
+	want, err := enc.DecodeString(parts[5])
+	if err != nil {
+		return false, errMalformed
+	}
+	got := argon2.IDKey([]byte(password), salt, time, memory, threads, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// dummyHash is verified against when no user matches, so an unknown username
+// costs the same time as a wrong password.
+var dummyHash, _ = Hash("dummy password for timing equalisation")
+
+// VerifyDummy spends the time of one verification.
+func VerifyDummy(password string) { _, _ = Verify(dummyHash, password) }

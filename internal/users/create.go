@@ -1,0 +1,135 @@
+package users
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/clinicemr/usermanager/ent"
+	"github.com/clinicemr/usermanager/ent/permission"
+	"github.com/clinicemr/usermanager/ent/privacy"
+	"github.com/clinicemr/usermanager/ent/user"
+	"github.com/clinicemr/usermanager/internal/apperr"
+	"github.com/clinicemr/usermanager/internal/licenses"
+	"github.com/clinicemr/usermanager/internal/passwords"
+	"github.com/clinicemr/usermanager/internal/staff"
+)
+
+// NewUser is a profile to create.
+type NewUser struct {
+	OrganizationID int
+	Username       string
+	Email          string
+	Password       string
+	UserType       staff.UserType
+	FirstName      string
+	LastName       string
+	FullName       string
+	HomeClinicID   int
+	ClinicIDs      []int
+	Permissions    []string
+	NPI            *string
+	LicenseNumber  *string
+	LicenseState   *string
+}
+
+// Validate checks the rules of a new profile that need no database, adding
+// every broken one to errs (R10). Fields are named with prefix.
+func (n *NewUser) Validate(errs *apperr.List) {
+	if n.FullName == "" {
+		n.FullName = strings.TrimSpace(n.FirstName + " " + n.LastName)
+	}
+	ValidateUsername(errs, "username", n.Username, n.Email)
+	ValidateEmail(errs, "email", n.Email)
+	ValidateName(errs, "firstName", n.FirstName, 100)
+	ValidateName(errs, "lastName", n.LastName, 100)
+	ValidateName(errs, "fullName", n.FullName, 200)
+	if _, ok := n.UserType.Class(); !ok {
+		errs.Add("userType", apperr.InvalidUserType, "an organization's users cannot be of type %s", n.UserType)
+	}
+	ValidatePassword(errs, "password", n.Password, n.Username, n.FirstName, n.LastName, n.Email)
+}
+
+// CheckUnique adds USERNAME_TAKEN and EMAIL_TAKEN when another profile on the
+// platform already has them (R5, R6). The unique indexes stay the final word
+// under concurrency; this gives the friendly answer in the common case.
+func CheckUnique(ctx context.Context, client *ent.Client, errs *apperr.List, username, email string) error {
+	sctx := privacy.DecisionContext(ctx, privacy.Allow) // uniqueness is platform-wide
+	taken, err := client.User.Query().Where(user.UsernameKey(Key(username))).Exist(sctx)
+	if err != nil {
+		return err
+	}
+	if taken {
+		errs.Add("username", apperr.UsernameTaken, "the username %q is taken", username)
+	}
+	taken, err = client.User.Query().Where(user.EmailKey(Key(email))).Exist(sctx)
+	if err != nil {
+		return err
+	}
+	if taken {
+		errs.Add("email", apperr.EmailTaken, "the email address %q is already used by another profile", email)
+	}
+	return nil
+}
+
+// Create writes a validated profile inside tx and activates it if a license
+// of its class is free at its home clinic; otherwise it stays Inactive and
+// activated is false (R24). A unique-index violation from a concurrent create
+// comes back as USERNAME_TAKEN or EMAIL_TAKEN.
+func Create(ctx context.Context, tx *ent.Tx, lic *licenses.Service, n NewUser) (u *ent.User, activated bool, err error) {
+	hash, err := passwords.Hash(n.Password)
+	if err != nil {
+		return nil, false, err
+	}
+	perms, err := tx.Permission.Query().Where(permission.KeyIn(n.Permissions...)).IDs(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(perms) != len(n.Permissions) {
+		return nil, false, fmt.Errorf("users: unknown permission among %v", n.Permissions)
+	}
+	u, err = tx.User.Create().
+		SetOrganizationID(n.OrganizationID).
+		SetUsername(strings.TrimSpace(n.Username)).
+		SetEmail(strings.TrimSpace(n.Email)).
+		SetPasswordHash(hash).
+		SetUserType(n.UserType).
+		SetFirstName(strings.TrimSpace(n.FirstName)).
+		SetLastName(strings.TrimSpace(n.LastName)).
+		SetFullName(strings.TrimSpace(n.FullName)).
+		SetHomeClinicID(n.HomeClinicID).
+		AddClinicIDs(n.ClinicIDs...).
+		AddPermissionIDs(perms...).
+		SetNillableNpi(n.NPI).
+		SetNillableLicenseNumber(n.LicenseNumber).
+		SetNillableLicenseState(n.LicenseState).
+		SetStatus(user.StatusINACTIVE).
+		Save(ctx)
+	if ent.IsConstraintError(err) {
+		return nil, false, uniqueViolation(err)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	class, _ := n.UserType.Class()
+	activated, err = lic.Allocate(ctx, tx.Client(), n.OrganizationID, n.HomeClinicID, class, u.ID)
+	if err != nil || !activated {
+		return u, false, err
+	}
+	u, err = u.Update().SetStatus(user.StatusACTIVE).Save(ctx)
+	return u, true, err
+}
+
+func uniqueViolation(err error) error {
+	msg := err.Error()
+	var errs apperr.List
+	switch {
+	case strings.Contains(msg, "username_key"):
+		errs.Add("username", apperr.UsernameTaken, "the username is taken")
+	case strings.Contains(msg, "email_key"):
+		errs.Add("email", apperr.EmailTaken, "the email address is already used by another profile")
+	default:
+		return err
+	}
+	return errs
+}

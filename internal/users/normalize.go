@@ -1,0 +1,73 @@
+// Package users owns user profiles: the rules of a profile, creating users,
+// and the user search (R17).
+package users
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/clinicemr/usermanager/ent"
+	"github.com/clinicemr/usermanager/ent/hook"
+)
+
+// NormalizeHook keeps a user's derived columns current: the lower-cased
+// username and email whose unique indexes make them unique without regard to
+// case (R5, R6), and the lower-cased search text of the name search (R17).
+// It is attached to the User schema, so no write can skip it.
+func NormalizeHook() ent.Hook {
+	return hook.On(func(next ent.Mutator) ent.Mutator {
+		return hook.UserFunc(func(ctx context.Context, m *ent.UserMutation) (ent.Value, error) {
+			if err := normalize(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}, ent.OpCreate|ent.OpUpdateOne|ent.OpUpdate)
+}
+
+func normalize(ctx context.Context, m *ent.UserMutation) error {
+	if v, ok := m.Username(); ok {
+		m.SetUsernameKey(Key(v))
+	}
+	if v, ok := m.Email(); ok {
+		m.SetEmailKey(Key(v))
+	}
+	first, okFirst := m.FirstName()
+	last, okLast := m.LastName()
+	full, okFull := m.FullName()
+	if !okFirst && !okLast && !okFull {
+		return nil
+	}
+	if m.Op().Is(ent.OpUpdate) {
+		return fmt.Errorf("users: names can only be changed one user at a time")
+	}
+	if m.Op().Is(ent.OpUpdateOne) {
+		var err error
+		if !okFirst {
+			if first, err = m.OldFirstName(ctx); err != nil {
+				return err
+			}
+		}
+		if !okLast {
+			if last, err = m.OldLastName(ctx); err != nil {
+				return err
+			}
+		}
+		if !okFull {
+			if full, err = m.OldFullName(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	m.SetSearchText(SearchText(first, last, full))
+	return nil
+}
+
+// Key is the case-insensitive form of a username or email.
+func Key(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// SearchText is what the name search matches a fragment against.
+func SearchText(first, last, full string) string {
+	return strings.ToLower(first + " " + last + " " + full)
+}

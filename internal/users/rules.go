@@ -1,0 +1,62 @@
+package users
+
+import (
+	"net/mail"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/clinicemr/usermanager/internal/apperr"
+	"github.com/clinicemr/usermanager/internal/passwords"
+)
+
+// ValidateUsername checks R5: no whitespace, no commas, and a username that
+// is an email address must equal the profile's email.
+func ValidateUsername(errs *apperr.List, field, username, email string) {
+	switch {
+	case strings.TrimSpace(username) == "":
+		errs.Add(field, apperr.Required, "a username is required")
+	case utf8.RuneCountInString(username) > 254:
+		errs.Add(field, apperr.TooLong, "a username has at most 254 characters")
+	case strings.ContainsFunc(username, func(r rune) bool { return unicode.IsSpace(r) || r == ',' || unicode.IsControl(r) }):
+		errs.Add(field, apperr.InvalidUsername, "a username cannot contain spaces or commas")
+	case strings.Contains(username, "@") && Key(username) != Key(email):
+		errs.Add(field, apperr.InvalidUsername, "a username that is an email address must match the email field")
+	}
+}
+
+// ValidateEmail checks R6's syntax rule: one plain address, no display name.
+func ValidateEmail(errs *apperr.List, field, email string) {
+	if strings.TrimSpace(email) == "" {
+		errs.Add(field, apperr.Required, "an email address is required")
+		return
+	}
+	if len(email) > 254 {
+		errs.Add(field, apperr.TooLong, "an email address has at most 254 characters")
+		return
+	}
+	addr, err := mail.ParseAddress(email)
+	at := strings.LastIndexByte(email, '@')
+	if err != nil || addr.Address != email || addr.Name != "" || at < 1 || !strings.Contains(email[at:], ".") {
+		errs.Add(field, apperr.InvalidEmail, "%q is not a valid email address", email)
+	}
+}
+
+// ValidatePassword checks R7 and reports every unmet requirement in one error.
+func ValidatePassword(errs *apperr.List, field, password, username string, personal ...string) {
+	check := passwords.Evaluate(password, username, personal...)
+	if !check.OK() {
+		errs.Add(field, apperr.WeakPassword, "the password does not meet the requirements: %s",
+			strings.Join(check.Unmet(), "; "))
+	}
+}
+
+// ValidateName checks a required name field.
+func ValidateName(errs *apperr.List, field, value string, max int) {
+	switch {
+	case strings.TrimSpace(value) == "":
+		errs.Add(field, apperr.Required, "%s is required", field)
+	case utf8.RuneCountInString(value) > max:
+		errs.Add(field, apperr.TooLong, "%s has at most %d characters", field, max)
+	}
+}

@@ -1,0 +1,89 @@
+package users
+
+import (
+	"context"
+	"strings"
+
+	"entgo.io/contrib/entgql"
+
+	"github.com/clinicemr/usermanager/ent"
+	"github.com/clinicemr/usermanager/ent/clinic"
+	"github.com/clinicemr/usermanager/ent/predicate"
+	"github.com/clinicemr/usermanager/ent/user"
+	"github.com/clinicemr/usermanager/internal/apperr"
+	"github.com/clinicemr/usermanager/internal/auth"
+	"github.com/clinicemr/usermanager/internal/staff"
+	"github.com/clinicemr/usermanager/internal/viewer"
+)
+
+// Search is the filter of the user search (R17). Every given filter must
+// match.
+type Search struct {
+	UserTypes []staff.UserType `json:"userTypes"`
+	Statuses  []user.Status    `json:"statuses"`
+	// Name is part of the first, last or full name, in any case.
+	Name     *string `json:"name"`
+	Username *string `json:"username"`
+	Email    *string `json:"email"`
+	ClinicID *int    `json:"clinicId"`
+}
+
+// Service reads and writes user profiles.
+type Service struct {
+	client *ent.Client
+}
+
+// New returns a Service.
+func New(client *ent.Client) *Service { return &Service{client: client} }
+
+// Search answers the users query. Which users the viewer may see at all is
+// decided by the privacy rules (internal/tenant); this adds the filters.
+func (s *Service) Search(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int,
+	orderBy *ent.UserOrder, filter *Search) (*ent.UserConnection, error) {
+	v := viewer.FromContext(ctx)
+	if v == nil {
+		return nil, apperr.Unauthenticated("sign in first")
+	}
+	if !v.Can(viewer.PermViewUsers) {
+		return nil, apperr.Forbidden("searching users needs the View Users permission")
+	}
+	q := s.client.User.Query()
+	if filter != nil {
+		q = q.Where(filter.predicates()...)
+	}
+	return q.Paginate(ctx, after, first, before, last, ent.WithUserOrder(orderBy))
+}
+
+func (f *Search) predicates() []predicate.User {
+	var ps []predicate.User
+	if len(f.UserTypes) > 0 {
+		ps = append(ps, user.UserTypeIn(f.UserTypes...))
+	}
+	if len(f.Statuses) > 0 {
+		ps = append(ps, user.StatusIn(f.Statuses...))
+	}
+	if f.Name != nil && strings.TrimSpace(*f.Name) != "" {
+		// search_text is lower-cased and, on PostgreSQL, trigram-indexed.
+		ps = append(ps, user.SearchTextContains(strings.ToLower(strings.TrimSpace(*f.Name))))
+	}
+	if f.Username != nil && *f.Username != "" {
+		ps = append(ps, user.UsernameKeyContains(Key(*f.Username)))
+	}
+	if f.Email != nil && *f.Email != "" {
+		ps = append(ps, user.EmailKeyContains(Key(*f.Email)))
+	}
+	if f.ClinicID != nil {
+		ps = append(ps, user.HasClinicsWith(clinic.ID(*f.ClinicID)))
+	}
+	return ps
+}
+
+// Viewer answers the viewer query: the signed-in user, or null for an
+// anonymous request (an error if its token was refused).
+func (s *Service) Viewer(ctx context.Context) (*ent.User, error) {
+	v := viewer.FromContext(ctx)
+	if v == nil {
+		return nil, auth.Failure(ctx)
+	}
+	return s.client.User.Get(ctx, v.UserID)
+}

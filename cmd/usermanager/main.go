@@ -1,0 +1,253 @@
+// Command usermanager is the clinic User Manager server.
+//
+//	usermanager [serve]       serve the API, GraphiQL and health endpoints
+//	usermanager migrate       bring the database schema up to date
+//	usermanager create-support --username U --email E
+//	                          create a Support account; the password comes from
+//	                          USERMANAGER_PASSWORD or standard input
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/clinicemr/usermanager/internal/apperr"
+	"github.com/clinicemr/usermanager/internal/auth"
+	"github.com/clinicemr/usermanager/internal/config"
+	"github.com/clinicemr/usermanager/internal/db"
+	"github.com/clinicemr/usermanager/internal/demo"
+	"github.com/clinicemr/usermanager/internal/permissions"
+	"github.com/clinicemr/usermanager/internal/server"
+	"github.com/clinicemr/usermanager/internal/users"
+)
+
+const usage = `usermanager: the clinic User Manager (GraphQL API)
+
+Usage:
+  usermanager [serve]        serve /graphql, GraphiQL at /, /healthz and /readyz
+  usermanager migrate        bring the database schema up to date
+  usermanager create-support --username U --email E [--first-name F --last-name L]
+                             create a platform Support account; the password is
+                             read from USERMANAGER_PASSWORD or standard input
+  usermanager help           show this help
+
+Configuration (environment variables, all optional on the embedded database):
+`
+
+func main() {
+	args := os.Args[1:]
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = withConfig(serve)
+	case "migrate":
+		err = withConfig(migrate)
+	case "create-support":
+		err = withConfig(func(ctx context.Context, cfg *config.Config) error { return createSupport(ctx, cfg, args) })
+	case "help", "-h", "-help", "--help":
+		fmt.Print(usage + config.Help())
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "unknown command %q\n\n%s%s", cmd, usage, config.Help())
+		os.Exit(2)
+	}
+	if err != nil {
+		slog.Error(cmd+" failed", "error", err)
+		os.Exit(1)
+	}
+}
+
+func withConfig(run func(context.Context, *config.Config) error) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	setupLogging(cfg)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, cfg)
+}
+
+func setupLogging(cfg *config.Config) {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	}
+	slog.SetDefault(slog.New(h))
+}
+
+// open connects to the database and, where appropriate, migrates it.
+func open(ctx context.Context, cfg *config.Config, migrateNow bool) (*db.DB, error) {
+	d, err := db.Open(cfg.DatabaseURL, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Embedded() || migrateNow {
+		if err := d.Migrate(ctx); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
+	if err := permissions.Sync(ctx, d.Client); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func serve(ctx context.Context, cfg *config.Config) error {
+	started := time.Now()
+	d, err := open(ctx, cfg, cfg.MigrateOnStart)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	secret, err := cfg.SigningSecret()
+	if err != nil {
+		return err
+	}
+	authSvc, err := auth.New(d.Client, auth.Config{
+		Secret: secret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
+		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.Embedded() && cfg.DemoData {
+		creds, err := demo.Load(ctx, d, cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("loading demo data: %w", err)
+		}
+		if creds != nil {
+			slog.Info("loaded the demo organization: sign in as "+creds.AdminUsername+
+				" (practice administrator) or "+creds.SupportUsername+" (platform Support)",
+				"password_file", creds.File)
+		}
+	}
+	srv := server.New(server.Options{DB: d, Auth: authSvc, AllowedOrigins: cfg.CORSAllowedOrigins})
+	httpSrv := &http.Server{
+		Addr:              cfg.HTTPAddr,
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	database := "embedded SQLite in " + cfg.DataDir
+	if !cfg.Embedded() {
+		database = "PostgreSQL"
+	}
+	slog.Info("ready", "addr", ln.Addr().String(), "graphiql", "http://"+displayAddr(ln.Addr())+"/",
+		"database", database, "startup", time.Since(started).Round(time.Millisecond))
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	slog.Info("shutting down")
+	srv.Drain()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func displayAddr(a net.Addr) string {
+	host, port, _ := net.SplitHostPort(a.String())
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func migrate(ctx context.Context, cfg *config.Config) error {
+	d, err := open(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	slog.Info("the database schema is up to date")
+	return nil
+}
+
+func createSupport(ctx context.Context, cfg *config.Config, args []string) error {
+	fs := flag.NewFlagSet("create-support", flag.ContinueOnError)
+	username := fs.String("username", "", "the Support account's username (required)")
+	email := fs.String("email", "", "the Support account's email address (required)")
+	first := fs.String("first-name", "Platform", "first name")
+	last := fs.String("last-name", "Support", "last name")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *username == "" || *email == "" {
+		fs.Usage()
+		return errors.New("--username and --email are required")
+	}
+	password, err := readPassword(os.Stdin)
+	if err != nil {
+		return err
+	}
+	d, err := open(ctx, cfg, cfg.Embedded())
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	u, err := users.CreateSupport(ctx, d.Client, *username, *email, password, *first, *last)
+	if l, ok := apperr.AsList(err); ok {
+		for _, e := range l {
+			field := ""
+			if e.Field != nil {
+				field = *e.Field + ": "
+			}
+			fmt.Fprintf(os.Stderr, "%s%s (%s)\n", field, e.Message, e.Code)
+		}
+		return errors.New("the Support account was not created")
+	}
+	if err != nil {
+		return err
+	}
+	slog.Info("created Support account", "username", u.Username)
+	return nil
+}
+
+// readPassword reads USERMANAGER_PASSWORD, or the first line of stdin.
+func readPassword(stdin io.Reader) (string, error) {
+	if p := os.Getenv("USERMANAGER_PASSWORD"); p != "" {
+		return p, nil
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("no password: set USERMANAGER_PASSWORD or write it to standard input")
+	}
+	return line, nil
+}

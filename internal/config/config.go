@@ -1,0 +1,101 @@
+// Package config reads the server's configuration from environment
+// variables. Every setting is optional for a first run on the embedded
+// database.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is the server's configuration.
+type Config struct {
+	DatabaseURL string `env:"DATABASE_URL" help:"a postgres:// URL; unset means the embedded SQLite file in DATA_DIR"`
+	DataDir     string `env:"DATA_DIR" envDefault:"./data" help:"where the embedded database and generated secrets are kept"`
+	HTTPAddr    string `env:"HTTP_ADDR" envDefault:":8080" help:"the address the server listens on"`
+
+	JWTSecret       string        `env:"JWT_SECRET" help:"signs access tokens, at least 32 bytes; generated into DATA_DIR on the embedded database, required with DATABASE_URL"`
+	JWTIssuer       string        `env:"JWT_ISSUER" envDefault:"usermanager" help:"the iss claim of access tokens"`
+	JWTAudience     string        `env:"JWT_AUDIENCE" envDefault:"usermanager-api" help:"the aud claim of access tokens"`
+	AccessTokenTTL  time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m" help:"lifetime of access tokens"`
+	RefreshTokenTTL time.Duration `env:"REFRESH_TOKEN_TTL" envDefault:"12h" help:"lifetime of a session and its refresh tokens"`
+
+	CORSAllowedOrigins []string      `env:"CORS_ALLOWED_ORIGINS" envSeparator:"," envDefault:"http://localhost:3000,http://localhost:5173" help:"origins of browser clients (the admin SPA), comma-separated"`
+	MigrateOnStart     bool          `env:"MIGRATE_ON_START" help:"apply PostgreSQL migrations when serve starts (the embedded database always migrates itself)"`
+	DemoData           bool          `env:"DEMO_DATA" envDefault:"true" help:"load the demo organization into an empty embedded database"`
+	LogFormat          string        `env:"LOG_FORMAT" envDefault:"text" help:"text or json"`
+	LogLevel           string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	ShutdownTimeout    time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s" help:"how long serve waits for requests to finish on SIGTERM"`
+}
+
+// Load reads the configuration from the environment.
+func Load() (*Config, error) {
+	var c Config
+	if err := env.Parse(&c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Embedded reports whether the embedded SQLite database is used.
+func (c *Config) Embedded() bool { return c.DatabaseURL == "" }
+
+// SigningSecret returns the access-token signing secret: JWT_SECRET, or on
+// the embedded database one generated on first run and kept in DATA_DIR.
+// Several instances sharing PostgreSQL must share a secret, so there it is
+// required.
+func (c *Config) SigningSecret() ([]byte, error) {
+	if c.JWTSecret != "" {
+		if len(c.JWTSecret) < 32 {
+			return nil, errors.New("JWT_SECRET must be at least 32 bytes")
+		}
+		return []byte(c.JWTSecret), nil
+	}
+	if !c.Embedded() {
+		return nil, errors.New("JWT_SECRET is required with DATABASE_URL (every instance must share it)")
+	}
+	path := filepath.Join(c.DataDir, "jwt-secret")
+	if b, err := os.ReadFile(path); err == nil {
+		secret := strings.TrimSpace(string(b))
+		if len(secret) >= 32 {
+			return []byte(secret), nil
+		}
+		return nil, fmt.Errorf("%s holds a secret shorter than 32 bytes", path)
+	}
+	raw := make([]byte, 48)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	secret := base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("keeping the generated signing secret: %w", err)
+	}
+	return []byte(secret), nil
+}
+
+// Help describes every variable, for --help.
+func Help() string {
+	var b strings.Builder
+	t := reflect.TypeOf(Config{})
+	for i := range t.NumField() {
+		f := t.Field(i)
+		fmt.Fprintf(&b, "  %-22s %s", f.Tag.Get("env"), f.Tag.Get("help"))
+		if d := f.Tag.Get("envDefault"); d != "" {
+			fmt.Fprintf(&b, " (default %s)", d)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}

@@ -1,0 +1,63 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/clinicemr/usermanager/ent"
+	"github.com/clinicemr/usermanager/ent/privacy"
+	"github.com/clinicemr/usermanager/internal/apperr"
+	"github.com/clinicemr/usermanager/internal/gid"
+	"github.com/clinicemr/usermanager/internal/tenant"
+)
+
+// presentError gives every error a stable extensions.code and keeps
+// internal details (SQL, stack traces) out of answers; those are logged with
+// the request ID the client sees.
+func presentError(ctx context.Context, err error) *gqlerror.Error {
+	gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+	if gqlErr.Extensions == nil {
+		gqlErr.Extensions = map[string]any{}
+	}
+	var apiErr *apperr.Error
+	var raw *gqlerror.Error
+	switch {
+	case errors.As(err, &apiErr):
+		gqlErr.Message = apiErr.Message
+		gqlErr.Extensions["code"] = apiErr.Code
+	case errors.Is(err, tenant.ErrUnauthenticated):
+		gqlErr.Message = "sign in first: send the access token as \"Authorization: Bearer <token>\""
+		gqlErr.Extensions["code"] = apperr.CodeUnauthenticated
+	case errors.Is(err, privacy.Deny):
+		gqlErr.Message = "not allowed"
+		gqlErr.Extensions["code"] = apperr.CodeForbidden
+	case ent.IsNotFound(err):
+		gqlErr.Message = "not found"
+		gqlErr.Extensions["code"] = apperr.CodeNotFound
+	case errors.Is(err, gid.ErrInvalid):
+		gqlErr.Extensions["code"] = apperr.CodeBadUserInput
+	case errors.As(err, &raw):
+		// gqlgen's own errors: parsing, validation, argument coercion.
+		if _, ok := gqlErr.Extensions["code"]; !ok {
+			gqlErr.Extensions["code"] = apperr.CodeBadUserInput
+		}
+	default:
+		id := requestID(ctx)
+		slog.ErrorContext(ctx, "request failed", "request_id", id, "path", gqlErr.Path.String(), "error", err)
+		gqlErr.Message = "internal server error (request " + id + ")"
+		gqlErr.Extensions["code"] = apperr.CodeInternal
+	}
+	return gqlErr
+}
+
+// recoverPanic turns a panic in a resolver into an internal error; the
+// stack goes to the log only.
+func recoverPanic(ctx context.Context, v any) error {
+	slog.ErrorContext(ctx, "panic in resolver", "request_id", requestID(ctx), "panic", v, "stack", string(debug.Stack()))
+	return errors.New("panic")
+}

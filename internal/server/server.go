@@ -1,0 +1,160 @@
+// Package server assembles the HTTP server: the GraphQL endpoint with its
+// transports, GraphiQL, and the health endpoints.
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/coder/websocket"
+	"github.com/rs/cors"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/clinicemr/usermanager/graph"
+	"github.com/clinicemr/usermanager/graph/generated"
+	"github.com/clinicemr/usermanager/internal/auth"
+	"github.com/clinicemr/usermanager/internal/db"
+	"github.com/clinicemr/usermanager/internal/graphiql"
+	"github.com/clinicemr/usermanager/internal/licenses"
+	"github.com/clinicemr/usermanager/internal/onboarding"
+	"github.com/clinicemr/usermanager/internal/users"
+)
+
+// Options configures the server.
+type Options struct {
+	DB   *db.DB
+	Auth *auth.Service
+	// AllowedOrigins are the origins of browser clients, for CORS and for
+	// WebSocket upgrades.
+	AllowedOrigins []string
+}
+
+// MaxBodyBytes bounds a GraphQL request body.
+const MaxBodyBytes = 1 << 20
+
+// Server is the product's HTTP handler.
+type Server struct {
+	handler  http.Handler
+	db       *db.DB
+	draining atomic.Bool
+}
+
+// New builds the server.
+func New(opts Options) *Server {
+	client := opts.DB.Client
+	lic := licenses.New(client, opts.DB.Dialect)
+	resolver := &graph.Resolver{
+		Client:      client,
+		Auth:        opts.Auth,
+		UserService: users.New(client),
+		Licenses:    lic,
+		Onboarding:  onboarding.New(client, lic),
+	}
+	gql := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: resolver}))
+	gql.AddTransport(transport.SSE{KeepAlivePingInterval: 15 * time.Second})
+	gql.AddTransport(transport.Websocket{
+		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
+			OriginPatterns: originHosts(opts.AllowedOrigins),
+		}},
+		KeepAlivePingInterval: 15 * time.Second,
+		InitFunc:              websocketInit(opts.Auth),
+	})
+	gql.AddTransport(transport.Options{})
+	gql.AddTransport(transport.GET{})
+	gql.AddTransport(transport.POST{})
+	gql.AddTransport(transport.MultipartForm{})
+	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	gql.Use(extension.Introspection{})
+	gql.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	gql.Use(extension.FixedComplexityLimit(1000))
+	gql.AroundFields(boundPageSize)
+	gql.SetErrorPresenter(presentError)
+	gql.SetRecoverFunc(recoverPanic)
+
+	s := &Server{db: opts.DB}
+	api := cors.New(cors.Options{
+		AllowedOrigins:   opts.AllowedOrigins,
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		AllowedHeaders:   []string{"Authorization", "Content-Type", auth.ClinicHeader},
+		ExposedHeaders:   []string{"X-Request-Id"},
+		AllowCredentials: false,
+		MaxAge:           600,
+	}).Handler(opts.Auth.Middleware(limitBody(gql)))
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", api)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", s.ready)
+	mux.Handle("/", graphiql.Handler("User Manager", "/graphql"))
+	s.handler = withRequestID(mux)
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Drain makes /readyz fail so load balancers stop sending new requests
+// while the server shuts down.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if s.draining.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if err := s.db.Ping(ctx); err != nil {
+		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// websocketInit authenticates a WebSocket from its connection_init payload
+// ({"Authorization": "Bearer <token>", "X-Clinic-Id": "..."}). A refused
+// token closes the socket with 4401 (not 1000, which makes clients retry
+// forever).
+func websocketInit(a *auth.Service) transport.WebsocketInitFunc {
+	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		token := payload.GetString("Authorization")
+		if token == "" {
+			token = payload.GetString("authorization")
+		}
+		ctx, err := a.Context(ctx, token, payload.GetString(auth.ClinicHeader))
+		if err != nil {
+			return transport.WithWebsocketCloseCode(ctx, 4401), nil, err
+		}
+		return ctx, nil, nil
+	}
+}
+
+// originHosts turns origins (https://admin.example.com) into the host
+// patterns coder/websocket checks the Origin header against.
+func originHosts(origins []string) []string {
+	var hosts []string
+	for _, o := range origins {
+		if o == "*" {
+			hosts = append(hosts, "*")
+			continue
+		}
+		if u, err := url.Parse(o); err == nil && u.Host != "" {
+			hosts = append(hosts, u.Host)
+		}
+	}
+	return hosts
+}
+

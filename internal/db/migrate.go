@@ -36,7 +36,7 @@ func (d *DB) Migrate(ctx context.Context) error {
 		return fmt.Errorf("applying migrations: %w", err)
 	}
 	for _, r := range results {
-		slog.Info("applied migration", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+		slog.Debug("applied migration", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
 	}
 	return nil
 }

@@ -1,0 +1,348 @@
+// Package apitest runs the server for tests and talks to it through its
+// public API, GraphQL over HTTP, against both supported databases.
+//
+// ForEachDatabase runs a test on the embedded SQLite database and on
+// PostgreSQL: TEST_DATABASE_URL if set (a role that may create databases),
+// or else a throwaway server started from the machine's PostgreSQL binaries
+// (internal/pgtemp). Without PostgreSQL the PostgreSQL half is skipped, and
+// says so, unless REQUIRE_POSTGRES=1 (set by .ci/run), when it fails.
+package apitest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+
+	"github.com/clinicemr/usermanager/ent"
+
+	"github.com/clinicemr/usermanager/internal/auth"
+	"github.com/clinicemr/usermanager/internal/db"
+	"github.com/clinicemr/usermanager/internal/demo"
+	"github.com/clinicemr/usermanager/internal/permissions"
+	"github.com/clinicemr/usermanager/internal/pgtemp"
+	"github.com/clinicemr/usermanager/internal/server"
+)
+
+// Secret is the access-token signing secret of test servers.
+var Secret = []byte("test-signing-secret-0123456789abcdef-0123456789")
+
+// Issuer and Audience of test servers' tokens.
+const (
+	Issuer   = "usermanager-test"
+	Audience = "usermanager-test-api"
+)
+
+// Env is one running server on a fresh database with the demo data.
+type Env struct {
+	T       testing.TB
+	Dialect string
+	DB      *db.DB
+	Auth    *auth.Service
+	Server  *httptest.Server
+	// Password of every demo account (demo.AdminUsername, demo.SupportUsername,
+	// and the demo staff).
+	Password string
+	// Clock is the server's clock; tests may move it (Advance).
+	Clock *Clock
+
+	statements *statementCounter
+}
+
+// Statements returns how many SQL statements the server has sent so far.
+// Compare it before and after a request to count that request's statements.
+func (e *Env) Statements() int64 { return e.statements.n.Load() }
+
+// statementCounter counts the queries and execs ent's debug driver reports.
+type statementCounter struct{ n atomic.Int64 }
+
+func (c *statementCounter) log(_ context.Context, args ...any) {
+	if len(args) == 0 {
+		return
+	}
+	if s, ok := args[0].(string); ok && (strings.Contains(s, ".Query:") || strings.Contains(s, ".Exec:")) {
+		c.n.Add(1)
+	}
+}
+
+// Options tune an Env.
+type Options struct {
+	// NoDemo starts on an empty database (no demo data).
+	NoDemo bool
+	// AccessTTL of access tokens (default 15m).
+	AccessTTL time.Duration
+	// NoStatementCount leaves out the SQL statement counter (benchmarks).
+	NoStatementCount bool
+}
+
+// Dialects lists the databases ForEachDatabase covers.
+var Dialects = []string{dialect.SQLite, dialect.Postgres}
+
+// ForEachDatabase runs fn as a subtest on SQLite and on PostgreSQL.
+func ForEachDatabase(t *testing.T, fn func(t *testing.T, env *Env)) {
+	t.Helper()
+	ForEachDatabaseWith(t, Options{}, fn)
+}
+
+// ForEachDatabaseWith is ForEachDatabase with options.
+func ForEachDatabaseWith(t *testing.T, opts Options, fn func(t *testing.T, env *Env)) {
+	t.Helper()
+	for _, d := range Dialects {
+		t.Run(d, func(t *testing.T) {
+			fn(t, New(t, d, opts))
+		})
+	}
+}
+
+// New starts a server on a fresh database of the dialect. It skips the test
+// when PostgreSQL is unavailable and not required.
+func New(t testing.TB, dialectName string, opts Options) *Env {
+	t.Helper()
+	var (
+		d   *db.DB
+		err error
+	)
+	switch dialectName {
+	case dialect.SQLite:
+		d, err = db.OpenSQLite(filepath.Join(t.TempDir(), "test.db"))
+	case dialect.Postgres:
+		url := postgresDatabase(t)
+		d, err = db.Open(url, "")
+	default:
+		t.Fatalf("unknown dialect %q", dialectName)
+	}
+	if err != nil {
+		t.Fatalf("opening %s: %v", dialectName, err)
+	}
+	t.Cleanup(func() { d.Close() })
+	ctx := context.Background()
+	if err := d.Migrate(ctx); err != nil {
+		t.Fatalf("migrating %s: %v", dialectName, err)
+	}
+	if err := permissions.Sync(ctx, d.Client); err != nil {
+		t.Fatal(err)
+	}
+	counter := &statementCounter{}
+	if !opts.NoStatementCount {
+		d.Client = ent.NewClient(ent.Driver(dialect.DebugWithContext(entsql.OpenDB(d.Dialect, d.SQL), counter.log)))
+	}
+	clock := &Clock{}
+	ttl := opts.AccessTTL
+	if ttl == 0 {
+		ttl = 15 * time.Minute
+	}
+	a, err := auth.New(d.Client, auth.Config{
+		Secret: Secret, Issuer: Issuer, Audience: Audience,
+		AccessTTL: ttl, RefreshTTL: 12 * time.Hour, Now: clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &Env{T: t, Dialect: dialectName, DB: d, Auth: a, Clock: clock, statements: counter}
+	if !opts.NoDemo {
+		creds, err := demo.Load(ctx, d, t.TempDir())
+		if err != nil {
+			t.Fatalf("loading demo data: %v", err)
+		}
+		env.Password = creds.Password
+	}
+	srv := server.New(server.Options{DB: d, Auth: a, AllowedOrigins: []string{"http://localhost:3000"}})
+	env.Server = httptest.NewServer(srv)
+	t.Cleanup(env.Server.Close)
+	return env
+}
+
+// Clock is a settable clock for the server.
+type Clock struct{ offset atomic.Int64 }
+
+// Now is the real time plus the offset.
+func (c *Clock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+var (
+	pgOnce   sync.Once
+	pgAdmin  string
+	pgErr    error
+	pgServer *pgtemp.Server
+	pgSeq    atomic.Int64
+)
+
+// postgresDatabase returns the URL of a new empty PostgreSQL database.
+func postgresDatabase(t testing.TB) string {
+	t.Helper()
+	pgOnce.Do(func() {
+		if url := os.Getenv("TEST_DATABASE_URL"); url != "" {
+			pgAdmin = url
+			return
+		}
+		pgServer, pgErr = pgtemp.Start()
+		if pgErr == nil {
+			pgAdmin = pgServer.URL("postgres")
+		}
+	})
+	if pgErr != nil {
+		if os.Getenv("REQUIRE_POSTGRES") == "1" {
+			t.Fatalf("PostgreSQL is required (REQUIRE_POSTGRES=1) but unavailable: %v", pgErr)
+		}
+		t.Skipf("PostgreSQL half skipped: %v", pgErr)
+	}
+	name := fmt.Sprintf("test_%d_%d", os.Getpid(), pgSeq.Add(1))
+	url, err := pgtemp.CreateDatabase(pgAdmin, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url
+}
+
+// StopPostgres stops the throwaway PostgreSQL server, if one was started.
+// Call it from TestMain after m.Run.
+func StopPostgres() {
+	if pgServer != nil {
+		pgServer.Stop()
+	}
+}
+
+// Client is a GraphQL client of an Env, signed in or not.
+type Client struct {
+	env *Env
+	// Token is sent as "Authorization: Bearer <Token>" when set.
+	Token string
+	// RefreshToken of the session, when signed in.
+	RefreshToken string
+	// Clinic is sent as X-Clinic-Id when set.
+	Clinic string
+}
+
+// Anonymous returns a client that is not signed in.
+func (e *Env) Anonymous() *Client { return &Client{env: e} }
+
+// Login signs in and fails the test if that does not work.
+func (e *Env) Login(login, password string) *Client {
+	e.T.Helper()
+	c := &Client{env: e}
+	var out struct {
+		Login struct {
+			AccessToken  *string
+			RefreshToken *string
+			UserErrors   []UserError
+		}
+	}
+	c.MustDo(`mutation($l: String!, $p: String!) { login(input: {login: $l, password: $p}) {
+		accessToken refreshToken userErrors { field message code } } }`,
+		map[string]any{"l": login, "p": password}, &out)
+	if out.Login.AccessToken == nil {
+		e.T.Fatalf("login %s failed: %+v", login, out.Login.UserErrors)
+	}
+	c.Token, c.RefreshToken = *out.Login.AccessToken, *out.Login.RefreshToken
+	return c
+}
+
+// LoginDemo signs in as a demo account.
+func (e *Env) LoginDemo(username string) *Client { return e.Login(username, e.Password) }
+
+// UserError is a rule violation of a mutation payload.
+type UserError struct {
+	Field   *string
+	Message string
+	Code    string
+}
+
+// GraphQLError is an error of a GraphQL response.
+type GraphQLError struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+// Response is a GraphQL response.
+type Response struct {
+	Status int
+	Data   json.RawMessage `json:"data"`
+	Errors []GraphQLError  `json:"errors"`
+	Body   []byte          `json:"-"`
+}
+
+// Codes lists the extensions.code of each error.
+func (r *Response) Codes() []string {
+	var out []string
+	for _, e := range r.Errors {
+		code, _ := e.Extensions["code"].(string)
+		out = append(out, code)
+	}
+	return out
+}
+
+// Code is the extensions.code of the first error, or "".
+func (r *Response) Code() string {
+	if len(r.Errors) == 0 {
+		return ""
+	}
+	return r.Codes()[0]
+}
+
+// Decode unmarshals data into v.
+func (r *Response) Decode(t testing.TB, v any) {
+	t.Helper()
+	if len(r.Data) == 0 || string(r.Data) == "null" {
+		t.Fatalf("no data in response: %s", r.Body)
+	}
+	if err := json.Unmarshal(r.Data, v); err != nil {
+		t.Fatalf("decoding %s: %v", r.Data, err)
+	}
+}
+
+// Do sends a query and returns the response, whatever it holds.
+func (c *Client) Do(query string, vars map[string]any) *Response {
+	c.env.T.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequest(http.MethodPost, c.env.Server.URL+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	if c.Clinic != "" {
+		req.Header.Set(auth.ClinicHeader, c.Clinic)
+	}
+	res, err := c.env.Server.Client().Do(req)
+	if err != nil {
+		c.env.T.Fatalf("POST /graphql: %v", err)
+	}
+	defer res.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(res.Body)
+	r := &Response{Status: res.StatusCode, Body: buf.Bytes()}
+	if err := json.Unmarshal(buf.Bytes(), r); err != nil {
+		c.env.T.Fatalf("response is not JSON (status %d): %s", res.StatusCode, buf.Bytes())
+	}
+	if bytes.Contains(buf.Bytes(), []byte("goroutine ")) || bytes.Contains(buf.Bytes(), []byte(".go:")) {
+		c.env.T.Fatalf("response leaks a stack trace or source location: %s", buf.Bytes())
+	}
+	return r
+}
+
+// MustDo sends a query, fails the test on any GraphQL error, and decodes
+// data into out (if not nil).
+func (c *Client) MustDo(query string, vars map[string]any, out any) {
+	c.env.T.Helper()
+	r := c.Do(query, vars)
+	if len(r.Errors) > 0 {
+		c.env.T.Fatalf("query failed: %s\nquery: %s", r.Body, strings.TrimSpace(query))
+	}
+	if out != nil {
+		r.Decode(c.env.T, out)
+	}
+}

@@ -120,6 +120,13 @@ func (s *Service) CreateOrganization(ctx context.Context, in CreateOrganizationI
 		payload.Organization, payload.Clinic, payload.Administrator = org, c, u
 		return nil
 	})
+	if err == nil {
+		// Detach the results from the committed transaction, so resolvers
+		// can load their edges.
+		payload.Organization = payload.Organization.Unwrap()
+		payload.Clinic = payload.Clinic.Unwrap()
+		payload.Administrator = payload.Administrator.Unwrap()
+	}
 	if l, ok := apperr.AsList(err); ok {
 		return &CreateOrganizationPayload{Warnings: []*apperr.Warning{}, UserErrors: l}, nil
 	}
@@ -210,7 +217,7 @@ func (s *Service) CreateClinic(ctx context.Context, in CreateClinicInput) (*Crea
 	if err != nil {
 		return nil, err
 	}
-	return &CreateClinicPayload{Clinic: created, UserErrors: []*apperr.UserError{}}, nil
+	return &CreateClinicPayload{Clinic: created.Unwrap(), UserErrors: []*apperr.UserError{}}, nil
 }
 
 func (s *Service) createClinic(ctx context.Context, tx *ent.Tx, orgID int, name string, lic []*licenses.QuantityInput) (*ent.Clinic, error) {

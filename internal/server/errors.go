@@ -41,8 +41,8 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr.Extensions["code"] = apperr.CodeNotFound
 	case errors.Is(err, gid.ErrInvalid):
 		gqlErr.Extensions["code"] = apperr.CodeBadUserInput
-	case errors.As(err, &raw):
-		// gqlgen's own errors: parsing, validation, argument coercion.
+	case errors.As(err, &raw) && raw.Err == nil:
+		// gqlgen's own errors: parsing, validation, variable coercion.
 		if _, ok := gqlErr.Extensions["code"]; !ok {
 			gqlErr.Extensions["code"] = apperr.CodeBadUserInput
 		}

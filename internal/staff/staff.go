@@ -1,6 +1,6 @@
 // Package staff defines the user types of the platform and the license class
-// each one takes (R20). It has no dependencies so the ent schema, the GraphQL
-// layer and every service can share these types.
+// each one takes (R20), shared by the ent schema, the GraphQL layer and every
+// service.
 package staff
 
 import (
@@ -8,6 +8,8 @@ import (
 	"io"
 	"slices"
 	"strconv"
+
+	"github.com/clinicemr/usermanager/internal/apperr"
 )
 
 // UserType is a profile's user type.
@@ -85,7 +87,7 @@ func (c LicenseClass) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, strconv
 func (t *UserType) UnmarshalGQL(v any) error {
 	s, ok := v.(string)
 	if !ok || !slices.Contains(UserTypes, UserType(s)) {
-		return fmt.Errorf(classUnknownError, v)
+		return apperr.BadInput(fmt.Sprintf(classUnknownError, v))
 	}
 	*t = UserType(s)
 	return nil
@@ -94,7 +96,7 @@ func (t *UserType) UnmarshalGQL(v any) error {
 func (c *LicenseClass) UnmarshalGQL(v any) error {
 	s, ok := v.(string)
 	if !ok || !slices.Contains(LicenseClasses, LicenseClass(s)) {
-		return fmt.Errorf("unknown license class %q", v)
+		return apperr.BadInput(fmt.Sprintf("unknown license class %q", v))
 	}
 	*c = LicenseClass(s)
 	return nil

@@ -102,10 +102,13 @@ func open(ctx context.Context, cfg *config.Config, migrateNow bool) (*db.DB, err
 		return nil, err
 	}
 	if cfg.Embedded() || migrateNow {
-		if err := d.Migrate(ctx); err != nil {
-			d.Close()
-			return nil, err
-		}
+		err = d.Migrate(ctx)
+	} else {
+		err = d.CheckMigrated(ctx)
+	}
+	if err != nil {
+		d.Close()
+		return nil, err
 	}
 	if err := permissions.Sync(ctx, d.Client); err != nil {
 		d.Close()
@@ -116,15 +119,15 @@ func open(ctx context.Context, cfg *config.Config, migrateNow bool) (*db.DB, err
 
 func serve(ctx context.Context, cfg *config.Config) error {
 	started := time.Now()
+	secret, err := cfg.SigningSecret()
+	if err != nil {
+		return err
+	}
 	d, err := open(ctx, cfg, cfg.MigrateOnStart)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	secret, err := cfg.SigningSecret()
-	if err != nil {
-		return err
-	}
 	authSvc, err := auth.New(d.Client, auth.Config{
 		Secret: secret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,

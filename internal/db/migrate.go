@@ -40,3 +40,23 @@ func (d *DB) Migrate(ctx context.Context) error {
 	}
 	return nil
 }
+
+// CheckMigrated returns an error naming the fix when PostgreSQL migrations
+// are pending, so serve refuses to run against an outdated schema.
+func (d *DB) CheckMigrated(ctx context.Context) error {
+	if d.Dialect == dialect.SQLite {
+		return nil
+	}
+	provider, err := goose.NewProvider(goose.DialectPostgres, d.SQL, mustSub(migrations, "migrations"))
+	if err != nil {
+		return fmt.Errorf("loading migrations: %w", err)
+	}
+	pending, err := provider.HasPending(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the migration state: %w", err)
+	}
+	if pending {
+		return fmt.Errorf("the database schema is not up to date: run `usermanager migrate` (or set MIGRATE_ON_START=true)")
+	}
+	return nil
+}

@@ -1,0 +1,258 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clinicemr/usermanager/internal/pgtemp"
+)
+
+// These tests build the binary and use it as an operator would.
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "usermanager-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "usermanager")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building usermanager: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type process struct {
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+	addr string
+}
+
+func start(t *testing.T, env ...string) *process {
+	t.Helper()
+	addr := freeAddr(t)
+	p := &process{log: &bytes.Buffer{}, addr: addr}
+	p.cmd = exec.Command(binary, "serve")
+	p.cmd.Env = append(os.Environ(), append(env, "HTTP_ADDR="+addr)...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _, _ = p.cmd.Process.Wait() })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not become ready:\n%s", p.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and expects a clean exit (graceful shutdown).
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.log)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no exit after SIGTERM\n%s", p.log)
+	}
+}
+
+func (p *process) login(t *testing.T, login, password string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{
+		"query":     `mutation($l: String!, $p: String!) { login(input: {login: $l, password: $p}) { accessToken userErrors { code } } }`,
+		"variables": map[string]any{"l": login, "p": password},
+	})
+	res, err := http.Post("http://"+p.addr+"/graphql", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out struct {
+		Data struct{ Login struct{ AccessToken *string } }
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Data.Login.AccessToken == nil {
+		return ""
+	}
+	return *out.Data.Login.AccessToken
+}
+
+// The README's first command: an empty embedded database gets the demo
+// practice, logs how to sign in, serves GraphiQL, and the demo admin signs in.
+func TestServeEmbeddedWithDemoData(t *testing.T) {
+	data := t.TempDir()
+	p := start(t, "DATA_DIR="+data)
+	if !strings.Contains(p.log.String(), "loaded the demo organization") {
+		t.Fatalf("no sign-in hint in the log:\n%s", p.log)
+	}
+	creds, err := os.ReadFile(filepath.Join(data, "demo-credentials.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	password := strings.TrimSuffix(strings.SplitN(string(creds), "them: ", 2)[1], ")\n")
+	password = strings.SplitN(password, ")", 2)[0]
+	if strings.Contains(p.log.String(), password) {
+		t.Fatal("the demo password was written to the log")
+	}
+	if p.login(t, "admin", password) == "" {
+		t.Fatal("the demo administrator cannot sign in")
+	}
+	res, err := http.Get("http://" + p.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page bytes.Buffer
+	_, _ = page.ReadFrom(res.Body)
+	res.Body.Close()
+	if !strings.Contains(page.String(), "graphiql") || strings.Contains(page.String(), "https://") {
+		t.Fatalf("GraphiQL page missing or not self-contained")
+	}
+	p.stop(t)
+
+	// A second start keeps the data and does not load the demo again.
+	p = start(t, "DATA_DIR="+data)
+	if strings.Contains(p.log.String(), "loaded the demo organization") {
+		t.Fatal("demo data loaded twice")
+	}
+	if p.login(t, "admin", password) == "" {
+		t.Fatal("the demo administrator cannot sign in after a restart (signing secret or data lost)")
+	}
+	p.stop(t)
+}
+
+func TestCreateSupport(t *testing.T) {
+	data := t.TempDir()
+	run := func(stdin string, env []string, args ...string) (string, error) {
+		cmd := exec.Command(binary, append([]string{"create-support"}, args...)...)
+		cmd.Env = append(os.Environ(), append(env, "DATA_DIR="+data)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	const password = "Correct-Horse-Battery-9!"
+	if out, err := run(password+"\n", nil, "--username", "ops", "--email", "ops@example.com"); err != nil {
+		t.Fatalf("create-support from stdin: %v\n%s", err, out)
+	}
+	if out, err := run("", []string{"USERMANAGER_PASSWORD=" + password}, "--username", "OPS", "--email", "ops2@example.com"); err == nil || !strings.Contains(out, "USERNAME_TAKEN") {
+		t.Fatalf("duplicate username accepted: %v\n%s", err, out)
+	}
+	if out, err := run("", []string{"USERMANAGER_PASSWORD=password"}, "--username", "ops3", "--email", "ops3@example.com"); err == nil || !strings.Contains(out, "WEAK_PASSWORD") {
+		t.Fatalf("weak password accepted: %v\n%s", err, out)
+	}
+	if out, err := run("", nil, "--username", "ops4"); err == nil {
+		t.Fatalf("missing --email accepted:\n%s", out)
+	}
+	p := start(t, "DATA_DIR="+data, "DEMO_DATA=false")
+	if p.login(t, "ops@example.com", password) == "" {
+		t.Fatal("the Support account cannot sign in")
+	}
+	p.stop(t)
+}
+
+// On PostgreSQL: serve refuses to start without a shared signing secret,
+// migrate applies the versioned migrations, and serve then works.
+func TestMigrateAndServePostgres(t *testing.T) {
+	url := os.Getenv("TEST_DATABASE_URL")
+	if url == "" {
+		srv, err := pgtemp.Start()
+		if err != nil {
+			if os.Getenv("REQUIRE_POSTGRES") == "1" {
+				t.Fatal(err)
+			}
+			t.Skipf("PostgreSQL half skipped: %v", err)
+		}
+		t.Cleanup(srv.Stop)
+		url = srv.URL("postgres")
+	}
+	dbURL, err := pgtemp.CreateDatabase(url, fmt.Sprintf("cmd_test_%d", os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "serve")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "HTTP_ADDR="+freeAddr(t))
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "JWT_SECRET") {
+		t.Fatalf("serve without JWT_SECRET on PostgreSQL: %v\n%s", err, out)
+	}
+	cmd = exec.Command(binary, "serve")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "HTTP_ADDR="+freeAddr(t), "JWT_SECRET=0123456789abcdef0123456789abcdef-test")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "usermanager migrate") {
+		t.Fatalf("serve on an unmigrated database: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for range 2 { // migrating twice is harmless
+		cmd = exec.CommandContext(ctx, binary, "migrate")
+		cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("migrate: %v\n%s", err, out)
+		}
+	}
+	const password = "Correct-Horse-Battery-9!"
+	cmd = exec.CommandContext(ctx, binary, "create-support", "--username", "ops", "--email", "ops@example.com")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "USERMANAGER_PASSWORD="+password)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("create-support: %v\n%s", err, out)
+	}
+	p := start(t, "DATABASE_URL="+dbURL, "JWT_SECRET=0123456789abcdef0123456789abcdef-test")
+	if p.login(t, "ops", password) == "" {
+		t.Fatal("the Support account cannot sign in on PostgreSQL")
+	}
+	p.stop(t)
+}
+
+func TestHelp(t *testing.T) {
+	out, err := exec.Command(binary, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"serve", "migrate", "create-support", "DATABASE_URL", "DATA_DIR", "HTTP_ADDR", "JWT_SECRET"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("--help does not mention %s", want)
+		}
+	}
+	if err := exec.Command(binary, "frobnicate").Run(); err == nil {
+		t.Error("an unknown command succeeded")
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}

@@ -1,0 +1,107 @@
+package apitest_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+
+	"github.com/clinicemr/usermanager/internal/apitest"
+	"github.com/clinicemr/usermanager/internal/demo"
+)
+
+type wsMessage struct {
+	ID      string          `json:"id,omitempty"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+func dialGraphQL(t *testing.T, env *apitest.Env, header http.Header) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(env.Server.URL, "http") + "/graphql"
+	return websocket.Dial(ctx, url, &websocket.DialOptions{
+		Subprotocols: []string{"graphql-transport-ws"},
+		HTTPHeader:   header,
+	})
+}
+
+// A WebSocket is authenticated by the token in connection_init, and
+// operations on it run as that viewer.
+func TestWebSocketAuthenticatesAtConnectionInit(t *testing.T) {
+	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		admin := env.LoginDemo(demo.AdminUsername)
+
+		conn, _, err := dialGraphQL(t, env, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.CloseNow()
+		init, _ := json.Marshal(map[string]string{"Authorization": "Bearer " + admin.Token})
+		if err := wsjson.Write(ctx, conn, wsMessage{Type: "connection_init", Payload: init}); err != nil {
+			t.Fatal(err)
+		}
+		var ack wsMessage
+		if err := wsjson.Read(ctx, conn, &ack); err != nil || ack.Type != "connection_ack" {
+			t.Fatalf("connection_ack: %+v %v", ack, err)
+		}
+		if strings.Contains(string(ack.Payload), admin.Token) {
+			t.Fatal("connection_ack echoes the token")
+		}
+		query, _ := json.Marshal(map[string]string{"query": "{ viewer { username } }"})
+		if err := wsjson.Write(ctx, conn, wsMessage{ID: "1", Type: "subscribe", Payload: query}); err != nil {
+			t.Fatal(err)
+		}
+		var next wsMessage
+		if err := wsjson.Read(ctx, conn, &next); err != nil || next.Type != "next" {
+			t.Fatalf("next: %+v %v", next, err)
+		}
+		if !strings.Contains(string(next.Payload), `"username":"admin"`) {
+			t.Fatalf("viewer over WebSocket: %s", next.Payload)
+		}
+	})
+}
+
+func TestWebSocketRefusesBadTokenAndForeignOrigin(t *testing.T) {
+	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		conn, _, err := dialGraphQL(t, env, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.CloseNow()
+		init, _ := json.Marshal(map[string]string{"Authorization": "Bearer not-a-token"})
+		if err := wsjson.Write(ctx, conn, wsMessage{Type: "connection_init", Payload: init}); err != nil {
+			t.Fatal(err)
+		}
+		var msg wsMessage
+		err = wsjson.Read(ctx, conn, &msg)
+		if status := websocket.CloseStatus(err); status != 4401 {
+			t.Fatalf("bad token: close status %d (err %v, message %+v), want 4401", status, err, msg)
+		}
+
+		// A browser page of another origin cannot open a socket.
+		_, res, err := dialGraphQL(t, env, http.Header{"Origin": []string{"https://evil.example"}})
+		if err == nil {
+			t.Fatal("WebSocket from a foreign origin accepted")
+		}
+		if res == nil || res.StatusCode != http.StatusForbidden {
+			t.Fatalf("foreign origin: %v %v", res, err)
+		}
+		// An allowed origin is accepted.
+		conn2, _, err := dialGraphQL(t, env, http.Header{"Origin": []string{"http://localhost:3000"}})
+		if err != nil {
+			t.Fatalf("allowed origin refused: %v", err)
+		}
+		conn2.CloseNow()
+	})
+}

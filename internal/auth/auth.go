@@ -275,9 +275,9 @@ func (s *Service) Refresh(ctx context.Context, in RefreshSessionInput) (*Session
 
 // Logout ends the viewer's current session.
 func (s *Service) Logout(ctx context.Context) (*LogoutPayload, error) {
-	v := viewer.FromContext(ctx)
-	if v == nil {
-		return nil, Unauthenticated(ctx)
+	v, err := viewer.Require(ctx)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.RevokeSession(ctx, v.SessionID); err != nil {
 		return nil, err

@@ -14,20 +14,6 @@ import (
 // ClinicHeader names the manager's current clinic for a request (R3).
 const ClinicHeader = "X-Clinic-Id"
 
-type failureKey struct{}
-
-// Unauthenticated returns the error for a request that needs a viewer: it
-// says why the request's token was refused, if it carried one.
-func Unauthenticated(ctx context.Context) error {
-	if err, ok := ctx.Value(failureKey{}).(error); ok {
-		if _, isAPIError := apperr.AsError(err); isAPIError {
-			return err
-		}
-		return apperr.Unauthenticated(err.Error())
-	}
-	return apperr.Unauthenticated("sign in first: send the access token as \"Authorization: Bearer <token>\"")
-}
-
 // Middleware authenticates each request from its bearer token. A request
 // without one proceeds anonymously (it may sign in); one whose token is
 // refused also proceeds anonymously, remembering why, so operations that
@@ -37,7 +23,7 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 		ctx := WithClient(r.Context(), Client{IP: clientIP(r), UserAgent: r.UserAgent()})
 		ctx, err := s.Context(ctx, r.Header.Get("Authorization"), r.Header.Get(ClinicHeader))
 		if err != nil {
-			ctx = context.WithValue(ctx, failureKey{}, err)
+			ctx = viewer.WithFailure(ctx, err)
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -74,13 +60,4 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// Failure returns why the request's access token was refused, as an API
-// error, or nil when the request carried none.
-func Failure(ctx context.Context) error {
-	if _, ok := ctx.Value(failureKey{}).(error); ok {
-		return Unauthenticated(ctx)
-	}
-	return nil
 }

@@ -29,9 +29,9 @@ type Count struct {
 // Counts answers the licenseCounts query: per class, for one clinic or for
 // the viewer's organization. Support, who belong to no organization, name it.
 func (s *Service) Counts(ctx context.Context, clinicID, organizationID *int) ([]*Count, error) {
-	v := viewer.FromContext(ctx)
-	if v == nil {
-		return nil, apperr.Unauthenticated("sign in first")
+	v, err := viewer.Require(ctx)
+	if err != nil {
+		return nil, err
 	}
 	if !v.Can(viewer.PermViewUsers) {
 		return nil, apperr.Forbidden("seeing license counts needs the View Users permission")

@@ -74,9 +74,9 @@ type CreateClinicPayload struct {
 // CreateOrganization sets up a practice: Support only. Every broken rule of
 // the input is reported at once and nothing is written (R10).
 func (s *Service) CreateOrganization(ctx context.Context, in CreateOrganizationInput) (*CreateOrganizationPayload, error) {
-	v := viewer.FromContext(ctx)
-	if v == nil {
-		return nil, apperr.Unauthenticated("sign in first")
+	v, err := viewer.Require(ctx)
+	if err != nil {
+		return nil, err
 	}
 	if !v.Support {
 		return nil, apperr.Forbidden("only Support can create organizations")
@@ -97,7 +97,7 @@ func (s *Service) CreateOrganization(ctx context.Context, in CreateOrganizationI
 	}
 
 	payload := &CreateOrganizationPayload{Warnings: []*apperr.Warning{}, UserErrors: []*apperr.UserError{}}
-	err := db.WithTx(ctx, s.client, func(tx *ent.Tx) error {
+	err = db.WithTx(ctx, s.client, func(tx *ent.Tx) error {
 		org, err := tx.Organization.Create().SetName(strings.TrimSpace(in.Name)).Save(ctx)
 		if err != nil {
 			return err
@@ -165,9 +165,9 @@ func inactiveWarning(t staff.UserType, clinicName string) *apperr.Warning {
 // Support for any. Only Support may give it licenses directly; practices
 // request licenses through billing (R26).
 func (s *Service) CreateClinic(ctx context.Context, in CreateClinicInput) (*CreateClinicPayload, error) {
-	v := viewer.FromContext(ctx)
-	if v == nil {
-		return nil, apperr.Unauthenticated("sign in first")
+	v, err := viewer.Require(ctx)
+	if err != nil {
+		return nil, err
 	}
 	if !v.Can(viewer.PermCompanyAdmin) {
 		return nil, apperr.Forbidden("creating clinics needs the Company Admin permission")
@@ -197,7 +197,7 @@ func (s *Service) CreateClinic(ctx context.Context, in CreateClinicInput) (*Crea
 		return &CreateClinicPayload{UserErrors: errs}, nil
 	}
 	var created *ent.Clinic
-	err := db.WithTx(ctx, s.client, func(tx *ent.Tx) error {
+	err = db.WithTx(ctx, s.client, func(tx *ent.Tx) error {
 		c, err := s.createClinic(ctx, tx, orgID, in.Name, in.Licenses)
 		if err != nil {
 			return err
@@ -257,4 +257,3 @@ func validateQuantities(errs *apperr.List, lic []*licenses.QuantityInput) {
 		seen[q.Class] = true
 	}
 }
-

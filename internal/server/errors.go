@@ -14,6 +14,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/gid"
 	"github.com/clinicemr/usermanager/internal/tenant"
+	"github.com/clinicemr/usermanager/internal/viewer"
 )
 
 // presentError gives every error a stable extensions.code and keeps
@@ -31,8 +32,11 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr.Message = apiErr.Message
 		gqlErr.Extensions["code"] = apiErr.Code
 	case errors.Is(err, tenant.ErrUnauthenticated):
-		gqlErr.Message = "sign in first: send the access token as \"Authorization: Bearer <token>\""
-		gqlErr.Extensions["code"] = apperr.CodeUnauthenticated
+		// Say why the request has no viewer (expired token, refused clinic).
+		var missing *apperr.Error
+		errors.As(viewer.Missing(ctx), &missing)
+		gqlErr.Message = missing.Message
+		gqlErr.Extensions["code"] = missing.Code
 	case errors.Is(err, privacy.Deny):
 		gqlErr.Message = "not allowed"
 		gqlErr.Extensions["code"] = apperr.CodeForbidden

@@ -157,4 +157,3 @@ func originHosts(origins []string) []string {
 	}
 	return hosts
 }
-

@@ -11,7 +11,6 @@ import (
 	"github.com/clinicemr/usermanager/ent/predicate"
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apperr"
-	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/staff"
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
@@ -40,9 +39,9 @@ func New(client *ent.Client) *Service { return &Service{client: client} }
 // decided by the privacy rules (internal/tenant); this adds the filters.
 func (s *Service) Search(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int,
 	orderBy *ent.UserOrder, filter *Search) (*ent.UserConnection, error) {
-	v := viewer.FromContext(ctx)
-	if v == nil {
-		return nil, apperr.Unauthenticated("sign in first")
+	v, err := viewer.Require(ctx)
+	if err != nil {
+		return nil, err
 	}
 	if !v.Can(viewer.PermViewUsers) {
 		return nil, apperr.Forbidden("searching users needs the View Users permission")
@@ -83,7 +82,7 @@ func (f *Search) predicates() []predicate.User {
 func (s *Service) Viewer(ctx context.Context) (*ent.User, error) {
 	v := viewer.FromContext(ctx)
 	if v == nil {
-		return nil, auth.Failure(ctx)
+		return nil, viewer.Failure(ctx)
 	}
 	return s.client.User.Get(ctx, v.UserID)
 }

@@ -7,6 +7,8 @@ package viewer
 import (
 	"context"
 	"slices"
+
+	"github.com/clinicemr/usermanager/internal/apperr"
 )
 
 // Permission keys the server itself checks (R2, R16). The full catalog lives
@@ -61,4 +63,43 @@ func NewContext(ctx context.Context, v *Viewer) context.Context {
 func FromContext(ctx context.Context) *Viewer {
 	v, _ := ctx.Value(ctxKey{}).(*Viewer)
 	return v
+}
+
+type failureKey struct{}
+
+// WithFailure records why a request's credentials were refused, so every
+// operation that needs a viewer can say why there is none.
+func WithFailure(ctx context.Context, err error) context.Context {
+	return context.WithValue(ctx, failureKey{}, err)
+}
+
+// Require returns the viewer of ctx, or the error to answer a request
+// without one: why its credentials were refused (UNAUTHENTICATED, or
+// FORBIDDEN for a clinic the viewer cannot access), or that it must sign in.
+func Require(ctx context.Context) (*Viewer, error) {
+	if v := FromContext(ctx); v != nil {
+		return v, nil
+	}
+	return nil, Missing(ctx)
+}
+
+// Missing returns the error for a request without a viewer (see Require).
+func Missing(ctx context.Context) error {
+	err, _ := ctx.Value(failureKey{}).(error)
+	if err == nil {
+		return apperr.Unauthenticated("sign in first: send the access token as \"Authorization: Bearer <token>\"")
+	}
+	if _, ok := apperr.AsError(err); ok {
+		return err
+	}
+	return apperr.Unauthenticated(err.Error())
+}
+
+// Failure returns why the request's credentials were refused, as an API
+// error, or nil when it carried none.
+func Failure(ctx context.Context) error {
+	if _, ok := ctx.Value(failureKey{}).(error); ok {
+		return Missing(ctx)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"entgo.io/ent"
 
 	"github.com/clinicemr/usermanager/ent/privacy"
+	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/tenant"
 	"github.com/clinicemr/usermanager/internal/users"
 )
@@ -64,5 +65,7 @@ func systemOnly() ent.Policy {
 }
 
 // Hooks keep the user's derived columns (case-insensitive keys, search text)
-// current on every write.
-func (User) Hooks() []ent.Hook { return []ent.Hook{users.NormalizeHook()} }
+// current on every write, and end an inactivated user's sessions (R25).
+func (User) Hooks() []ent.Hook {
+	return []ent.Hook{users.NormalizeHook(), auth.EndSessionsOnInactivationHook()}
+}

@@ -203,12 +203,19 @@ func (s *Service) issue(sctx context.Context, tx *ent.Tx, userID int, sess *ent.
 }
 
 // loadUser loads the signed-in user with the edges a sign-in answer shows.
-// The request has no viewer yet, so they are loaded here, not by resolvers.
+// The request has no viewer yet, so they are loaded here, not by resolvers
+// (list edges under their field names, as the GraphQL layer reads them).
+// Anything deeper is for a query with the new access token.
 func (s *Service) loadUser(sctx context.Context, id int) (*ent.User, error) {
 	return s.client.User.Query().Where(user.ID(id)).
-		WithHomeClinic().WithClinics().WithPermissions().WithLicense().
+		WithHomeClinic().WithLicense().
+		WithNamedClinics("clinics").WithNamedPermissions("permissions").
 		Only(sctx)
 }
+
+// refreshReuseGrace is how long a used refresh token may be presented again
+// without being taken for a stolen one (concurrent refreshes by one client).
+const refreshReuseGrace = 10 * time.Second
 
 func invalidRefresh() *SessionPayload {
 	return &SessionPayload{UserErrors: []*apperr.UserError{apperr.New("refreshToken", apperr.InvalidRefreshToken,
@@ -236,6 +243,12 @@ func (s *Service) Refresh(ctx context.Context, in RefreshSessionInput) (*Session
 		return nil, rollback(tx, err)
 	}
 	sess := rt.Edges.Session
+	if rt.UsedAt != nil && now.Sub(*rt.UsedAt) < refreshReuseGrace {
+		// Two tabs refreshing at once: the loser is refused but the session
+		// the winner continues is not ended.
+		_ = tx.Rollback()
+		return invalidRefresh(), nil
+	}
 	if rt.UsedAt != nil {
 		// Reuse after rotation: revoke the whole session (token family).
 		if err := tx.Session.UpdateOneID(sess.ID).SetRevokedAt(now).Exec(sctx); err != nil {
@@ -313,7 +326,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewe
 		return nil, errTokenInvalid
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errTokenUncheckable, err)
 	}
 	u := sess.Edges.User
 	if sess.RevokedAt != nil || !s.now().Before(sess.ExpiresAt) || u.Status != user.StatusACTIVE {

@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -22,6 +24,10 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := WithClient(r.Context(), Client{IP: clientIP(r), UserAgent: r.UserAgent()})
 		ctx, err := s.Context(ctx, r.Header.Get("Authorization"), r.Header.Get(ClinicHeader))
+		if errors.Is(err, errTokenUncheckable) {
+			slog.ErrorContext(ctx, "checking an access token", "error", err)
+			err = errTokenUncheckable
+		}
 		if err != nil {
 			ctx = viewer.WithFailure(ctx, err)
 		}
@@ -36,8 +42,9 @@ func (s *Service) Context(ctx context.Context, authorization, clinicHeader strin
 	if authorization == "" {
 		return ctx, nil
 	}
-	token, ok := strings.CutPrefix(authorization, "Bearer ")
-	if !ok {
+	// The scheme is case-insensitive (RFC 9110).
+	scheme, token, ok := strings.Cut(strings.TrimSpace(authorization), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return ctx, errTokenInvalid
 	}
 	v, err := s.Authenticate(ctx, strings.TrimSpace(token))

@@ -82,6 +82,9 @@ var (
 	errTokenExpired = errors.New("the access token has expired: refresh the session")
 	errTokenInvalid = errors.New("the access token is not valid")
 	errSessionEnded = errors.New("the session has ended: sign in again")
+	// errTokenUncheckable wraps a failure to read the session; its details
+	// are logged, never answered.
+	errTokenUncheckable = errors.New("the access token could not be checked: try again")
 )
 
 // newRefreshToken returns a random refresh token and the hash stored for it.

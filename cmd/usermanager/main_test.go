@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,14 +40,33 @@ func TestMain(m *testing.M) {
 
 type process struct {
 	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	log  *syncBuffer
 	addr string
+}
+
+// syncBuffer collects a process's output, written by exec's copying
+// goroutine while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func start(t *testing.T, env ...string) *process {
 	t.Helper()
 	addr := freeAddr(t)
-	p := &process{log: &bytes.Buffer{}, addr: addr}
+	p := &process{log: &syncBuffer{}, addr: addr}
 	p.cmd = exec.Command(binary, "serve")
 	p.cmd.Env = append(os.Environ(), append(env, "HTTP_ADDR="+addr)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log

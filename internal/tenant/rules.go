@@ -94,7 +94,7 @@ func FilterVisibleUsers() privacy.QueryRule {
 			return privacy.Denyf("%w", ErrUnauthenticated)
 		}
 		self := entql.FieldEQ("id", v.UserID)
-		if !v.Can(viewer.PermViewUsers) {
+		if !v.Can(viewer.PermViewUsers) || len(v.ClinicIDs) == 0 {
 			uf.Where(self)
 			return privacy.Skip
 		}

@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"github.com/clinicemr/usermanager/ent/auditevent"
 	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/license"
 	"github.com/clinicemr/usermanager/ent/licenseadjustment"
@@ -21,8 +22,35 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 8)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 9)}
 	graph.Nodes[0] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   auditevent.Table,
+			Columns: auditevent.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: auditevent.FieldID,
+			},
+		},
+		Type: "AuditEvent",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			auditevent.FieldOrganizationID: {Type: field.TypeInt, Column: auditevent.FieldOrganizationID},
+			auditevent.FieldCreatedAt:      {Type: field.TypeTime, Column: auditevent.FieldCreatedAt},
+			auditevent.FieldAction:         {Type: field.TypeEnum, Column: auditevent.FieldAction},
+			auditevent.FieldActorID:        {Type: field.TypeInt, Column: auditevent.FieldActorID},
+			auditevent.FieldActorUsername:  {Type: field.TypeString, Column: auditevent.FieldActorUsername},
+			auditevent.FieldTargetUserID:   {Type: field.TypeInt, Column: auditevent.FieldTargetUserID},
+			auditevent.FieldTargetType:     {Type: field.TypeString, Column: auditevent.FieldTargetType},
+			auditevent.FieldTargetID:       {Type: field.TypeInt, Column: auditevent.FieldTargetID},
+			auditevent.FieldBefore:         {Type: field.TypeJSON, Column: auditevent.FieldBefore},
+			auditevent.FieldAfter:          {Type: field.TypeJSON, Column: auditevent.FieldAfter},
+			auditevent.FieldOutcome:        {Type: field.TypeEnum, Column: auditevent.FieldOutcome},
+			auditevent.FieldReason:         {Type: field.TypeString, Column: auditevent.FieldReason},
+			auditevent.FieldClientIP:       {Type: field.TypeString, Column: auditevent.FieldClientIP},
+			auditevent.FieldRequestID:      {Type: field.TypeString, Column: auditevent.FieldRequestID},
+		},
+	}
+	graph.Nodes[1] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   clinic.Table,
 			Columns: clinic.Columns,
@@ -39,7 +67,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			clinic.FieldName:           {Type: field.TypeString, Column: clinic.FieldName},
 		},
 	}
-	graph.Nodes[1] = &sqlgraph.Node{
+	graph.Nodes[2] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   license.Table,
 			Columns: license.Columns,
@@ -58,7 +86,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			license.FieldHolderID:       {Type: field.TypeInt, Column: license.FieldHolderID},
 		},
 	}
-	graph.Nodes[2] = &sqlgraph.Node{
+	graph.Nodes[3] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   licenseadjustment.Table,
 			Columns: licenseadjustment.Columns,
@@ -86,7 +114,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			licenseadjustment.FieldProcessedAt:     {Type: field.TypeTime, Column: licenseadjustment.FieldProcessedAt},
 		},
 	}
-	graph.Nodes[3] = &sqlgraph.Node{
+	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   organization.Table,
 			Columns: organization.Columns,
@@ -102,7 +130,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			organization.FieldName:      {Type: field.TypeString, Column: organization.FieldName},
 		},
 	}
-	graph.Nodes[4] = &sqlgraph.Node{
+	graph.Nodes[5] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   permission.Table,
 			Columns: permission.Columns,
@@ -121,7 +149,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			permission.FieldAdministrative: {Type: field.TypeBool, Column: permission.FieldAdministrative},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   refreshtoken.Table,
 			Columns: refreshtoken.Columns,
@@ -139,7 +167,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refreshtoken.FieldUsedAt:    {Type: field.TypeTime, Column: refreshtoken.FieldUsedAt},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -158,7 +186,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldUserAgent: {Type: field.TypeString, Column: session.FieldUserAgent},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -169,26 +197,54 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "User",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			user.FieldCreatedAt:      {Type: field.TypeTime, Column: user.FieldCreatedAt},
-			user.FieldUpdatedAt:      {Type: field.TypeTime, Column: user.FieldUpdatedAt},
-			user.FieldOrganizationID: {Type: field.TypeInt, Column: user.FieldOrganizationID},
-			user.FieldUsername:       {Type: field.TypeString, Column: user.FieldUsername},
-			user.FieldUsernameKey:    {Type: field.TypeString, Column: user.FieldUsernameKey},
-			user.FieldEmail:          {Type: field.TypeString, Column: user.FieldEmail},
-			user.FieldEmailKey:       {Type: field.TypeString, Column: user.FieldEmailKey},
-			user.FieldPasswordHash:   {Type: field.TypeString, Column: user.FieldPasswordHash},
-			user.FieldUserType:       {Type: field.TypeEnum, Column: user.FieldUserType},
-			user.FieldFirstName:      {Type: field.TypeString, Column: user.FieldFirstName},
-			user.FieldLastName:       {Type: field.TypeString, Column: user.FieldLastName},
-			user.FieldFullName:       {Type: field.TypeString, Column: user.FieldFullName},
-			user.FieldSearchText:     {Type: field.TypeString, Column: user.FieldSearchText},
-			user.FieldStatus:         {Type: field.TypeEnum, Column: user.FieldStatus},
-			user.FieldHomeClinicID:   {Type: field.TypeInt, Column: user.FieldHomeClinicID},
-			user.FieldNpi:            {Type: field.TypeString, Column: user.FieldNpi},
-			user.FieldLicenseNumber:  {Type: field.TypeString, Column: user.FieldLicenseNumber},
-			user.FieldLicenseState:   {Type: field.TypeString, Column: user.FieldLicenseState},
+			user.FieldCreatedAt:         {Type: field.TypeTime, Column: user.FieldCreatedAt},
+			user.FieldUpdatedAt:         {Type: field.TypeTime, Column: user.FieldUpdatedAt},
+			user.FieldOrganizationID:    {Type: field.TypeInt, Column: user.FieldOrganizationID},
+			user.FieldUsername:          {Type: field.TypeString, Column: user.FieldUsername},
+			user.FieldUsernameKey:       {Type: field.TypeString, Column: user.FieldUsernameKey},
+			user.FieldEmail:             {Type: field.TypeString, Column: user.FieldEmail},
+			user.FieldEmailKey:          {Type: field.TypeString, Column: user.FieldEmailKey},
+			user.FieldPasswordHash:      {Type: field.TypeString, Column: user.FieldPasswordHash},
+			user.FieldUserType:          {Type: field.TypeEnum, Column: user.FieldUserType},
+			user.FieldFirstName:         {Type: field.TypeString, Column: user.FieldFirstName},
+			user.FieldLastName:          {Type: field.TypeString, Column: user.FieldLastName},
+			user.FieldFullName:          {Type: field.TypeString, Column: user.FieldFullName},
+			user.FieldSearchText:        {Type: field.TypeString, Column: user.FieldSearchText},
+			user.FieldStatus:            {Type: field.TypeEnum, Column: user.FieldStatus},
+			user.FieldHomeClinicID:      {Type: field.TypeInt, Column: user.FieldHomeClinicID},
+			user.FieldNpi:               {Type: field.TypeString, Column: user.FieldNpi},
+			user.FieldLicenseNumber:     {Type: field.TypeString, Column: user.FieldLicenseNumber},
+			user.FieldLicenseState:      {Type: field.TypeString, Column: user.FieldLicenseState},
+			user.FieldPreviousNames:     {Type: field.TypeJSON, Column: user.FieldPreviousNames},
+			user.FieldPictureKey:        {Type: field.TypeString, Column: user.FieldPictureKey},
+			user.FieldSignatureKey:      {Type: field.TypeString, Column: user.FieldSignatureKey},
+			user.FieldPasswordChangedAt: {Type: field.TypeTime, Column: user.FieldPasswordChangedAt},
 		},
 	}
+	graph.MustAddE(
+		"actor",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   auditevent.ActorTable,
+			Columns: []string{auditevent.ActorColumn},
+			Bidi:    false,
+		},
+		"AuditEvent",
+		"User",
+	)
+	graph.MustAddE(
+		"target_user",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   auditevent.TargetUserTable,
+			Columns: []string{auditevent.TargetUserColumn},
+			Bidi:    false,
+		},
+		"AuditEvent",
+		"User",
+	)
 	graph.MustAddE(
 		"organization",
 		&sqlgraph.EdgeSpec{
@@ -451,6 +507,144 @@ type predicateAdder interface {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *AuditEventQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the AuditEventQuery builder.
+func (_q *AuditEventQuery) Filter() *AuditEventFilter {
+	return &AuditEventFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *AuditEventMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the AuditEventMutation builder.
+func (m *AuditEventMutation) Filter() *AuditEventFilter {
+	return &AuditEventFilter{config: m.config, predicateAdder: m}
+}
+
+// AuditEventFilter provides a generic filtering capability at runtime for AuditEventQuery.
+type AuditEventFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *AuditEventFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[0].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *AuditEventFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(auditevent.FieldID))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *AuditEventFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(auditevent.FieldOrganizationID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *AuditEventFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(auditevent.FieldCreatedAt))
+}
+
+// WhereAction applies the entql string predicate on the action field.
+func (f *AuditEventFilter) WhereAction(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldAction))
+}
+
+// WhereActorID applies the entql int predicate on the actor_id field.
+func (f *AuditEventFilter) WhereActorID(p entql.IntP) {
+	f.Where(p.Field(auditevent.FieldActorID))
+}
+
+// WhereActorUsername applies the entql string predicate on the actor_username field.
+func (f *AuditEventFilter) WhereActorUsername(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldActorUsername))
+}
+
+// WhereTargetUserID applies the entql int predicate on the target_user_id field.
+func (f *AuditEventFilter) WhereTargetUserID(p entql.IntP) {
+	f.Where(p.Field(auditevent.FieldTargetUserID))
+}
+
+// WhereTargetType applies the entql string predicate on the target_type field.
+func (f *AuditEventFilter) WhereTargetType(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldTargetType))
+}
+
+// WhereTargetID applies the entql int predicate on the target_id field.
+func (f *AuditEventFilter) WhereTargetID(p entql.IntP) {
+	f.Where(p.Field(auditevent.FieldTargetID))
+}
+
+// WhereBefore applies the entql json.RawMessage predicate on the before field.
+func (f *AuditEventFilter) WhereBefore(p entql.BytesP) {
+	f.Where(p.Field(auditevent.FieldBefore))
+}
+
+// WhereAfter applies the entql json.RawMessage predicate on the after field.
+func (f *AuditEventFilter) WhereAfter(p entql.BytesP) {
+	f.Where(p.Field(auditevent.FieldAfter))
+}
+
+// WhereOutcome applies the entql string predicate on the outcome field.
+func (f *AuditEventFilter) WhereOutcome(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldOutcome))
+}
+
+// WhereReason applies the entql string predicate on the reason field.
+func (f *AuditEventFilter) WhereReason(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldReason))
+}
+
+// WhereClientIP applies the entql string predicate on the client_ip field.
+func (f *AuditEventFilter) WhereClientIP(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldClientIP))
+}
+
+// WhereRequestID applies the entql string predicate on the request_id field.
+func (f *AuditEventFilter) WhereRequestID(p entql.StringP) {
+	f.Where(p.Field(auditevent.FieldRequestID))
+}
+
+// WhereHasActor applies a predicate to check if query has an edge actor.
+func (f *AuditEventFilter) WhereHasActor() {
+	f.Where(entql.HasEdge("actor"))
+}
+
+// WhereHasActorWith applies a predicate to check if query has an edge actor with a given conditions (other predicates).
+func (f *AuditEventFilter) WhereHasActorWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("actor", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasTargetUser applies a predicate to check if query has an edge target_user.
+func (f *AuditEventFilter) WhereHasTargetUser() {
+	f.Where(entql.HasEdge("target_user"))
+}
+
+// WhereHasTargetUserWith applies a predicate to check if query has an edge target_user with a given conditions (other predicates).
+func (f *AuditEventFilter) WhereHasTargetUserWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("target_user", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *ClinicQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -479,7 +673,7 @@ type ClinicFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ClinicFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[0].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -581,7 +775,7 @@ type LicenseFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LicenseFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -693,7 +887,7 @@ type LicenseAdjustmentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LicenseAdjustmentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -864,7 +1058,7 @@ type OrganizationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrganizationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -933,7 +1127,7 @@ type PermissionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PermissionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1017,7 +1211,7 @@ type RefreshTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RefreshTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1096,7 +1290,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1194,7 +1388,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1293,6 +1487,26 @@ func (f *UserFilter) WhereLicenseNumber(p entql.StringP) {
 // WhereLicenseState applies the entql string predicate on the license_state field.
 func (f *UserFilter) WhereLicenseState(p entql.StringP) {
 	f.Where(p.Field(user.FieldLicenseState))
+}
+
+// WherePreviousNames applies the entql json.RawMessage predicate on the previous_names field.
+func (f *UserFilter) WherePreviousNames(p entql.BytesP) {
+	f.Where(p.Field(user.FieldPreviousNames))
+}
+
+// WherePictureKey applies the entql string predicate on the picture_key field.
+func (f *UserFilter) WherePictureKey(p entql.StringP) {
+	f.Where(p.Field(user.FieldPictureKey))
+}
+
+// WhereSignatureKey applies the entql string predicate on the signature_key field.
+func (f *UserFilter) WhereSignatureKey(p entql.StringP) {
+	f.Where(p.Field(user.FieldSignatureKey))
+}
+
+// WherePasswordChangedAt applies the entql time.Time predicate on the password_changed_at field.
+func (f *UserFilter) WherePasswordChangedAt(p entql.TimeP) {
+	f.Where(p.Field(user.FieldPasswordChangedAt))
 }
 
 // WhereHasOrganization applies a predicate to check if query has an edge organization.

@@ -8,6 +8,22 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 )
 
+func (_m *AuditEvent) Actor(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.ActorOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryActor().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *AuditEvent) TargetUser(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.TargetUserOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryTargetUser().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *Clinic) Organization(ctx context.Context) (*Organization, error) {
 	result, err := _m.Edges.OrganizationOrErr()
 	if IsNotLoaded(err) {

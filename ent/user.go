@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -57,6 +58,14 @@ type User struct {
 	LicenseNumber *string `json:"license_number,omitempty"`
 	// LicenseState holds the value of the "license_state" field.
 	LicenseState *string `json:"license_state,omitempty"`
+	// PreviousNames holds the value of the "previous_names" field.
+	PreviousNames []string `json:"previous_names,omitempty"`
+	// PictureKey holds the value of the "picture_key" field.
+	PictureKey *string `json:"picture_key,omitempty"`
+	// SignatureKey holds the value of the "signature_key" field.
+	SignatureKey *string `json:"signature_key,omitempty"`
+	// PasswordChangedAt holds the value of the "password_changed_at" field.
+	PasswordChangedAt *time.Time `json:"password_changed_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the UserQuery when eager-loading is set.
 	Edges        UserEdges `json:"edges"`
@@ -153,11 +162,13 @@ func (*User) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case user.FieldPreviousNames:
+			values[i] = new([]byte)
 		case user.FieldID, user.FieldOrganizationID, user.FieldHomeClinicID:
 			values[i] = new(sql.NullInt64)
-		case user.FieldUsername, user.FieldUsernameKey, user.FieldEmail, user.FieldEmailKey, user.FieldPasswordHash, user.FieldUserType, user.FieldFirstName, user.FieldLastName, user.FieldFullName, user.FieldSearchText, user.FieldStatus, user.FieldNpi, user.FieldLicenseNumber, user.FieldLicenseState:
+		case user.FieldUsername, user.FieldUsernameKey, user.FieldEmail, user.FieldEmailKey, user.FieldPasswordHash, user.FieldUserType, user.FieldFirstName, user.FieldLastName, user.FieldFullName, user.FieldSearchText, user.FieldStatus, user.FieldNpi, user.FieldLicenseNumber, user.FieldLicenseState, user.FieldPictureKey, user.FieldSignatureKey:
 			values[i] = new(sql.NullString)
-		case user.FieldCreatedAt, user.FieldUpdatedAt:
+		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldPasswordChangedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -293,6 +304,35 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				_m.LicenseState = new(string)
 				*_m.LicenseState = value.String
 			}
+		case user.FieldPreviousNames:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field previous_names", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.PreviousNames); err != nil {
+					return fmt.Errorf("unmarshal field previous_names: %w", err)
+				}
+			}
+		case user.FieldPictureKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field picture_key", values[i])
+			} else if value.Valid {
+				_m.PictureKey = new(string)
+				*_m.PictureKey = value.String
+			}
+		case user.FieldSignatureKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field signature_key", values[i])
+			} else if value.Valid {
+				_m.SignatureKey = new(string)
+				*_m.SignatureKey = value.String
+			}
+		case user.FieldPasswordChangedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field password_changed_at", values[i])
+			} else if value.Valid {
+				_m.PasswordChangedAt = new(time.Time)
+				*_m.PasswordChangedAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -420,6 +460,24 @@ func (_m *User) String() string {
 	if v := _m.LicenseState; v != nil {
 		builder.WriteString("license_state=")
 		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	builder.WriteString("previous_names=")
+	builder.WriteString(fmt.Sprintf("%v", _m.PreviousNames))
+	builder.WriteString(", ")
+	if v := _m.PictureKey; v != nil {
+		builder.WriteString("picture_key=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.SignatureKey; v != nil {
+		builder.WriteString("signature_key=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.PasswordChangedAt; v != nil {
+		builder.WriteString("password_changed_at=")
+		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')
 	return builder.String()

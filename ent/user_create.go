@@ -206,6 +206,54 @@ func (_c *UserCreate) SetNillableLicenseState(v *string) *UserCreate {
 	return _c
 }
 
+// SetPreviousNames sets the "previous_names" field.
+func (_c *UserCreate) SetPreviousNames(v []string) *UserCreate {
+	_c.mutation.SetPreviousNames(v)
+	return _c
+}
+
+// SetPictureKey sets the "picture_key" field.
+func (_c *UserCreate) SetPictureKey(v string) *UserCreate {
+	_c.mutation.SetPictureKey(v)
+	return _c
+}
+
+// SetNillablePictureKey sets the "picture_key" field if the given value is not nil.
+func (_c *UserCreate) SetNillablePictureKey(v *string) *UserCreate {
+	if v != nil {
+		_c.SetPictureKey(*v)
+	}
+	return _c
+}
+
+// SetSignatureKey sets the "signature_key" field.
+func (_c *UserCreate) SetSignatureKey(v string) *UserCreate {
+	_c.mutation.SetSignatureKey(v)
+	return _c
+}
+
+// SetNillableSignatureKey sets the "signature_key" field if the given value is not nil.
+func (_c *UserCreate) SetNillableSignatureKey(v *string) *UserCreate {
+	if v != nil {
+		_c.SetSignatureKey(*v)
+	}
+	return _c
+}
+
+// SetPasswordChangedAt sets the "password_changed_at" field.
+func (_c *UserCreate) SetPasswordChangedAt(v time.Time) *UserCreate {
+	_c.mutation.SetPasswordChangedAt(v)
+	return _c
+}
+
+// SetNillablePasswordChangedAt sets the "password_changed_at" field if the given value is not nil.
+func (_c *UserCreate) SetNillablePasswordChangedAt(v *time.Time) *UserCreate {
+	if v != nil {
+		_c.SetPasswordChangedAt(*v)
+	}
+	return _c
+}
+
 // SetOrganization sets the "organization" edge to the Organization entity.
 func (_c *UserCreate) SetOrganization(v *Organization) *UserCreate {
 	return _c.SetOrganizationID(v.ID)
@@ -532,6 +580,22 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.LicenseState(); ok {
 		_spec.SetField(user.FieldLicenseState, field.TypeString, value)
 		_node.LicenseState = &value
+	}
+	if value, ok := _c.mutation.PreviousNames(); ok {
+		_spec.SetField(user.FieldPreviousNames, field.TypeJSON, value)
+		_node.PreviousNames = value
+	}
+	if value, ok := _c.mutation.PictureKey(); ok {
+		_spec.SetField(user.FieldPictureKey, field.TypeString, value)
+		_node.PictureKey = &value
+	}
+	if value, ok := _c.mutation.SignatureKey(); ok {
+		_spec.SetField(user.FieldSignatureKey, field.TypeString, value)
+		_node.SignatureKey = &value
+	}
+	if value, ok := _c.mutation.PasswordChangedAt(); ok {
+		_spec.SetField(user.FieldPasswordChangedAt, field.TypeTime, value)
+		_node.PasswordChangedAt = &value
 	}
 	if nodes := _c.mutation.OrganizationIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{

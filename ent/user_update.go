@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/license"
@@ -271,6 +272,84 @@ func (_u *UserUpdate) SetNillableLicenseState(v *string) *UserUpdate {
 // ClearLicenseState clears the value of the "license_state" field.
 func (_u *UserUpdate) ClearLicenseState() *UserUpdate {
 	_u.mutation.ClearLicenseState()
+	return _u
+}
+
+// SetPreviousNames sets the "previous_names" field.
+func (_u *UserUpdate) SetPreviousNames(v []string) *UserUpdate {
+	_u.mutation.SetPreviousNames(v)
+	return _u
+}
+
+// AppendPreviousNames appends value to the "previous_names" field.
+func (_u *UserUpdate) AppendPreviousNames(v []string) *UserUpdate {
+	_u.mutation.AppendPreviousNames(v)
+	return _u
+}
+
+// ClearPreviousNames clears the value of the "previous_names" field.
+func (_u *UserUpdate) ClearPreviousNames() *UserUpdate {
+	_u.mutation.ClearPreviousNames()
+	return _u
+}
+
+// SetPictureKey sets the "picture_key" field.
+func (_u *UserUpdate) SetPictureKey(v string) *UserUpdate {
+	_u.mutation.SetPictureKey(v)
+	return _u
+}
+
+// SetNillablePictureKey sets the "picture_key" field if the given value is not nil.
+func (_u *UserUpdate) SetNillablePictureKey(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetPictureKey(*v)
+	}
+	return _u
+}
+
+// ClearPictureKey clears the value of the "picture_key" field.
+func (_u *UserUpdate) ClearPictureKey() *UserUpdate {
+	_u.mutation.ClearPictureKey()
+	return _u
+}
+
+// SetSignatureKey sets the "signature_key" field.
+func (_u *UserUpdate) SetSignatureKey(v string) *UserUpdate {
+	_u.mutation.SetSignatureKey(v)
+	return _u
+}
+
+// SetNillableSignatureKey sets the "signature_key" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableSignatureKey(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetSignatureKey(*v)
+	}
+	return _u
+}
+
+// ClearSignatureKey clears the value of the "signature_key" field.
+func (_u *UserUpdate) ClearSignatureKey() *UserUpdate {
+	_u.mutation.ClearSignatureKey()
+	return _u
+}
+
+// SetPasswordChangedAt sets the "password_changed_at" field.
+func (_u *UserUpdate) SetPasswordChangedAt(v time.Time) *UserUpdate {
+	_u.mutation.SetPasswordChangedAt(v)
+	return _u
+}
+
+// SetNillablePasswordChangedAt sets the "password_changed_at" field if the given value is not nil.
+func (_u *UserUpdate) SetNillablePasswordChangedAt(v *time.Time) *UserUpdate {
+	if v != nil {
+		_u.SetPasswordChangedAt(*v)
+	}
+	return _u
+}
+
+// ClearPasswordChangedAt clears the value of the "password_changed_at" field.
+func (_u *UserUpdate) ClearPasswordChangedAt() *UserUpdate {
+	_u.mutation.ClearPasswordChangedAt()
 	return _u
 }
 
@@ -601,6 +680,35 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.LicenseStateCleared() {
 		_spec.ClearField(user.FieldLicenseState, field.TypeString)
+	}
+	if value, ok := _u.mutation.PreviousNames(); ok {
+		_spec.SetField(user.FieldPreviousNames, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedPreviousNames(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, user.FieldPreviousNames, value)
+		})
+	}
+	if _u.mutation.PreviousNamesCleared() {
+		_spec.ClearField(user.FieldPreviousNames, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.PictureKey(); ok {
+		_spec.SetField(user.FieldPictureKey, field.TypeString, value)
+	}
+	if _u.mutation.PictureKeyCleared() {
+		_spec.ClearField(user.FieldPictureKey, field.TypeString)
+	}
+	if value, ok := _u.mutation.SignatureKey(); ok {
+		_spec.SetField(user.FieldSignatureKey, field.TypeString, value)
+	}
+	if _u.mutation.SignatureKeyCleared() {
+		_spec.ClearField(user.FieldSignatureKey, field.TypeString)
+	}
+	if value, ok := _u.mutation.PasswordChangedAt(); ok {
+		_spec.SetField(user.FieldPasswordChangedAt, field.TypeTime, value)
+	}
+	if _u.mutation.PasswordChangedAtCleared() {
+		_spec.ClearField(user.FieldPasswordChangedAt, field.TypeTime)
 	}
 	if _u.mutation.HomeClinicCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1057,6 +1165,84 @@ func (_u *UserUpdateOne) ClearLicenseState() *UserUpdateOne {
 	return _u
 }
 
+// SetPreviousNames sets the "previous_names" field.
+func (_u *UserUpdateOne) SetPreviousNames(v []string) *UserUpdateOne {
+	_u.mutation.SetPreviousNames(v)
+	return _u
+}
+
+// AppendPreviousNames appends value to the "previous_names" field.
+func (_u *UserUpdateOne) AppendPreviousNames(v []string) *UserUpdateOne {
+	_u.mutation.AppendPreviousNames(v)
+	return _u
+}
+
+// ClearPreviousNames clears the value of the "previous_names" field.
+func (_u *UserUpdateOne) ClearPreviousNames() *UserUpdateOne {
+	_u.mutation.ClearPreviousNames()
+	return _u
+}
+
+// SetPictureKey sets the "picture_key" field.
+func (_u *UserUpdateOne) SetPictureKey(v string) *UserUpdateOne {
+	_u.mutation.SetPictureKey(v)
+	return _u
+}
+
+// SetNillablePictureKey sets the "picture_key" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillablePictureKey(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetPictureKey(*v)
+	}
+	return _u
+}
+
+// ClearPictureKey clears the value of the "picture_key" field.
+func (_u *UserUpdateOne) ClearPictureKey() *UserUpdateOne {
+	_u.mutation.ClearPictureKey()
+	return _u
+}
+
+// SetSignatureKey sets the "signature_key" field.
+func (_u *UserUpdateOne) SetSignatureKey(v string) *UserUpdateOne {
+	_u.mutation.SetSignatureKey(v)
+	return _u
+}
+
+// SetNillableSignatureKey sets the "signature_key" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableSignatureKey(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetSignatureKey(*v)
+	}
+	return _u
+}
+
+// ClearSignatureKey clears the value of the "signature_key" field.
+func (_u *UserUpdateOne) ClearSignatureKey() *UserUpdateOne {
+	_u.mutation.ClearSignatureKey()
+	return _u
+}
+
+// SetPasswordChangedAt sets the "password_changed_at" field.
+func (_u *UserUpdateOne) SetPasswordChangedAt(v time.Time) *UserUpdateOne {
+	_u.mutation.SetPasswordChangedAt(v)
+	return _u
+}
+
+// SetNillablePasswordChangedAt sets the "password_changed_at" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillablePasswordChangedAt(v *time.Time) *UserUpdateOne {
+	if v != nil {
+		_u.SetPasswordChangedAt(*v)
+	}
+	return _u
+}
+
+// ClearPasswordChangedAt clears the value of the "password_changed_at" field.
+func (_u *UserUpdateOne) ClearPasswordChangedAt() *UserUpdateOne {
+	_u.mutation.ClearPasswordChangedAt()
+	return _u
+}
+
 // SetHomeClinic sets the "home_clinic" edge to the Clinic entity.
 func (_u *UserUpdateOne) SetHomeClinic(v *Clinic) *UserUpdateOne {
 	return _u.SetHomeClinicID(v.ID)
@@ -1414,6 +1600,35 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if _u.mutation.LicenseStateCleared() {
 		_spec.ClearField(user.FieldLicenseState, field.TypeString)
+	}
+	if value, ok := _u.mutation.PreviousNames(); ok {
+		_spec.SetField(user.FieldPreviousNames, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedPreviousNames(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, user.FieldPreviousNames, value)
+		})
+	}
+	if _u.mutation.PreviousNamesCleared() {
+		_spec.ClearField(user.FieldPreviousNames, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.PictureKey(); ok {
+		_spec.SetField(user.FieldPictureKey, field.TypeString, value)
+	}
+	if _u.mutation.PictureKeyCleared() {
+		_spec.ClearField(user.FieldPictureKey, field.TypeString)
+	}
+	if value, ok := _u.mutation.SignatureKey(); ok {
+		_spec.SetField(user.FieldSignatureKey, field.TypeString, value)
+	}
+	if _u.mutation.SignatureKeyCleared() {
+		_spec.ClearField(user.FieldSignatureKey, field.TypeString)
+	}
+	if value, ok := _u.mutation.PasswordChangedAt(); ok {
+		_spec.SetField(user.FieldPasswordChangedAt, field.TypeTime, value)
+	}
+	if _u.mutation.PasswordChangedAtCleared() {
+		_spec.ClearField(user.FieldPasswordChangedAt, field.TypeTime)
 	}
 	if _u.mutation.HomeClinicCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -14,6 +14,7 @@ type Resolver struct {
 	Client      *ent.Client
 	Auth        *auth.Service
 	UserService *users.Service
+	Profiles    *users.Profiles
 	Licenses    *licenses.Service
 	Onboarding  *onboarding.Service
 }

@@ -11,6 +11,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/graph/generated"
+	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/onboarding"
@@ -43,6 +44,36 @@ func (r *mutationResolver) CreateClinic(ctx context.Context, input onboarding.Cr
 	return r.Onboarding.CreateClinic(ctx, input)
 }
 
+// CreateUser is the resolver for the createUser field.
+func (r *mutationResolver) CreateUser(ctx context.Context, input users.CreateUserInput) (*users.UserPayload, error) {
+	return r.Profiles.Create(ctx, input)
+}
+
+// UpdateUser is the resolver for the updateUser field.
+func (r *mutationResolver) UpdateUser(ctx context.Context, input users.UpdateUserInput) (*users.UserPayload, error) {
+	return r.Profiles.Update(ctx, input)
+}
+
+// ChangeUserType is the resolver for the changeUserType field.
+func (r *mutationResolver) ChangeUserType(ctx context.Context, input users.ChangeUserTypeInput) (*users.UserPayload, error) {
+	return r.Profiles.ChangeType(ctx, input)
+}
+
+// CopyUserPermissions is the resolver for the copyUserPermissions field.
+func (r *mutationResolver) CopyUserPermissions(ctx context.Context, input users.CopyPermissionsInput) (*users.UserPayload, error) {
+	return r.Profiles.CopyPermissions(ctx, input)
+}
+
+// SetUserPassword is the resolver for the setUserPassword field.
+func (r *mutationResolver) SetUserPassword(ctx context.Context, input users.SetPasswordInput) (*users.UserPayload, error) {
+	return r.Profiles.SetPassword(ctx, input)
+}
+
+// UpdateClinic is the resolver for the updateClinic field.
+func (r *mutationResolver) UpdateClinic(ctx context.Context, input onboarding.UpdateClinicInput) (*onboarding.CreateClinicPayload, error) {
+	return r.Onboarding.UpdateClinic(ctx, input)
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*ent.User, error) {
 	return r.UserService.Viewer(ctx)
@@ -56,6 +87,21 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], fi
 // LicenseCounts is the resolver for the licenseCounts field.
 func (r *queryResolver) LicenseCounts(ctx context.Context, clinicID *int, organizationID *int) ([]*licenses.Count, error) {
 	return r.Licenses.Counts(ctx, clinicID, organizationID)
+}
+
+// PasswordStrength is the resolver for the passwordStrength field.
+func (r *queryResolver) PasswordStrength(ctx context.Context, password string, username *string, email *string, firstName *string, lastName *string) (*users.PasswordCheck, error) {
+	return users.PasswordStrength(password, username, email, firstName, lastName), nil
+}
+
+// DuplicateProviders is the resolver for the duplicateProviders field.
+func (r *queryResolver) DuplicateProviders(ctx context.Context, input users.DuplicateProvidersInput) ([]*users.DuplicateProvider, error) {
+	return r.UserService.DuplicateProviders(ctx, input)
+}
+
+// AuditEvents is the resolver for the auditEvents field.
+func (r *queryResolver) AuditEvents(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, filter *audit.Filter) (*ent.AuditEventConnection, error) {
+	return audit.Events(ctx, r.Client, after, first, before, last, orderBy, filter)
 }
 
 // LicenseClass is the resolver for the licenseClass field.

@@ -9,6 +9,61 @@ import (
 )
 
 var (
+	// AuditEventsColumns holds the columns for the "audit_events" table.
+	AuditEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "organization_id", Type: field.TypeInt, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "action", Type: field.TypeEnum, Enums: []string{"SIGN_IN_SUCCEEDED", "SIGN_IN_FAILED", "USER_CREATED", "USER_UPDATED", "USER_STATUS_CHANGED", "USER_PERMISSIONS_CHANGED", "USER_CLINICS_CHANGED", "USER_TYPE_CHANGED", "USER_PASSWORD_SET", "USER_PICTURE_CHANGED", "USER_SIGNATURE_CHANGED", "ORGANIZATION_CREATED", "CLINIC_CREATED", "CLINIC_UPDATED", "LICENSES_CHANGED", "LICENSE_ADJUSTMENT_CHANGED"}},
+		{Name: "actor_username", Type: field.TypeString, Default: ""},
+		{Name: "target_type", Type: field.TypeString, Default: ""},
+		{Name: "target_id", Type: field.TypeInt, Nullable: true},
+		{Name: "before", Type: field.TypeJSON, Nullable: true},
+		{Name: "after", Type: field.TypeJSON, Nullable: true},
+		{Name: "outcome", Type: field.TypeEnum, Enums: []string{"SUCCESS", "FAILURE"}, Default: "SUCCESS"},
+		{Name: "reason", Type: field.TypeString, Default: ""},
+		{Name: "client_ip", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "request_id", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "actor_id", Type: field.TypeInt, Nullable: true},
+		{Name: "target_user_id", Type: field.TypeInt, Nullable: true},
+	}
+	// AuditEventsTable holds the schema information for the "audit_events" table.
+	AuditEventsTable = &schema.Table{
+		Name:       "audit_events",
+		Columns:    AuditEventsColumns,
+		PrimaryKey: []*schema.Column{AuditEventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "audit_events_users_actor",
+				Columns:    []*schema.Column{AuditEventsColumns[13]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "audit_events_users_target_user",
+				Columns:    []*schema.Column{AuditEventsColumns[14]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "auditevent_organization_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[1], AuditEventsColumns[2]},
+			},
+			{
+				Name:    "auditevent_target_user_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[14], AuditEventsColumns[2]},
+			},
+			{
+				Name:    "auditevent_actor_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[13], AuditEventsColumns[2]},
+			},
+		},
+	}
 	// ClinicsColumns holds the columns for the "clinics" table.
 	ClinicsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -261,6 +316,10 @@ var (
 		{Name: "npi", Type: field.TypeString, Nullable: true, Size: 10},
 		{Name: "license_number", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "license_state", Type: field.TypeString, Nullable: true, Size: 2},
+		{Name: "previous_names", Type: field.TypeJSON, Nullable: true},
+		{Name: "picture_key", Type: field.TypeString, Nullable: true},
+		{Name: "signature_key", Type: field.TypeString, Nullable: true},
+		{Name: "password_changed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "organization_id", Type: field.TypeInt, Nullable: true},
 		{Name: "home_clinic_id", Type: field.TypeInt, Nullable: true},
 	}
@@ -272,13 +331,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "users_organizations_organization",
-				Columns:    []*schema.Column{UsersColumns[17]},
+				Columns:    []*schema.Column{UsersColumns[21]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "users_clinics_home_clinic",
-				Columns:    []*schema.Column{UsersColumns[18]},
+				Columns:    []*schema.Column{UsersColumns[22]},
 				RefColumns: []*schema.Column{ClinicsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -287,17 +346,17 @@ var (
 			{
 				Name:    "user_organization_id_last_name_first_name",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[17], UsersColumns[10], UsersColumns[9]},
+				Columns: []*schema.Column{UsersColumns[21], UsersColumns[10], UsersColumns[9]},
 			},
 			{
 				Name:    "user_organization_id_user_type_status",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[17], UsersColumns[8], UsersColumns[13]},
+				Columns: []*schema.Column{UsersColumns[21], UsersColumns[8], UsersColumns[13]},
 			},
 			{
 				Name:    "user_home_clinic_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[18]},
+				Columns: []*schema.Column{UsersColumns[22]},
 			},
 			{
 				Name:    "user_npi",
@@ -369,6 +428,7 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		AuditEventsTable,
 		ClinicsTable,
 		LicensesTable,
 		LicenseAdjustmentsTable,
@@ -383,6 +443,11 @@ var (
 )
 
 func init() {
+	AuditEventsTable.ForeignKeys[0].RefTable = UsersTable
+	AuditEventsTable.ForeignKeys[1].RefTable = UsersTable
+	AuditEventsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(34359738368),
+	}
 	ClinicsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	ClinicsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(0),

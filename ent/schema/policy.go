@@ -7,6 +7,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/tenant"
 	"github.com/clinicemr/usermanager/internal/users"
+	"github.com/clinicemr/usermanager/internal/viewer"
 )
 
 // Privacy policies. The rules live in internal/tenant; system work bypasses
@@ -68,4 +69,18 @@ func systemOnly() ent.Policy {
 // current on every write, and end an inactivated user's sessions (R25).
 func (User) Hooks() []ent.Hook {
 	return []ent.Hook{users.NormalizeHook(), auth.EndSessionsOnInactivationHook()}
+}
+
+// Policy shows an organization's audit trail to its managers (View Users)
+// and all of it to Support. Anyone may add records (the services write them
+// in the viewer's transaction); the schema's hook refuses updates and
+// deletes to everyone.
+func (AuditEvent) Policy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{tenant.RequireViewer(), tenant.RequirePermission(viewer.PermViewUsers), tenant.FilterOrganization()},
+		Mutation: privacy.MutationPolicy{
+			privacy.OnMutationOperation(privacy.AlwaysAllowRule(), ent.OpCreate),
+			privacy.AlwaysDenyRule(),
+		},
+	}
 }

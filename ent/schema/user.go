@@ -53,6 +53,17 @@ func (User) Fields() []ent.Field {
 		field.String("npi").Optional().Nillable().MaxLen(10),
 		field.String("license_number").Optional().Nillable().MaxLen(40),
 		field.String("license_state").Optional().Nillable().MaxLen(2),
+		// Names the profile had before, for duplicate-provider search (R14).
+		field.Strings("previous_names").Optional().
+			Annotations(entgql.Skip(entgql.SkipWhereInput | entgql.SkipMutationCreateInput | entgql.SkipMutationUpdateInput)),
+		// Blob storage keys of the profile picture and signature (R18, R19);
+		// clients get signed URLs instead.
+		field.String("picture_key").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("signature_key").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Time("password_changed_at").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

@@ -56,6 +56,14 @@ const (
 	FieldLicenseNumber = "license_number"
 	// FieldLicenseState holds the string denoting the license_state field in the database.
 	FieldLicenseState = "license_state"
+	// FieldPreviousNames holds the string denoting the previous_names field in the database.
+	FieldPreviousNames = "previous_names"
+	// FieldPictureKey holds the string denoting the picture_key field in the database.
+	FieldPictureKey = "picture_key"
+	// FieldSignatureKey holds the string denoting the signature_key field in the database.
+	FieldSignatureKey = "signature_key"
+	// FieldPasswordChangedAt holds the string denoting the password_changed_at field in the database.
+	FieldPasswordChangedAt = "password_changed_at"
 	// EdgeOrganization holds the string denoting the organization edge name in mutations.
 	EdgeOrganization = "organization"
 	// EdgeHomeClinic holds the string denoting the home_clinic edge name in mutations.
@@ -131,6 +139,10 @@ var Columns = []string{
 	FieldNpi,
 	FieldLicenseNumber,
 	FieldLicenseState,
+	FieldPreviousNames,
+	FieldPictureKey,
+	FieldSignatureKey,
+	FieldPasswordChangedAt,
 }
 
 var (
@@ -322,6 +334,21 @@ func ByLicenseNumber(opts ...sql.OrderTermOption) OrderOption {
 // ByLicenseState orders the results by the license_state field.
 func ByLicenseState(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLicenseState, opts...).ToFunc()
+}
+
+// ByPictureKey orders the results by the picture_key field.
+func ByPictureKey(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPictureKey, opts...).ToFunc()
+}
+
+// BySignatureKey orders the results by the signature_key field.
+func BySignatureKey(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSignatureKey, opts...).ToFunc()
+}
+
+// ByPasswordChangedAt orders the results by the password_changed_at field.
+func ByPasswordChangedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPasswordChangedAt, opts...).ToFunc()
 }
 
 // ByOrganizationField orders the results by organization field.

@@ -136,6 +136,21 @@ func LicenseState(v string) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldLicenseState, v))
 }
 
+// PictureKey applies equality check predicate on the "picture_key" field. It's identical to PictureKeyEQ.
+func PictureKey(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldPictureKey, v))
+}
+
+// SignatureKey applies equality check predicate on the "signature_key" field. It's identical to SignatureKeyEQ.
+func SignatureKey(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldSignatureKey, v))
+}
+
+// PasswordChangedAt applies equality check predicate on the "password_changed_at" field. It's identical to PasswordChangedAtEQ.
+func PasswordChangedAt(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldPasswordChangedAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldCreatedAt, v))
@@ -1134,6 +1149,216 @@ func LicenseStateEqualFold(v string) predicate.User {
 // LicenseStateContainsFold applies the ContainsFold predicate on the "license_state" field.
 func LicenseStateContainsFold(v string) predicate.User {
 	return predicate.User(sql.FieldContainsFold(FieldLicenseState, v))
+}
+
+// PreviousNamesIsNil applies the IsNil predicate on the "previous_names" field.
+func PreviousNamesIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldPreviousNames))
+}
+
+// PreviousNamesNotNil applies the NotNil predicate on the "previous_names" field.
+func PreviousNamesNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldPreviousNames))
+}
+
+// PictureKeyEQ applies the EQ predicate on the "picture_key" field.
+func PictureKeyEQ(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldPictureKey, v))
+}
+
+// PictureKeyNEQ applies the NEQ predicate on the "picture_key" field.
+func PictureKeyNEQ(v string) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldPictureKey, v))
+}
+
+// PictureKeyIn applies the In predicate on the "picture_key" field.
+func PictureKeyIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldIn(FieldPictureKey, vs...))
+}
+
+// PictureKeyNotIn applies the NotIn predicate on the "picture_key" field.
+func PictureKeyNotIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldPictureKey, vs...))
+}
+
+// PictureKeyGT applies the GT predicate on the "picture_key" field.
+func PictureKeyGT(v string) predicate.User {
+	return predicate.User(sql.FieldGT(FieldPictureKey, v))
+}
+
+// PictureKeyGTE applies the GTE predicate on the "picture_key" field.
+func PictureKeyGTE(v string) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldPictureKey, v))
+}
+
+// PictureKeyLT applies the LT predicate on the "picture_key" field.
+func PictureKeyLT(v string) predicate.User {
+	return predicate.User(sql.FieldLT(FieldPictureKey, v))
+}
+
+// PictureKeyLTE applies the LTE predicate on the "picture_key" field.
+func PictureKeyLTE(v string) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldPictureKey, v))
+}
+
+// PictureKeyContains applies the Contains predicate on the "picture_key" field.
+func PictureKeyContains(v string) predicate.User {
+	return predicate.User(sql.FieldContains(FieldPictureKey, v))
+}
+
+// PictureKeyHasPrefix applies the HasPrefix predicate on the "picture_key" field.
+func PictureKeyHasPrefix(v string) predicate.User {
+	return predicate.User(sql.FieldHasPrefix(FieldPictureKey, v))
+}
+
+// PictureKeyHasSuffix applies the HasSuffix predicate on the "picture_key" field.
+func PictureKeyHasSuffix(v string) predicate.User {
+	return predicate.User(sql.FieldHasSuffix(FieldPictureKey, v))
+}
+
+// PictureKeyIsNil applies the IsNil predicate on the "picture_key" field.
+func PictureKeyIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldPictureKey))
+}
+
+// PictureKeyNotNil applies the NotNil predicate on the "picture_key" field.
+func PictureKeyNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldPictureKey))
+}
+
+// PictureKeyEqualFold applies the EqualFold predicate on the "picture_key" field.
+func PictureKeyEqualFold(v string) predicate.User {
+	return predicate.User(sql.FieldEqualFold(FieldPictureKey, v))
+}
+
+// PictureKeyContainsFold applies the ContainsFold predicate on the "picture_key" field.
+func PictureKeyContainsFold(v string) predicate.User {
+	return predicate.User(sql.FieldContainsFold(FieldPictureKey, v))
+}
+
+// SignatureKeyEQ applies the EQ predicate on the "signature_key" field.
+func SignatureKeyEQ(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldSignatureKey, v))
+}
+
+// SignatureKeyNEQ applies the NEQ predicate on the "signature_key" field.
+func SignatureKeyNEQ(v string) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldSignatureKey, v))
+}
+
+// SignatureKeyIn applies the In predicate on the "signature_key" field.
+func SignatureKeyIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldIn(FieldSignatureKey, vs...))
+}
+
+// SignatureKeyNotIn applies the NotIn predicate on the "signature_key" field.
+func SignatureKeyNotIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldSignatureKey, vs...))
+}
+
+// SignatureKeyGT applies the GT predicate on the "signature_key" field.
+func SignatureKeyGT(v string) predicate.User {
+	return predicate.User(sql.FieldGT(FieldSignatureKey, v))
+}
+
+// SignatureKeyGTE applies the GTE predicate on the "signature_key" field.
+func SignatureKeyGTE(v string) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldSignatureKey, v))
+}
+
+// SignatureKeyLT applies the LT predicate on the "signature_key" field.
+func SignatureKeyLT(v string) predicate.User {
+	return predicate.User(sql.FieldLT(FieldSignatureKey, v))
+}
+
+// SignatureKeyLTE applies the LTE predicate on the "signature_key" field.
+func SignatureKeyLTE(v string) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldSignatureKey, v))
+}
+
+// SignatureKeyContains applies the Contains predicate on the "signature_key" field.
+func SignatureKeyContains(v string) predicate.User {
+	return predicate.User(sql.FieldContains(FieldSignatureKey, v))
+}
+
+// SignatureKeyHasPrefix applies the HasPrefix predicate on the "signature_key" field.
+func SignatureKeyHasPrefix(v string) predicate.User {
+	return predicate.User(sql.FieldHasPrefix(FieldSignatureKey, v))
+}
+
+// SignatureKeyHasSuffix applies the HasSuffix predicate on the "signature_key" field.
+func SignatureKeyHasSuffix(v string) predicate.User {
+	return predicate.User(sql.FieldHasSuffix(FieldSignatureKey, v))
+}
+
+// SignatureKeyIsNil applies the IsNil predicate on the "signature_key" field.
+func SignatureKeyIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldSignatureKey))
+}
+
+// SignatureKeyNotNil applies the NotNil predicate on the "signature_key" field.
+func SignatureKeyNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldSignatureKey))
+}
+
+// SignatureKeyEqualFold applies the EqualFold predicate on the "signature_key" field.
+func SignatureKeyEqualFold(v string) predicate.User {
+	return predicate.User(sql.FieldEqualFold(FieldSignatureKey, v))
+}
+
+// SignatureKeyContainsFold applies the ContainsFold predicate on the "signature_key" field.
+func SignatureKeyContainsFold(v string) predicate.User {
+	return predicate.User(sql.FieldContainsFold(FieldSignatureKey, v))
+}
+
+// PasswordChangedAtEQ applies the EQ predicate on the "password_changed_at" field.
+func PasswordChangedAtEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldPasswordChangedAt, v))
+}
+
+// PasswordChangedAtNEQ applies the NEQ predicate on the "password_changed_at" field.
+func PasswordChangedAtNEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldPasswordChangedAt, v))
+}
+
+// PasswordChangedAtIn applies the In predicate on the "password_changed_at" field.
+func PasswordChangedAtIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldIn(FieldPasswordChangedAt, vs...))
+}
+
+// PasswordChangedAtNotIn applies the NotIn predicate on the "password_changed_at" field.
+func PasswordChangedAtNotIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldPasswordChangedAt, vs...))
+}
+
+// PasswordChangedAtGT applies the GT predicate on the "password_changed_at" field.
+func PasswordChangedAtGT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGT(FieldPasswordChangedAt, v))
+}
+
+// PasswordChangedAtGTE applies the GTE predicate on the "password_changed_at" field.
+func PasswordChangedAtGTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldPasswordChangedAt, v))
+}
+
+// PasswordChangedAtLT applies the LT predicate on the "password_changed_at" field.
+func PasswordChangedAtLT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLT(FieldPasswordChangedAt, v))
+}
+
+// PasswordChangedAtLTE applies the LTE predicate on the "password_changed_at" field.
+func PasswordChangedAtLTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldPasswordChangedAt, v))
+}
+
+// PasswordChangedAtIsNil applies the IsNil predicate on the "password_changed_at" field.
+func PasswordChangedAtIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldPasswordChangedAt))
+}
+
+// PasswordChangedAtNotNil applies the NotNil predicate on the "password_changed_at" field.
+func PasswordChangedAtNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldPasswordChangedAt))
 }
 
 // HasOrganization applies the HasEdge predicate on the "organization" edge.

@@ -11,6 +11,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/clinicemr/usermanager/ent"
+	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/onboarding"
 	"github.com/clinicemr/usermanager/internal/users"
@@ -35,6 +36,33 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	AuditEvent struct {
+		Action        func(childComplexity int) int
+		Actor         func(childComplexity int) int
+		ActorUsername func(childComplexity int) int
+		After         func(childComplexity int) int
+		Before        func(childComplexity int) int
+		ClientIP      func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Outcome       func(childComplexity int) int
+		Reason        func(childComplexity int) int
+		RequestID     func(childComplexity int) int
+		TargetType    func(childComplexity int) int
+		TargetUser    func(childComplexity int) int
+	}
+
+	AuditEventConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	AuditEventEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Clinic struct {
 		CreatedAt    func(childComplexity int) int
 		ID           func(childComplexity int) int
@@ -66,6 +94,11 @@ type ComplexityRoot struct {
 		Organization  func(childComplexity int) int
 		UserErrors    func(childComplexity int) int
 		Warnings      func(childComplexity int) int
+	}
+
+	DuplicateProvider struct {
+		Reasons func(childComplexity int) int
+		User    func(childComplexity int) int
 	}
 
 	License struct {
@@ -123,11 +156,17 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		CreateClinic       func(childComplexity int, input onboarding.CreateClinicInput) int
-		CreateOrganization func(childComplexity int, input onboarding.CreateOrganizationInput) int
-		Login              func(childComplexity int, input auth.LoginInput) int
-		Logout             func(childComplexity int) int
-		RefreshSession     func(childComplexity int, input auth.RefreshSessionInput) int
+		ChangeUserType      func(childComplexity int, input users.ChangeUserTypeInput) int
+		CopyUserPermissions func(childComplexity int, input users.CopyPermissionsInput) int
+		CreateClinic        func(childComplexity int, input onboarding.CreateClinicInput) int
+		CreateOrganization  func(childComplexity int, input onboarding.CreateOrganizationInput) int
+		CreateUser          func(childComplexity int, input users.CreateUserInput) int
+		Login               func(childComplexity int, input auth.LoginInput) int
+		Logout              func(childComplexity int) int
+		RefreshSession      func(childComplexity int, input auth.RefreshSessionInput) int
+		SetUserPassword     func(childComplexity int, input users.SetPasswordInput) int
+		UpdateClinic        func(childComplexity int, input onboarding.UpdateClinicInput) int
+		UpdateUser          func(childComplexity int, input users.UpdateUserInput) int
 	}
 
 	Organization struct {
@@ -156,6 +195,18 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	PasswordCheck struct {
+		Acceptable   func(childComplexity int) int
+		Requirements func(childComplexity int) int
+		Strength     func(childComplexity int) int
+	}
+
+	PasswordRequirement struct {
+		Key     func(childComplexity int) int
+		Message func(childComplexity int) int
+		Met     func(childComplexity int) int
+	}
+
 	Permission struct {
 		Administrative func(childComplexity int) int
 		AvailableTo    func(childComplexity int) int
@@ -178,14 +229,17 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Clinics       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ClinicOrder, where *ent.ClinicWhereInput) int
-		LicenseCounts func(childComplexity int, clinicID *int, organizationID *int) int
-		Node          func(childComplexity int, id int) int
-		Nodes         func(childComplexity int, ids []int) int
-		Organizations func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.OrganizationOrder, where *ent.OrganizationWhereInput) int
-		Permissions   func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PermissionOrder, where *ent.PermissionWhereInput) int
-		Users         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, filter *users.Search) int
-		Viewer        func(childComplexity int) int
+		AuditEvents        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, filter *audit.Filter) int
+		Clinics            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ClinicOrder, where *ent.ClinicWhereInput) int
+		DuplicateProviders func(childComplexity int, input users.DuplicateProvidersInput) int
+		LicenseCounts      func(childComplexity int, clinicID *int, organizationID *int) int
+		Node               func(childComplexity int, id int) int
+		Nodes              func(childComplexity int, ids []int) int
+		Organizations      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.OrganizationOrder, where *ent.OrganizationWhereInput) int
+		PasswordStrength   func(childComplexity int, password string, username *string, email *string, firstName *string, lastName *string) int
+		Permissions        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PermissionOrder, where *ent.PermissionWhereInput) int
+		Users              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, filter *users.Search) int
+		Viewer             func(childComplexity int) int
 	}
 
 	SessionPayload struct {
@@ -212,6 +266,7 @@ type ComplexityRoot struct {
 		LicenseState  func(childComplexity int) int
 		Npi           func(childComplexity int) int
 		Permissions   func(childComplexity int) int
+		PreviousNames func(childComplexity int) int
 		Status        func(childComplexity int) int
 		UpdatedAt     func(childComplexity int) int
 		UserType      func(childComplexity int) int
@@ -235,6 +290,12 @@ type ComplexityRoot struct {
 		Message func(childComplexity int) int
 	}
 
+	UserPayload struct {
+		User       func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+		Warnings   func(childComplexity int) int
+	}
+
 	Warning struct {
 		Code    func(childComplexity int) int
 		Message func(childComplexity int) int
@@ -254,6 +315,117 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "AuditEvent.action":
+		if e.ComplexityRoot.AuditEvent.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Action(childComplexity), true
+	case "AuditEvent.actor":
+		if e.ComplexityRoot.AuditEvent.Actor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Actor(childComplexity), true
+	case "AuditEvent.actorUsername":
+		if e.ComplexityRoot.AuditEvent.ActorUsername == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ActorUsername(childComplexity), true
+	case "AuditEvent.after":
+		if e.ComplexityRoot.AuditEvent.After == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.After(childComplexity), true
+	case "AuditEvent.before":
+		if e.ComplexityRoot.AuditEvent.Before == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Before(childComplexity), true
+	case "AuditEvent.clientIP":
+		if e.ComplexityRoot.AuditEvent.ClientIP == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ClientIP(childComplexity), true
+	case "AuditEvent.createdAt":
+		if e.ComplexityRoot.AuditEvent.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.CreatedAt(childComplexity), true
+	case "AuditEvent.id":
+		if e.ComplexityRoot.AuditEvent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ID(childComplexity), true
+	case "AuditEvent.outcome":
+		if e.ComplexityRoot.AuditEvent.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Outcome(childComplexity), true
+	case "AuditEvent.reason":
+		if e.ComplexityRoot.AuditEvent.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Reason(childComplexity), true
+	case "AuditEvent.requestID":
+		if e.ComplexityRoot.AuditEvent.RequestID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.RequestID(childComplexity), true
+	case "AuditEvent.targetType":
+		if e.ComplexityRoot.AuditEvent.TargetType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.TargetType(childComplexity), true
+	case "AuditEvent.targetUser":
+		if e.ComplexityRoot.AuditEvent.TargetUser == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.TargetUser(childComplexity), true
+
+	case "AuditEventConnection.edges":
+		if e.ComplexityRoot.AuditEventConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventConnection.Edges(childComplexity), true
+	case "AuditEventConnection.pageInfo":
+		if e.ComplexityRoot.AuditEventConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventConnection.PageInfo(childComplexity), true
+	case "AuditEventConnection.totalCount":
+		if e.ComplexityRoot.AuditEventConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventConnection.TotalCount(childComplexity), true
+
+	case "AuditEventEdge.cursor":
+		if e.ComplexityRoot.AuditEventEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventEdge.Cursor(childComplexity), true
+	case "AuditEventEdge.node":
+		if e.ComplexityRoot.AuditEventEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventEdge.Node(childComplexity), true
 
 	case "Clinic.createdAt":
 		if e.ComplexityRoot.Clinic.CreatedAt == nil {
@@ -372,6 +544,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreateOrganizationPayload.Warnings(childComplexity), true
+
+	case "DuplicateProvider.reasons":
+		if e.ComplexityRoot.DuplicateProvider.Reasons == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DuplicateProvider.Reasons(childComplexity), true
+	case "DuplicateProvider.user":
+		if e.ComplexityRoot.DuplicateProvider.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DuplicateProvider.User(childComplexity), true
 
 	case "License.class":
 		if e.ComplexityRoot.License.Class == nil {
@@ -595,6 +780,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LogoutPayload.UserErrors(childComplexity), true
 
+	case "Mutation.changeUserType":
+		if e.ComplexityRoot.Mutation.ChangeUserType == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_changeUserType_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ChangeUserType(childComplexity, args["input"].(users.ChangeUserTypeInput)), true
+	case "Mutation.copyUserPermissions":
+		if e.ComplexityRoot.Mutation.CopyUserPermissions == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_copyUserPermissions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CopyUserPermissions(childComplexity, args["input"].(users.CopyPermissionsInput)), true
 	case "Mutation.createClinic":
 		if e.ComplexityRoot.Mutation.CreateClinic == nil {
 			break
@@ -617,6 +824,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateOrganization(childComplexity, args["input"].(onboarding.CreateOrganizationInput)), true
+	case "Mutation.createUser":
+		if e.ComplexityRoot.Mutation.CreateUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateUser(childComplexity, args["input"].(users.CreateUserInput)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -645,6 +863,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefreshSession(childComplexity, args["input"].(auth.RefreshSessionInput)), true
+	case "Mutation.setUserPassword":
+		if e.ComplexityRoot.Mutation.SetUserPassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setUserPassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetUserPassword(childComplexity, args["input"].(users.SetPasswordInput)), true
+	case "Mutation.updateClinic":
+		if e.ComplexityRoot.Mutation.UpdateClinic == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateClinic_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateClinic(childComplexity, args["input"].(onboarding.UpdateClinicInput)), true
+	case "Mutation.updateUser":
+		if e.ComplexityRoot.Mutation.UpdateUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateUser(childComplexity, args["input"].(users.UpdateUserInput)), true
 
 	case "Organization.clinics":
 		if e.ComplexityRoot.Organization.Clinics == nil {
@@ -739,6 +990,44 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "PasswordCheck.acceptable":
+		if e.ComplexityRoot.PasswordCheck.Acceptable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordCheck.Acceptable(childComplexity), true
+	case "PasswordCheck.requirements":
+		if e.ComplexityRoot.PasswordCheck.Requirements == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordCheck.Requirements(childComplexity), true
+	case "PasswordCheck.strength":
+		if e.ComplexityRoot.PasswordCheck.Strength == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordCheck.Strength(childComplexity), true
+
+	case "PasswordRequirement.key":
+		if e.ComplexityRoot.PasswordRequirement.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordRequirement.Key(childComplexity), true
+	case "PasswordRequirement.message":
+		if e.ComplexityRoot.PasswordRequirement.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordRequirement.Message(childComplexity), true
+	case "PasswordRequirement.met":
+		if e.ComplexityRoot.PasswordRequirement.Met == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordRequirement.Met(childComplexity), true
+
 	case "Permission.administrative":
 		if e.ComplexityRoot.Permission.Administrative == nil {
 			break
@@ -814,6 +1103,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PermissionEdge.Node(childComplexity), true
 
+	case "Query.auditEvents":
+		if e.ComplexityRoot.Query.AuditEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Query_auditEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.AuditEventOrder), args["filter"].(*audit.Filter)), true
 	case "Query.clinics":
 		if e.ComplexityRoot.Query.Clinics == nil {
 			break
@@ -825,6 +1125,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Clinics(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.ClinicOrder), args["where"].(*ent.ClinicWhereInput)), true
+	case "Query.duplicateProviders":
+		if e.ComplexityRoot.Query.DuplicateProviders == nil {
+			break
+		}
+
+		args, err := ec.field_Query_duplicateProviders_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.DuplicateProviders(childComplexity, args["input"].(users.DuplicateProvidersInput)), true
 
 	case "Query.licenseCounts":
 		if e.ComplexityRoot.Query.LicenseCounts == nil {
@@ -870,6 +1181,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Organizations(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.OrganizationOrder), args["where"].(*ent.OrganizationWhereInput)), true
+	case "Query.passwordStrength":
+		if e.ComplexityRoot.Query.PasswordStrength == nil {
+			break
+		}
+
+		args, err := ec.field_Query_passwordStrength_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PasswordStrength(childComplexity, args["password"].(string), args["username"].(*string), args["email"].(*string), args["firstName"].(*string), args["lastName"].(*string)), true
 	case "Query.permissions":
 		if e.ComplexityRoot.Query.Permissions == nil {
 			break
@@ -1020,6 +1342,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Permissions(childComplexity), true
+	case "User.previousNames":
+		if e.ComplexityRoot.User.PreviousNames == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.PreviousNames(childComplexity), true
 	case "User.status":
 		if e.ComplexityRoot.User.Status == nil {
 			break
@@ -1096,6 +1424,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserError.Message(childComplexity), true
 
+	case "UserPayload.user":
+		if e.ComplexityRoot.UserPayload.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserPayload.User(childComplexity), true
+	case "UserPayload.userErrors":
+		if e.ComplexityRoot.UserPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserPayload.UserErrors(childComplexity), true
+	case "UserPayload.warnings":
+		if e.ComplexityRoot.UserPayload.Warnings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserPayload.Warnings(childComplexity), true
+
 	case "Warning.code":
 		if e.ComplexityRoot.Warning.Code == nil {
 			break
@@ -1119,10 +1466,16 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("AdministratorInput", ec.unmarshalInputAdministratorInput),
+			graphql.NewInputUnmarshaler("AuditEventOrder", ec.unmarshalInputAuditEventOrder),
+			graphql.NewInputUnmarshaler("AuditEventSearch", ec.unmarshalInputAuditEventSearch),
+			graphql.NewInputUnmarshaler("ChangeUserTypeInput", ec.unmarshalInputChangeUserTypeInput),
 			graphql.NewInputUnmarshaler("ClinicOrder", ec.unmarshalInputClinicOrder),
 			graphql.NewInputUnmarshaler("ClinicWhereInput", ec.unmarshalInputClinicWhereInput),
+			graphql.NewInputUnmarshaler("CopyUserPermissionsInput", ec.unmarshalInputCopyUserPermissionsInput),
 			graphql.NewInputUnmarshaler("CreateClinicInput", ec.unmarshalInputCreateClinicInput),
 			graphql.NewInputUnmarshaler("CreateOrganizationInput", ec.unmarshalInputCreateOrganizationInput),
+			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
+			graphql.NewInputUnmarshaler("DuplicateProvidersInput", ec.unmarshalInputDuplicateProvidersInput),
 			graphql.NewInputUnmarshaler("LicenseAdjustmentOrder", ec.unmarshalInputLicenseAdjustmentOrder),
 			graphql.NewInputUnmarshaler("LicenseAdjustmentWhereInput", ec.unmarshalInputLicenseAdjustmentWhereInput),
 			graphql.NewInputUnmarshaler("LicenseOrder", ec.unmarshalInputLicenseOrder),
@@ -1133,6 +1486,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("PermissionOrder", ec.unmarshalInputPermissionOrder),
 			graphql.NewInputUnmarshaler("PermissionWhereInput", ec.unmarshalInputPermissionWhereInput),
 			graphql.NewInputUnmarshaler("RefreshSessionInput", ec.unmarshalInputRefreshSessionInput),
+			graphql.NewInputUnmarshaler("SetUserPasswordInput", ec.unmarshalInputSetUserPasswordInput),
+			graphql.NewInputUnmarshaler("UpdateClinicInput", ec.unmarshalInputUpdateClinicInput),
+			graphql.NewInputUnmarshaler("UpdateUserInput", ec.unmarshalInputUpdateUserInput),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
 			graphql.NewInputUnmarshaler("UserSearch", ec.unmarshalInputUserSearch),
 		)
@@ -1213,6 +1569,99 @@ func newExecutionContext(
 var sources = []*ast.Source{
 	{Name: "../ent.graphqls", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
 directive @goModel(model: String, models: [String!], forceGenerate: Boolean) on OBJECT | INPUT_OBJECT | SCALAR | ENUM | INTERFACE | UNION
+type AuditEvent implements Node {
+  id: ID!
+  createdAt: Time!
+  action: AuditEventAction!
+  actorUsername: String!
+  targetType: String!
+  before: Map
+  after: Map
+  outcome: AuditEventOutcome!
+  reason: String!
+  clientIP: String!
+  requestID: String!
+  actor: User
+  targetUser: User
+}
+"""
+AuditEventAction is enum for the field action
+"""
+enum AuditEventAction @goModel(model: "github.com/clinicemr/usermanager/ent/auditevent.Action") {
+  SIGN_IN_SUCCEEDED
+  SIGN_IN_FAILED
+  USER_CREATED
+  USER_UPDATED
+  USER_STATUS_CHANGED
+  USER_PERMISSIONS_CHANGED
+  USER_CLINICS_CHANGED
+  USER_TYPE_CHANGED
+  USER_PASSWORD_SET
+  USER_PICTURE_CHANGED
+  USER_SIGNATURE_CHANGED
+  ORGANIZATION_CREATED
+  CLINIC_CREATED
+  CLINIC_UPDATED
+  LICENSES_CHANGED
+  LICENSE_ADJUSTMENT_CHANGED
+}
+"""
+A connection to a list of items.
+"""
+type AuditEventConnection {
+  """
+  A list of edges.
+  """
+  edges: [AuditEventEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type AuditEventEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: AuditEvent
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for AuditEvent connections
+"""
+input AuditEventOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order AuditEvents.
+  """
+  field: AuditEventOrderField!
+}
+"""
+Properties by which AuditEvent connections can be ordered.
+"""
+enum AuditEventOrderField {
+  CREATED_AT
+  ACTION
+}
+"""
+AuditEventOutcome is enum for the field outcome
+"""
+enum AuditEventOutcome @goModel(model: "github.com/clinicemr/usermanager/ent/auditevent.Outcome") {
+  SUCCESS
+  FAILURE
+}
 type Clinic implements Node {
   id: ID!
   createdAt: Time!
@@ -2102,6 +2551,7 @@ type User implements Node {
   npi: String
   licenseNumber: String
   licenseState: String
+  previousNames: [String!]
   homeClinic: Clinic
   clinics: [Clinic!]
   permissions: [Permission!]
@@ -2195,6 +2645,11 @@ enum UserType @goModel(model: "github.com/clinicemr/usermanager/internal/staff.U
 An RFC 3339 date and time.
 """
 scalar Time
+
+"""
+A JSON object (the values before and after a change in the audit trail).
+"""
+scalar Map
 
 extend type Query {
   """
@@ -2347,6 +2802,22 @@ enum UserErrorCode {
   INVALID_USER_TYPE
   INVALID_QUANTITY
   MAXIMUM_LICENSES_REACHED
+  INVALID_NPI
+  INVALID_LICENSE_NUMBER
+  INVALID_LICENSE_STATE
+  DUPLICATE_PROVIDER
+  PERMISSION_REQUIRED
+  PERMISSION_NOT_AVAILABLE
+  UNKNOWN_PERMISSION
+  FORBIDDEN
+  CLINIC_REQUIRED
+  CLINIC_NOT_ACCESSIBLE
+  INVALID_HOME_CLINIC
+  CREDENTIALS_NOT_ALLOWED
+  PICTURE_TOO_LARGE
+  PICTURE_NOT_SQUARE
+  UNSUPPORTED_IMAGE
+  SIGNATURE_NOT_ALLOWED
 }
 
 """
@@ -2360,6 +2831,9 @@ type Warning {
 
 enum WarningCode {
   SAVED_INACTIVE_NO_LICENSE
+  PERMISSIONS_NOT_COPIED
+  PERMISSIONS_REMOVED
+  CREDENTIALS_PLACEHOLDER
 }
 
 input LoginInput {
@@ -2450,6 +2924,222 @@ type CreateClinicPayload {
   clinic: Clinic
   userErrors: [UserError!]!
 }
+
+# ---------------------------------------------------------------------------
+# User profiles (R4-R19, R31)
+
+extend type Query {
+  """
+  Check a password against the rules of R7 as it is typed: each requirement
+  met or not, and the four-level strength (zxcvbn). The user's own name,
+  username and email make a password weaker. Needs no sign-in; stores nothing.
+  """
+  passwordStrength(password: String!, username: String, email: String, firstName: String, lastName: String): PasswordCheck!
+
+  """
+  Users of the organization who may be the provider about to be added (R14):
+  same NPI, same license number and state, same email, or a similar current
+  or earlier name. Needs View Users.
+  """
+  duplicateProviders(input: DuplicateProvidersInput!): [DuplicateProvider!]!
+
+  """
+  The organization's audit trail (R31), newest first. Needs View Users.
+  """
+  auditEvents(after: Cursor, first: Int, before: Cursor, last: Int, orderBy: AuditEventOrder, filter: AuditEventSearch): AuditEventConnection!
+}
+
+extend type Mutation {
+  """
+  Add a user (R4-R16, R24). Needs View Users. Every broken rule is reported
+  at once and nothing is written. Active by default; saved Inactive with a
+  warning when no license is available.
+  """
+  createUser(input: CreateUserInput!): UserPayload!
+  """
+  Edit a profile. Needs Edit Users; Biller profiles only from their home
+  clinic (R13). Moving an active user's home clinic moves their license.
+  """
+  updateUser(input: UpdateUserInput!): UserPayload!
+  """
+  Support only: change a user's type (R12), moving an active user to a
+  license of the new class in one step.
+  """
+  changeUserType(input: ChangeUserTypeInput!): UserPayload!
+  """
+  Add to a user the permissions and clinics of one or more users (R15). The
+  SOAP-note signing permissions and clinics you cannot access are never copied.
+  """
+  copyUserPermissions(input: CopyUserPermissionsInput!): UserPayload!
+  """
+  Set a user's password (R7, R30). The user's sessions end.
+  """
+  setUserPassword(input: SetUserPasswordInput!): UserPayload!
+  """
+  Company Admin or Support: rename a clinic.
+  """
+  updateClinic(input: UpdateClinicInput!): CreateClinicPayload!
+}
+
+type PasswordCheck {
+  requirements: [PasswordRequirement!]!
+  strength: PasswordStrength!
+  """
+  Every requirement is met: the password can be saved.
+  """
+  acceptable: Boolean!
+}
+
+type PasswordRequirement {
+  key: String!
+  message: String!
+  met: Boolean!
+}
+
+enum PasswordStrength {
+  WEAK
+  FAIR
+  GOOD
+  STRONG
+}
+
+input CreateUserInput {
+  username: String!
+  email: String!
+  password: String!
+  userType: UserType!
+  firstName: String!
+  lastName: String!
+  """
+  The display name; defaults to "firstName lastName".
+  """
+  fullName: String
+  """
+  ACTIVE (default) or INACTIVE.
+  """
+  status: UserStatus
+  homeClinicId: ID!
+  """
+  The clinics the user may access; must include the home clinic.
+  """
+  clinicIds: [ID!]!
+  """
+  Permission keys (see the permissions query).
+  """
+  permissions: [String!]
+  """
+  The Admin shortcut: grant every administrative permission.
+  """
+  admin: Boolean
+  """
+  Copy permissions and clinics from these users (R15).
+  """
+  copyPermissionsFrom: [ID!]
+  """
+  Provider types: the NPI (9999999995 when unknown).
+  """
+  npi: String
+  """
+  Provider types: the state license number (00000 when unknown).
+  """
+  licenseNumber: String
+  """
+  Provider types: the two-letter state of the license.
+  """
+  licenseState: String
+}
+
+"""
+Only the fields given change. clinicIds and permissions, when given, are the
+complete new sets.
+"""
+input UpdateUserInput {
+  id: ID!
+  username: String
+  email: String
+  firstName: String
+  lastName: String
+  fullName: String
+  homeClinicId: ID
+  clinicIds: [ID!]
+  permissions: [String!]
+  admin: Boolean
+  npi: String
+  licenseNumber: String
+  licenseState: String
+}
+
+input ChangeUserTypeInput {
+  userId: ID!
+  userType: UserType!
+}
+
+input CopyUserPermissionsInput {
+  targetUserId: ID!
+  sourceUserIds: [ID!]!
+}
+
+input SetUserPasswordInput {
+  userId: ID!
+  password: String!
+}
+
+input UpdateClinicInput {
+  id: ID!
+  name: String
+}
+
+type UserPayload {
+  user: User
+  warnings: [Warning!]!
+  userErrors: [UserError!]!
+}
+
+input DuplicateProvidersInput {
+  firstName: String
+  lastName: String
+  email: String
+  npi: String
+  licenseNumber: String
+  licenseState: String
+  """
+  Leave out the profile being edited.
+  """
+  excludeUserId: ID
+}
+
+type DuplicateProvider {
+  user: User!
+  reasons: [DuplicateReason!]!
+}
+
+enum DuplicateReason {
+  SAME_NPI
+  SAME_LICENSE
+  SAME_EMAIL
+  SIMILAR_NAME
+  SIMILAR_PREVIOUS_NAME
+}
+
+input AuditEventSearch {
+  """
+  Events about this user.
+  """
+  userId: ID
+  """
+  Events by this user.
+  """
+  actorId: ID
+  actions: [AuditEventAction!]
+  """
+  From this time on (inclusive).
+  """
+  from: Time
+  """
+  Before this time.
+  """
+  to: Time
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -2457,6 +3147,60 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AuditEvent_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_AuditEvent_createdAt(ctx, field)
+	case "action":
+		return ec.fieldContext_AuditEvent_action(ctx, field)
+	case "actorUsername":
+		return ec.fieldContext_AuditEvent_actorUsername(ctx, field)
+	case "targetType":
+		return ec.fieldContext_AuditEvent_targetType(ctx, field)
+	case "before":
+		return ec.fieldContext_AuditEvent_before(ctx, field)
+	case "after":
+		return ec.fieldContext_AuditEvent_after(ctx, field)
+	case "outcome":
+		return ec.fieldContext_AuditEvent_outcome(ctx, field)
+	case "reason":
+		return ec.fieldContext_AuditEvent_reason(ctx, field)
+	case "clientIP":
+		return ec.fieldContext_AuditEvent_clientIP(ctx, field)
+	case "requestID":
+		return ec.fieldContext_AuditEvent_requestID(ctx, field)
+	case "actor":
+		return ec.fieldContext_AuditEvent_actor(ctx, field)
+	case "targetUser":
+		return ec.fieldContext_AuditEvent_targetUser(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditEventConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AuditEventConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AuditEventConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AuditEventConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditEventConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditEventEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_AuditEventEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_AuditEventEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditEventEdge", field.Name)
+}
 
 func (ec *executionContext) childFields_Clinic(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -2522,6 +3266,16 @@ func (ec *executionContext) childFields_CreateOrganizationPayload(ctx context.Co
 		return ec.fieldContext_CreateOrganizationPayload_userErrors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateOrganizationPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DuplicateProvider(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_DuplicateProvider_user(ctx, field)
+	case "reasons":
+		return ec.fieldContext_DuplicateProvider_reasons(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DuplicateProvider", field.Name)
 }
 
 func (ec *executionContext) childFields_License(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2672,6 +3426,30 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_PasswordCheck(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "requirements":
+		return ec.fieldContext_PasswordCheck_requirements(ctx, field)
+	case "strength":
+		return ec.fieldContext_PasswordCheck_strength(ctx, field)
+	case "acceptable":
+		return ec.fieldContext_PasswordCheck_acceptable(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PasswordCheck", field.Name)
+}
+
+func (ec *executionContext) childFields_PasswordRequirement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_PasswordRequirement_key(ctx, field)
+	case "message":
+		return ec.fieldContext_PasswordRequirement_message(ctx, field)
+	case "met":
+		return ec.fieldContext_PasswordRequirement_met(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PasswordRequirement", field.Name)
+}
+
 func (ec *executionContext) childFields_Permission(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2760,6 +3538,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_licenseNumber(ctx, field)
 	case "licenseState":
 		return ec.fieldContext_User_licenseState(ctx, field)
+	case "previousNames":
+		return ec.fieldContext_User_previousNames(ctx, field)
 	case "homeClinic":
 		return ec.fieldContext_User_homeClinic(ctx, field)
 	case "clinics":
@@ -2806,6 +3586,18 @@ func (ec *executionContext) childFields_UserError(ctx context.Context, field gra
 		return ec.fieldContext_UserError_code(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UserError", field.Name)
+}
+
+func (ec *executionContext) childFields_UserPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_UserPayload_user(ctx, field)
+	case "warnings":
+		return ec.fieldContext_UserPayload_warnings(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_UserPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Warning(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -15,12 +15,15 @@ import (
 	"time"
 
 	"github.com/clinicemr/usermanager/ent"
+	"github.com/clinicemr/usermanager/ent/auditevent"
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/ent/refreshtoken"
 	"github.com/clinicemr/usermanager/ent/session"
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apperr"
+	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/passwords"
+	"github.com/clinicemr/usermanager/internal/requestinfo"
 	"github.com/clinicemr/usermanager/internal/staff"
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
@@ -90,24 +93,6 @@ type LogoutPayload struct {
 	UserErrors []*apperr.UserError `json:"userErrors"`
 }
 
-// Client describes where a request comes from, kept with its session.
-type Client struct {
-	IP        string
-	UserAgent string
-}
-
-type clientKey struct{}
-
-// WithClient records the request's client in ctx.
-func WithClient(ctx context.Context, c Client) context.Context {
-	return context.WithValue(ctx, clientKey{}, c)
-}
-
-func clientFrom(ctx context.Context) Client {
-	c, _ := ctx.Value(clientKey{}).(Client)
-	return c
-}
-
 // system lets sign-in code read and write what privacy rules keep from
 // viewers (sessions, password hashes).
 func system(ctx context.Context) context.Context {
@@ -133,7 +118,8 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*SessionPayload, er
 		Only(sctx)
 	if ent.IsNotFound(err) {
 		passwords.VerifyDummy(in.Password)
-		return invalidCredentials(), nil
+		// The attempted name is not recorded: people type passwords there.
+		return invalidCredentials(), s.recordFailure(sctx, nil, "unknown username or email")
 	}
 	if err != nil {
 		return nil, err
@@ -142,14 +128,25 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*SessionPayload, er
 	if err != nil {
 		return nil, err
 	}
-	if !ok || u.Status != user.StatusACTIVE {
-		return invalidCredentials(), nil
+	switch {
+	case !ok:
+		return invalidCredentials(), s.recordFailure(sctx, u, "wrong password")
+	case u.Status != user.StatusACTIVE:
+		return invalidCredentials(), s.recordFailure(sctx, u, "the account is inactive")
 	}
 	return s.startSession(sctx, u)
 }
 
+func (s *Service) recordFailure(sctx context.Context, u *ent.User, reason string) error {
+	e := audit.Event{Action: auditevent.ActionSIGN_IN_FAILED, Failed: true, Reason: reason}
+	if u != nil {
+		e.OrganizationID, e.TargetUserID = u.OrganizationID, &u.ID
+	}
+	return audit.Record(sctx, s.client, e)
+}
+
 func (s *Service) startSession(sctx context.Context, u *ent.User) (*SessionPayload, error) {
-	c := clientFrom(sctx)
+	c := requestinfo.From(sctx)
 	now := s.now()
 	tx, err := s.client.Tx(sctx)
 	if err != nil {
@@ -159,13 +156,20 @@ func (s *Service) startSession(sctx context.Context, u *ent.User) (*SessionPaylo
 		SetUserID(u.ID).
 		SetCreatedAt(now).
 		SetExpiresAt(now.Add(s.refreshTTL)).
-		SetClientIP(truncate(c.IP, 64)).
+		SetClientIP(truncate(c.ClientIP, 64)).
 		SetUserAgent(truncate(c.UserAgent, 400)).
 		Save(sctx)
 	if err != nil {
 		return nil, rollback(tx, err)
 	}
 	payload, err := s.issue(sctx, tx, u.ID, sess)
+	if err != nil {
+		return nil, rollback(tx, err)
+	}
+	err = audit.Record(sctx, tx.Client(), audit.Event{
+		Action: auditevent.ActionSIGN_IN_SUCCEEDED, OrganizationID: u.OrganizationID,
+		ActorID: &u.ID, ActorUsername: u.Username, TargetUserID: &u.ID,
+	})
 	if err != nil {
 		return nil, rollback(tx, err)
 	}
@@ -334,6 +338,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewe
 	}
 	v := &viewer.Viewer{
 		UserID:    u.ID,
+		Username:  u.Username,
 		SessionID: sess.ID,
 		Support:   u.UserType == staff.Support && u.OrganizationID == nil,
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 
@@ -22,8 +21,7 @@ const ClinicHeader = "X-Clinic-Id"
 // need a viewer answer UNAUTHENTICATED with the reason.
 func (s *Service) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := WithClient(r.Context(), Client{IP: clientIP(r), UserAgent: r.UserAgent()})
-		ctx, err := s.Context(ctx, r.Header.Get("Authorization"), r.Header.Get(ClinicHeader))
+		ctx, err := s.Context(r.Context(), r.Header.Get("Authorization"), r.Header.Get(ClinicHeader))
 		if errors.Is(err, errTokenUncheckable) {
 			slog.ErrorContext(ctx, "checking an access token", "error", err)
 			err = errTokenUncheckable
@@ -59,12 +57,4 @@ func (s *Service) Context(ctx context.Context, authorization, clinicHeader strin
 		v.CurrentClinicID = id
 	}
 	return viewer.NewContext(ctx, v), nil
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

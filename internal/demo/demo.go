@@ -17,6 +17,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/onboarding"
 	p "github.com/clinicemr/usermanager/internal/permissions"
 	"github.com/clinicemr/usermanager/internal/staff"
+	"github.com/clinicemr/usermanager/internal/txn"
 	"github.com/clinicemr/usermanager/internal/users"
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
@@ -161,7 +162,7 @@ func loadPractice(ctx context.Context, d *db.DB, lic *licenses.Service, password
 		{"pt.sam", "Samira", "O'Neill", staff.PT, 2, nil},
 		{"pt.fillin", "Chris", "Delaney", staff.PT, 2, nil}, // no Therapist license left at Lakeview: saved Inactive
 	}
-	return db.WithTx(sys, d.Client, func(tx *ent.Tx) error {
+	return txn.WithTx(sys, d.Client, func(tx *ent.Tx) error {
 		for _, u := range staffList {
 			access := []int{clinicIDs[u.home]}
 			for _, e := range u.extra {

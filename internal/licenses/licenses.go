@@ -10,12 +10,14 @@ package licenses
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/license"
+	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/staff"
 )
 
@@ -95,4 +97,17 @@ func (s *Service) Allocate(ctx context.Context, client *ent.Client, orgID, clini
 		}
 	}
 	return false, fmt.Errorf("licenses: could not allocate a license under contention")
+}
+
+// Release frees the license a user holds, if any, inside the caller's
+// transaction. The license stays billed and becomes available (R25).
+func (s *Service) Release(ctx context.Context, client *ent.Client, userID int) error {
+	return client.License.Update().Where(license.HolderID(userID)).ClearHolderID().Exec(ctx)
+}
+
+// NoLicense is the rule violation of R23, naming the class and the clinic.
+func NoLicense(field string, class staff.LicenseClass, clinicName string) *apperr.UserError {
+	return apperr.New(field, apperr.MaximumLicensesReached,
+		"Maximum licenses reached: no %s license is available at %s. Free one by making a user of the same class inactive, or request a license adjustment.",
+		strings.ToLower(string(class)), clinicName)
 }

@@ -8,13 +8,15 @@ import (
 	"strings"
 
 	"github.com/clinicemr/usermanager/ent"
+	"github.com/clinicemr/usermanager/ent/auditevent"
 	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/organization"
 	"github.com/clinicemr/usermanager/internal/apperr"
-	"github.com/clinicemr/usermanager/internal/db"
+	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/permissions"
 	"github.com/clinicemr/usermanager/internal/staff"
+	"github.com/clinicemr/usermanager/internal/txn"
 	"github.com/clinicemr/usermanager/internal/users"
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
@@ -97,7 +99,7 @@ func (s *Service) CreateOrganization(ctx context.Context, in CreateOrganizationI
 	}
 
 	payload := &CreateOrganizationPayload{Warnings: []*apperr.Warning{}, UserErrors: []*apperr.UserError{}}
-	err = db.WithTx(ctx, s.client, func(tx *ent.Tx) error {
+	err = txn.WithTx(ctx, s.client, func(tx *ent.Tx) error {
 		org, err := tx.Organization.Create().SetName(strings.TrimSpace(in.Name)).Save(ctx)
 		if err != nil {
 			return err
@@ -118,7 +120,9 @@ func (s *Service) CreateOrganization(ctx context.Context, in CreateOrganizationI
 			payload.Warnings = append(payload.Warnings, inactiveWarning(admin.UserType, c.Name))
 		}
 		payload.Organization, payload.Clinic, payload.Administrator = org, c, u
-		return nil
+		return audit.Record(ctx, tx.Client(), audit.Event{Action: auditevent.ActionORGANIZATION_CREATED,
+			OrganizationID: &org.ID, TargetType: "Organization", TargetID: &org.ID, TargetUserID: &u.ID,
+			After: map[string]any{"name": org.Name, "clinic": c.Name, "administrator": u.Username}})
 	})
 	if err == nil {
 		// Detach the results from the committed transaction, so resolvers
@@ -197,7 +201,7 @@ func (s *Service) CreateClinic(ctx context.Context, in CreateClinicInput) (*Crea
 		return &CreateClinicPayload{UserErrors: errs}, nil
 	}
 	var created *ent.Clinic
-	err = db.WithTx(ctx, s.client, func(tx *ent.Tx) error {
+	err = txn.WithTx(ctx, s.client, func(tx *ent.Tx) error {
 		c, err := s.createClinic(ctx, tx, orgID, in.Name, in.Licenses)
 		if err != nil {
 			return err
@@ -236,6 +240,16 @@ func (s *Service) createClinic(ctx context.Context, tx *ent.Tx, orgID int, name 
 	if err != nil {
 		return nil, err
 	}
+	licensesAdded := map[string]any{}
+	for _, q := range lic {
+		licensesAdded[string(q.Class)] = q.Quantity
+	}
+	err = audit.Record(ctx, tx.Client(), audit.Event{Action: auditevent.ActionCLINIC_CREATED,
+		OrganizationID: &orgID, TargetType: "Clinic", TargetID: &c.ID,
+		After: map[string]any{"name": name, "licenses": licensesAdded}})
+	if err != nil {
+		return nil, err
+	}
 	for _, q := range lic {
 		if err := s.licenses.Add(ctx, tx.Client(), orgID, c.ID, q.Class, q.Quantity); err != nil {
 			return nil, err
@@ -256,4 +270,63 @@ func validateQuantities(errs *apperr.List, lic []*licenses.QuantityInput) {
 		}
 		seen[q.Class] = true
 	}
+}
+
+// UpdateClinicInput is the input of updateClinic.
+type UpdateClinicInput struct {
+	ID   int     `json:"id"`
+	Name *string `json:"name"`
+}
+
+// UpdateClinic renames a clinic: Company Admin of its organization, or
+// Support.
+func (s *Service) UpdateClinic(ctx context.Context, in UpdateClinicInput) (*CreateClinicPayload, error) {
+	v, err := viewer.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !v.Can(viewer.PermCompanyAdmin) {
+		return nil, apperr.Forbidden("editing clinics needs the Company Admin permission")
+	}
+	c, err := s.client.Clinic.Get(ctx, in.ID) // the privacy rules hide other organizations' clinics
+	if ent.IsNotFound(err) {
+		return nil, apperr.NotFound("no such clinic")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if in.Name == nil {
+		return &CreateClinicPayload{Clinic: c, UserErrors: []*apperr.UserError{}}, nil
+	}
+	name := strings.TrimSpace(*in.Name)
+	var errs apperr.List
+	users.ValidateName(&errs, "name", name, 200)
+	if len(errs) == 0 && !strings.EqualFold(name, c.Name) {
+		taken, err := s.client.Clinic.Query().Where(clinic.OrganizationID(c.OrganizationID), clinic.NameEqualFold(name)).Exist(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if taken {
+			errs.Add("name", apperr.NameTaken, "the organization already has a clinic named %q", name)
+		}
+	}
+	if len(errs) > 0 {
+		return &CreateClinicPayload{UserErrors: errs}, nil
+	}
+	var saved *ent.Clinic
+	err = txn.WithTx(ctx, s.client, func(tx *ent.Tx) error {
+		if saved, err = tx.Clinic.UpdateOneID(c.ID).SetName(name).Save(ctx); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx.Client(), audit.Event{Action: auditevent.ActionCLINIC_UPDATED,
+			OrganizationID: &c.OrganizationID, TargetType: "Clinic", TargetID: &c.ID,
+			Before: map[string]any{"name": c.Name}, After: map[string]any{"name": name}})
+	})
+	if ent.IsConstraintError(err) {
+		return &CreateClinicPayload{UserErrors: apperr.List{apperr.New("name", apperr.NameTaken, "the organization already has a clinic named %q", name)}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &CreateClinicPayload{Clinic: saved.Unwrap(), UserErrors: []*apperr.UserError{}}, nil
 }

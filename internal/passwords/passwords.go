@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -173,3 +175,14 @@ var dummyHash, _ = Hash("dummy password for timing equalisation")
 
 // VerifyDummy spends the time of one verification.
 func VerifyDummy(password string) { _, _ = Verify(dummyHash, password) }
+
+func (s Strength) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, strconv.Quote(string(s))) }
+
+func (s *Strength) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("strength must be a string")
+	}
+	*s = Strength(str)
+	return nil
+}

@@ -54,6 +54,7 @@ func New(opts Options) *Server {
 		Client:      client,
 		Auth:        opts.Auth,
 		UserService: users.New(client),
+		Profiles:    users.NewProfiles(client, lic),
 		Licenses:    lic,
 		Onboarding:  onboarding.New(client, lic),
 	}
@@ -93,7 +94,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", s.ready)
 	mux.Handle("/", graphiql.Handler("User Manager", "/graphql"))
-	s.handler = withRequestID(mux)
+	s.handler = withRequestInfo(mux)
 	return s
 }
 

@@ -120,3 +120,13 @@ func FilterOwnOrganization() privacy.QueryRule {
 		return privacy.Skip
 	})
 }
+
+// RequirePermission denies viewers without a permission (Support has all).
+func RequirePermission(key string) privacy.QueryRule {
+	return privacy.ContextQueryMutationRule(func(ctx context.Context) error {
+		if !viewer.FromContext(ctx).Can(key) {
+			return privacy.Denyf("needs the %s permission", key)
+		}
+		return privacy.Skip
+	})
+}

@@ -77,6 +77,11 @@ func CheckUnique(ctx context.Context, client *ent.Client, errs *apperr.List, use
 // activated is false (R24). A unique-index violation from a concurrent create
 // comes back as USERNAME_TAKEN or EMAIL_TAKEN.
 func Create(ctx context.Context, tx *ent.Tx, lic *licenses.Service, n NewUser) (u *ent.User, activated bool, err error) {
+	return create(ctx, tx, lic, n, true)
+}
+
+// create writes a validated profile; with activate it tries to activate it.
+func create(ctx context.Context, tx *ent.Tx, lic *licenses.Service, n NewUser, activate bool) (u *ent.User, activated bool, err error) {
 	hash, err := passwords.Hash(n.Password)
 	if err != nil {
 		return nil, false, err
@@ -110,6 +115,9 @@ func Create(ctx context.Context, tx *ent.Tx, lic *licenses.Service, n NewUser) (
 	}
 	if err != nil {
 		return nil, false, err
+	}
+	if !activate {
+		return u, false, nil
 	}
 	class, _ := n.UserType.Class()
 	activated, err = lic.Allocate(ctx, tx.Client(), n.OrganizationID, n.HomeClinicID, class, u.ID)

@@ -36,7 +36,9 @@ func normalize(ctx context.Context, m *ent.UserMutation) error {
 	first, okFirst := m.FirstName()
 	last, okLast := m.LastName()
 	full, okFull := m.FullName()
-	if !okFirst && !okLast && !okFull {
+	previous, okPrevious := m.PreviousNames()
+	appended, okAppended := m.AppendedPreviousNames()
+	if !okFirst && !okLast && !okFull && !okPrevious && !okAppended {
 		return nil
 	}
 	if m.Op().Is(ent.OpUpdate) {
@@ -59,15 +61,22 @@ func normalize(ctx context.Context, m *ent.UserMutation) error {
 				return err
 			}
 		}
+		if !okPrevious {
+			if previous, err = m.OldPreviousNames(ctx); err != nil {
+				return err
+			}
+		}
 	}
-	m.SetSearchText(SearchText(first, last, full))
+	previous = append(previous, appended...)
+	m.SetSearchText(SearchText(first, last, full, previous...))
 	return nil
 }
 
 // Key is the case-insensitive form of a username or email.
 func Key(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
-// SearchText is what the name search matches a fragment against.
-func SearchText(first, last, full string) string {
-	return strings.ToLower(first + " " + last + " " + full)
+// SearchText is what the name search matches a fragment against: the
+// names, and the names a profile had before (R14, R17).
+func SearchText(first, last, full string, previous ...string) string {
+	return strings.ToLower(strings.Join(append([]string{first, last, full}, previous...), " "))
 }

@@ -23,6 +23,7 @@ const (
 // Viewer is the authenticated caller of a request.
 type Viewer struct {
 	UserID    int
+	Username  string
 	SessionID int
 	// OrganizationID is 0 for platform Support staff, who belong to no
 	// organization and may act on any (R1).

@@ -1,4 +1,5 @@
-package db
+// Package txn runs work in a database transaction.
+package txn
 
 import (
 	"context"

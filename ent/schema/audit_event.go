@@ -1,0 +1,87 @@
+package schema
+
+import (
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+
+	"github.com/clinicemr/usermanager/ent/hook"
+)
+
+// AuditActions are the kinds of audit events (R31).
+var AuditActions = []string{
+	"SIGN_IN_SUCCEEDED", "SIGN_IN_FAILED",
+	"USER_CREATED", "USER_UPDATED", "USER_STATUS_CHANGED", "USER_PERMISSIONS_CHANGED",
+	"USER_CLINICS_CHANGED", "USER_TYPE_CHANGED", "USER_PASSWORD_SET",
+	"USER_PICTURE_CHANGED", "USER_SIGNATURE_CHANGED",
+	"ORGANIZATION_CREATED", "CLINIC_CREATED", "CLINIC_UPDATED",
+	"LICENSES_CHANGED", "LICENSE_ADJUSTMENT_CHANGED",
+}
+
+// AuditEvent is one append-only record of the audit trail (R31): who did
+// what to which user, the values before and after (never secrets), when,
+// from where, and the outcome. Records are never updated or deleted.
+type AuditEvent struct{ ent.Schema }
+
+func (AuditEvent) Fields() []ent.Field {
+	return []ent.Field{
+		// Nil for events of no organization (Support accounts, sign-in
+		// attempts for unknown usernames).
+		field.Int("organization_id").Optional().Nillable().Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Time("created_at").Default(time.Now).Immutable().
+			Annotations(entgql.OrderField("CREATED_AT")),
+		field.Enum("action").Values(AuditActions...).Immutable().
+			Annotations(entgql.OrderField("ACTION")),
+		field.Int("actor_id").Optional().Nillable().Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		// The actor's username when the event happened.
+		field.String("actor_username").Default("").Immutable(),
+		field.Int("target_user_id").Optional().Nillable().Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		// The object acted on, when not a user: "Clinic", "Organization", ...
+		field.String("target_type").Default("").Immutable(),
+		field.Int("target_id").Optional().Nillable().Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.JSON("before", map[string]any{}).Optional().Immutable(),
+		field.JSON("after", map[string]any{}).Optional().Immutable(),
+		field.Enum("outcome").Values("SUCCESS", "FAILURE").Default("SUCCESS").Immutable(),
+		field.String("reason").Default("").Immutable(),
+		field.String("client_ip").Default("").MaxLen(64).Immutable(),
+		field.String("request_id").Default("").MaxLen(64).Immutable(),
+	}
+}
+
+func (AuditEvent) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("actor", User.Type).Field("actor_id").Unique().Immutable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		edge.To("target_user", User.Type).Field("target_user_id").Unique().Immutable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+	}
+}
+
+func (AuditEvent) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("organization_id", "created_at"),
+		index.Fields("target_user_id", "created_at"),
+		index.Fields("actor_id", "created_at"),
+	}
+}
+
+func (AuditEvent) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.RelayConnection(),
+		entgql.Skip(entgql.SkipWhereInput | entgql.SkipMutationCreateInput | entgql.SkipMutationUpdateInput),
+	}
+}
+
+// Hooks make the trail append-only below every caller, the system included.
+func (AuditEvent) Hooks() []ent.Hook {
+	return []ent.Hook{hook.Reject(ent.OpUpdate | ent.OpUpdateOne | ent.OpDelete | ent.OpDeleteOne)}
+}

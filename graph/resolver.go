@@ -15,6 +15,7 @@ type Resolver struct {
 	Auth        *auth.Service
 	UserService *users.Service
 	Profiles    *users.Profiles
+	Images      *users.Images
 	Licenses    *licenses.Service
 	Onboarding  *onboarding.Service
 }

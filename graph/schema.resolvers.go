@@ -74,6 +74,26 @@ func (r *mutationResolver) UpdateClinic(ctx context.Context, input onboarding.Up
 	return r.Onboarding.UpdateClinic(ctx, input)
 }
 
+// UploadProfilePicture is the resolver for the uploadProfilePicture field.
+func (r *mutationResolver) UploadProfilePicture(ctx context.Context, input users.ImageInput) (*users.UserPayload, error) {
+	return r.Images.UploadPicture(ctx, input)
+}
+
+// RemoveProfilePicture is the resolver for the removeProfilePicture field.
+func (r *mutationResolver) RemoveProfilePicture(ctx context.Context, input users.RemoveImageInput) (*users.UserPayload, error) {
+	return r.Images.RemovePicture(ctx, input)
+}
+
+// UploadSignature is the resolver for the uploadSignature field.
+func (r *mutationResolver) UploadSignature(ctx context.Context, input users.ImageInput) (*users.UserPayload, error) {
+	return r.Images.UploadSignature(ctx, input)
+}
+
+// RemoveSignature is the resolver for the removeSignature field.
+func (r *mutationResolver) RemoveSignature(ctx context.Context, input users.RemoveImageInput) (*users.UserPayload, error) {
+	return r.Images.RemoveSignature(ctx, input)
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*ent.User, error) {
 	return r.UserService.Viewer(ctx)
@@ -107,6 +127,16 @@ func (r *queryResolver) AuditEvents(ctx context.Context, after *entgql.Cursor[in
 // LicenseClass is the resolver for the licenseClass field.
 func (r *userResolver) LicenseClass(ctx context.Context, obj *ent.User) (*staff.LicenseClass, error) {
 	return obj.UserType.ClassOrNil(), nil
+}
+
+// ProfilePictureURL is the resolver for the profilePictureUrl field.
+func (r *userResolver) ProfilePictureURL(ctx context.Context, obj *ent.User) (*string, error) {
+	return r.Images.PictureURL(obj), nil
+}
+
+// SignatureURL is the resolver for the signatureUrl field.
+func (r *userResolver) SignatureURL(ctx context.Context, obj *ent.User) (*string, error) {
+	return r.Images.SignatureURL(obj), nil
 }
 
 // Mutation returns generated.MutationResolver implementation.

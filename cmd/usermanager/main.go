@@ -28,6 +28,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/config"
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/demo"
+	"github.com/clinicemr/usermanager/internal/media"
 	"github.com/clinicemr/usermanager/internal/permissions"
 	"github.com/clinicemr/usermanager/internal/server"
 	"github.com/clinicemr/usermanager/internal/users"
@@ -146,7 +147,19 @@ func serve(ctx context.Context, cfg *config.Config) error {
 				"password_file", creds.File)
 		}
 	}
-	srv := server.New(server.Options{DB: d, Auth: authSvc, AllowedOrigins: cfg.CORSAllowedOrigins})
+	blobURL, err := cfg.BlobBucketURL()
+	if err != nil {
+		return err
+	}
+	store, err := media.Open(ctx, blobURL)
+	if err != nil {
+		return fmt.Errorf("opening blob storage: %w", err)
+	}
+	defer store.Close()
+	srv := server.New(server.Options{
+		DB: d, Auth: authSvc, AllowedOrigins: cfg.CORSAllowedOrigins,
+		Media: store, MediaSigner: media.Signer{Secret: config.MediaSecret(secret)},
+	})
 	httpSrv := &http.Server{
 		Addr:              cfg.HTTPAddr,
 		Handler:           srv,

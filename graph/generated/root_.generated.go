@@ -156,17 +156,21 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		ChangeUserType      func(childComplexity int, input users.ChangeUserTypeInput) int
-		CopyUserPermissions func(childComplexity int, input users.CopyPermissionsInput) int
-		CreateClinic        func(childComplexity int, input onboarding.CreateClinicInput) int
-		CreateOrganization  func(childComplexity int, input onboarding.CreateOrganizationInput) int
-		CreateUser          func(childComplexity int, input users.CreateUserInput) int
-		Login               func(childComplexity int, input auth.LoginInput) int
-		Logout              func(childComplexity int) int
-		RefreshSession      func(childComplexity int, input auth.RefreshSessionInput) int
-		SetUserPassword     func(childComplexity int, input users.SetPasswordInput) int
-		UpdateClinic        func(childComplexity int, input onboarding.UpdateClinicInput) int
-		UpdateUser          func(childComplexity int, input users.UpdateUserInput) int
+		ChangeUserType       func(childComplexity int, input users.ChangeUserTypeInput) int
+		CopyUserPermissions  func(childComplexity int, input users.CopyPermissionsInput) int
+		CreateClinic         func(childComplexity int, input onboarding.CreateClinicInput) int
+		CreateOrganization   func(childComplexity int, input onboarding.CreateOrganizationInput) int
+		CreateUser           func(childComplexity int, input users.CreateUserInput) int
+		Login                func(childComplexity int, input auth.LoginInput) int
+		Logout               func(childComplexity int) int
+		RefreshSession       func(childComplexity int, input auth.RefreshSessionInput) int
+		RemoveProfilePicture func(childComplexity int, input users.RemoveImageInput) int
+		RemoveSignature      func(childComplexity int, input users.RemoveImageInput) int
+		SetUserPassword      func(childComplexity int, input users.SetPasswordInput) int
+		UpdateClinic         func(childComplexity int, input onboarding.UpdateClinicInput) int
+		UpdateUser           func(childComplexity int, input users.UpdateUserInput) int
+		UploadProfilePicture func(childComplexity int, input users.ImageInput) int
+		UploadSignature      func(childComplexity int, input users.ImageInput) int
 	}
 
 	Organization struct {
@@ -252,25 +256,27 @@ type ComplexityRoot struct {
 	}
 
 	User struct {
-		Clinics       func(childComplexity int) int
-		CreatedAt     func(childComplexity int) int
-		Email         func(childComplexity int) int
-		FirstName     func(childComplexity int) int
-		FullName      func(childComplexity int) int
-		HomeClinic    func(childComplexity int) int
-		ID            func(childComplexity int) int
-		LastName      func(childComplexity int) int
-		License       func(childComplexity int) int
-		LicenseClass  func(childComplexity int) int
-		LicenseNumber func(childComplexity int) int
-		LicenseState  func(childComplexity int) int
-		Npi           func(childComplexity int) int
-		Permissions   func(childComplexity int) int
-		PreviousNames func(childComplexity int) int
-		Status        func(childComplexity int) int
-		UpdatedAt     func(childComplexity int) int
-		UserType      func(childComplexity int) int
-		Username      func(childComplexity int) int
+		Clinics           func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		Email             func(childComplexity int) int
+		FirstName         func(childComplexity int) int
+		FullName          func(childComplexity int) int
+		HomeClinic        func(childComplexity int) int
+		ID                func(childComplexity int) int
+		LastName          func(childComplexity int) int
+		License           func(childComplexity int) int
+		LicenseClass      func(childComplexity int) int
+		LicenseNumber     func(childComplexity int) int
+		LicenseState      func(childComplexity int) int
+		Npi               func(childComplexity int) int
+		Permissions       func(childComplexity int) int
+		PreviousNames     func(childComplexity int) int
+		ProfilePictureURL func(childComplexity int) int
+		SignatureURL      func(childComplexity int) int
+		Status            func(childComplexity int) int
+		UpdatedAt         func(childComplexity int) int
+		UserType          func(childComplexity int) int
+		Username          func(childComplexity int) int
 	}
 
 	UserConnection struct {
@@ -863,6 +869,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefreshSession(childComplexity, args["input"].(auth.RefreshSessionInput)), true
+	case "Mutation.removeProfilePicture":
+		if e.ComplexityRoot.Mutation.RemoveProfilePicture == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeProfilePicture_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveProfilePicture(childComplexity, args["input"].(users.RemoveImageInput)), true
+	case "Mutation.removeSignature":
+		if e.ComplexityRoot.Mutation.RemoveSignature == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeSignature_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveSignature(childComplexity, args["input"].(users.RemoveImageInput)), true
 	case "Mutation.setUserPassword":
 		if e.ComplexityRoot.Mutation.SetUserPassword == nil {
 			break
@@ -896,6 +924,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateUser(childComplexity, args["input"].(users.UpdateUserInput)), true
+	case "Mutation.uploadProfilePicture":
+		if e.ComplexityRoot.Mutation.UploadProfilePicture == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_uploadProfilePicture_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UploadProfilePicture(childComplexity, args["input"].(users.ImageInput)), true
+	case "Mutation.uploadSignature":
+		if e.ComplexityRoot.Mutation.UploadSignature == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_uploadSignature_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UploadSignature(childComplexity, args["input"].(users.ImageInput)), true
 
 	case "Organization.clinics":
 		if e.ComplexityRoot.Organization.Clinics == nil {
@@ -1348,6 +1398,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.PreviousNames(childComplexity), true
+	case "User.profilePictureUrl":
+		if e.ComplexityRoot.User.ProfilePictureURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.ProfilePictureURL(childComplexity), true
+	case "User.signatureUrl":
+		if e.ComplexityRoot.User.SignatureURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.SignatureURL(childComplexity), true
 	case "User.status":
 		if e.ComplexityRoot.User.Status == nil {
 			break
@@ -1486,9 +1548,11 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("PermissionOrder", ec.unmarshalInputPermissionOrder),
 			graphql.NewInputUnmarshaler("PermissionWhereInput", ec.unmarshalInputPermissionWhereInput),
 			graphql.NewInputUnmarshaler("RefreshSessionInput", ec.unmarshalInputRefreshSessionInput),
+			graphql.NewInputUnmarshaler("RemoveImageInput", ec.unmarshalInputRemoveImageInput),
 			graphql.NewInputUnmarshaler("SetUserPasswordInput", ec.unmarshalInputSetUserPasswordInput),
 			graphql.NewInputUnmarshaler("UpdateClinicInput", ec.unmarshalInputUpdateClinicInput),
 			graphql.NewInputUnmarshaler("UpdateUserInput", ec.unmarshalInputUpdateUserInput),
+			graphql.NewInputUnmarshaler("UploadImageInput", ec.unmarshalInputUploadImageInput),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
 			graphql.NewInputUnmarshaler("UserSearch", ec.unmarshalInputUserSearch),
 		)
@@ -3140,6 +3204,50 @@ input AuditEventSearch {
   """
   to: Time
 }
+
+# ---------------------------------------------------------------------------
+# Profile pictures and signatures (R18, R19), uploaded with the GraphQL
+# multipart request specification.
+
+"""
+A file uploaded with the GraphQL multipart request specification.
+"""
+scalar Upload
+
+extend type Mutation {
+  """
+  Set a user's profile picture: under 1 MB, perfectly square, PNG, JPEG, GIF
+  or WebP (R18). A picture that breaks a rule is refused and nothing changes.
+  """
+  uploadProfilePicture(input: UploadImageInput!): UserPayload!
+  removeProfilePicture(input: RemoveImageInput!): UserPayload!
+  """
+  Set a Therapist- or Assistant-class user's signature: PNG or JPEG under
+  1 MB (R19).
+  """
+  uploadSignature(input: UploadImageInput!): UserPayload!
+  removeSignature(input: RemoveImageInput!): UserPayload!
+}
+
+input UploadImageInput {
+  userId: ID!
+  file: Upload!
+}
+
+input RemoveImageInput {
+  userId: ID!
+}
+
+extend type User {
+  """
+  A short-lived signed URL of the profile picture, or null.
+  """
+  profilePictureUrl: String
+  """
+  A short-lived signed URL of the signature, or null.
+  """
+  signatureUrl: String
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -3550,6 +3658,10 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_license(ctx, field)
 	case "licenseClass":
 		return ec.fieldContext_User_licenseClass(ctx, field)
+	case "profilePictureUrl":
+		return ec.fieldContext_User_profilePictureUrl(ctx, field)
+	case "signatureUrl":
+		return ec.fieldContext_User_signatureUrl(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/demo"
+	"github.com/clinicemr/usermanager/internal/media"
 	"github.com/clinicemr/usermanager/internal/permissions"
 	"github.com/clinicemr/usermanager/internal/pgtemp"
 	"github.com/clinicemr/usermanager/internal/server"
@@ -158,7 +159,15 @@ func New(t testing.TB, dialectName string, opts Options) *Env {
 		}
 		env.Password = creds.Password
 	}
-	srv := server.New(server.Options{DB: d, Auth: a, AllowedOrigins: []string{"http://localhost:3000"}})
+	store, err := media.Open(ctx, "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	srv := server.New(server.Options{
+		DB: d, Auth: a, AllowedOrigins: []string{"http://localhost:3000"},
+		Media: store, MediaSigner: media.Signer{Secret: Secret, Now: clock.Now},
+	})
 	env.Server = httptest.NewServer(srv)
 	t.Cleanup(env.Server.Close)
 	return env

@@ -4,7 +4,9 @@
 package config
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -28,6 +30,8 @@ type Config struct {
 	JWTAudience     string        `env:"JWT_AUDIENCE" envDefault:"usermanager-api" help:"the aud claim of access tokens"`
 	AccessTokenTTL  time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m" help:"lifetime of access tokens"`
 	RefreshTokenTTL time.Duration `env:"REFRESH_TOKEN_TTL" envDefault:"12h" help:"lifetime of a session and its refresh tokens"`
+
+	BlobURL string `env:"BLOB_URL" help:"where profile pictures and signatures are stored: a gocloud bucket URL such as s3://bucket?region=us-east-1 (needed for several instances); default DATA_DIR/blobs"`
 
 	CORSAllowedOrigins []string      `env:"CORS_ALLOWED_ORIGINS" envSeparator:"," envDefault:"http://localhost:3000,http://localhost:5173" help:"origins of browser clients (the admin SPA), comma-separated"`
 	MigrateOnStart     bool          `env:"MIGRATE_ON_START" help:"apply PostgreSQL migrations when serve starts (the embedded database always migrates itself)"`
@@ -98,4 +102,24 @@ func Help() string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// BlobBucketURL is BLOB_URL, or a directory under DATA_DIR.
+func (c *Config) BlobBucketURL() (string, error) {
+	if c.BlobURL != "" {
+		return c.BlobURL, nil
+	}
+	dir, err := filepath.Abs(filepath.Join(c.DataDir, "blobs"))
+	if err != nil {
+		return "", err
+	}
+	return "file://" + dir + "?create_dir=true", nil
+}
+
+// MediaSecret derives the key signing media URLs from the token-signing
+// secret, so the two never share a key.
+func MediaSecret(signingSecret []byte) []byte {
+	mac := hmac.New(sha256.New, signingSecret)
+	mac.Write([]byte("usermanager media URL signing"))
+	return mac.Sum(nil)
 }

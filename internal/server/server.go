@@ -6,6 +6,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/graphiql"
 	"github.com/clinicemr/usermanager/internal/licenses"
+	"github.com/clinicemr/usermanager/internal/media"
 	"github.com/clinicemr/usermanager/internal/onboarding"
 	"github.com/clinicemr/usermanager/internal/users"
 )
@@ -34,10 +36,18 @@ type Options struct {
 	// AllowedOrigins are the origins of browser clients, for CORS and for
 	// WebSocket upgrades.
 	AllowedOrigins []string
+	// Media stores profile pictures and signatures; MediaSigner signs the
+	// short-lived URLs they are served under.
+	Media       *media.Store
+	MediaSigner media.Signer
 }
 
-// MaxBodyBytes bounds a GraphQL request body.
-const MaxBodyBytes = 1 << 20
+// MaxBodyBytes bounds a GraphQL request body; MaxUploadBytes a multipart
+// upload (a 1 MB picture and the operation around it).
+const (
+	MaxBodyBytes   = 1 << 20
+	MaxUploadBytes = 2 << 20
+)
 
 // Server is the product's HTTP handler.
 type Server struct {
@@ -50,11 +60,13 @@ type Server struct {
 func New(opts Options) *Server {
 	client := opts.DB.Client
 	lic := licenses.New(client, opts.DB.Dialect)
+	profiles := users.NewProfiles(client, lic)
 	resolver := &graph.Resolver{
 		Client:      client,
 		Auth:        opts.Auth,
 		UserService: users.New(client),
-		Profiles:    users.NewProfiles(client, lic),
+		Profiles:    profiles,
+		Images:      users.NewImages(profiles, opts.Media, opts.MediaSigner),
 		Licenses:    lic,
 		Onboarding:  onboarding.New(client, lic),
 	}
@@ -70,7 +82,11 @@ func New(opts Options) *Server {
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
 	gql.AddTransport(transport.POST{})
-	gql.AddTransport(transport.MultipartForm{})
+	gql.AddTransport(transport.MultipartForm{
+		// A picture is under 1 MB (R18); the rest of the form is small.
+		MaxUploadSize: MaxUploadBytes,
+		MaxMemory:     MaxUploadBytes,
+	})
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	gql.Use(extension.Introspection{})
 	gql.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
@@ -83,7 +99,7 @@ func New(opts Options) *Server {
 	api := cors.New(cors.Options{
 		AllowedOrigins:   opts.AllowedOrigins,
 		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodOptions},
-		AllowedHeaders:   []string{"Authorization", "Content-Type", auth.ClinicHeader},
+		AllowedHeaders:   []string{"Authorization", "Content-Type", auth.ClinicHeader, "Apollo-Require-Preflight"},
 		ExposedHeaders:   []string{"X-Request-Id"},
 		AllowCredentials: false,
 		MaxAge:           600,
@@ -91,6 +107,7 @@ func New(opts Options) *Server {
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", api)
+	mux.Handle(users.URLPrefix+"/", media.Handler(opts.Media, opts.MediaSigner, users.URLPrefix))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", s.ready)
 	mux.Handle("/", graphiql.Handler("User Manager", "/graphql"))
@@ -120,7 +137,11 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		limit := int64(MaxBodyBytes)
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
+			limit = MaxUploadBytes
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -113,7 +113,7 @@ func (c *Config) BlobBucketURL() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return "file://" + dir + "?create_dir=true", nil
+	return "file://" + dir + "?create_dir=true&no_tmp_dir=true", nil
 }
 
 // MediaSecret derives the key signing media URLs from the token-signing

@@ -74,6 +74,9 @@ const (
 // foldRune returns the ASCII letters that r stands for once its accents are
 // removed, and false when r is not a folded Latin letter.
 func foldRune(r rune) (string, bool) {
+	if r < foldLatinLo {
+		return "", false
+	}
 	if s, ok := foldMulti[r]; ok {
 		return s, true
 	}

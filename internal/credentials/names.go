@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // NormalizeName returns a person's name in the form names are compared in for
@@ -29,6 +30,24 @@ func NormalizeName(s string) string {
 	b.Grow(len(s))
 	pendingSpace := false
 	for _, r := range s {
+		if r < utf8.RuneSelf { // ASCII fast path
+			switch {
+			case 'a' <= r && r <= 'z' || '0' <= r && r <= '9':
+			case 'A' <= r && r <= 'Z':
+				r += 'a' - 'A'
+			case r == '\'' || r == '`':
+				continue
+			default:
+				pendingSpace = true
+				continue
+			}
+			if pendingSpace && b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			pendingSpace = false
+			b.WriteByte(byte(r))
+			continue
+		}
 		if 0xFF01 <= r && r <= 0xFF5E {
 			r -= 0xFF01 - '!'
 		}

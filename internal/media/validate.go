@@ -9,6 +9,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"runtime"
 
 	"golang.org/x/image/webp"
 
@@ -284,7 +285,14 @@ func safeConfig(f format, data []byte) (cfg image.Config, err error) {
 	return f.config(bytes.NewReader(data))
 }
 
+// decoding bounds the full decodes running at once. They are CPU-bound, so
+// more would not finish sooner, and each may hold up to 128 MB (a 16-bit
+// 4096×4096 PNG) until it is done: this caps the memory of a burst of uploads.
+var decoding = make(chan struct{}, max(runtime.GOMAXPROCS(0), 2))
+
 func safeDecode(f format, data []byte) (err error) {
+	decoding <- struct{}{}
+	defer func() { <-decoding }()
 	defer recoverDecoder(&err)
 	_, err = f.decode(bytes.NewReader(data))
 	return err

@@ -580,11 +580,13 @@ func normalized(s *string) *string {
 	return &t
 }
 
+// upper normalizes a license number or state (ASCII upper case only, so
+// no other letter can turn into a valid one).
 func upper(s *string) *string {
 	if s == nil {
 		return nil
 	}
-	t := strings.ToUpper(strings.TrimSpace(*s))
+	t := credentials.Normalize(*s)
 	return &t
 }
 

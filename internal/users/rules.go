@@ -16,8 +16,10 @@ func ValidateUsername(errs *apperr.List, field, username, email string) {
 	switch {
 	case strings.TrimSpace(username) == "":
 		errs.Add(field, apperr.Required, "a username is required")
-	case utf8.RuneCountInString(username) > 254:
-		errs.Add(field, apperr.TooLong, "a username has at most 254 characters")
+	case !utf8.ValidString(username):
+		errs.Add(field, apperr.InvalidUsername, "a username must be valid text (UTF-8)")
+	case len(username) > 254: // bytes, as the database column counts them
+		errs.Add(field, apperr.TooLong, "the username is too long (at most 254 bytes)")
 	case strings.ContainsFunc(username, func(r rune) bool { return unicode.IsSpace(r) || r == ',' || unicode.IsControl(r) }):
 		errs.Add(field, apperr.InvalidUsername, "a username cannot contain spaces or commas")
 	case strings.Contains(username, "@") && Key(username) != Key(email):
@@ -33,6 +35,14 @@ func ValidateEmail(errs *apperr.List, field, email string) {
 	}
 	if len(email) > 254 {
 		errs.Add(field, apperr.TooLong, "an email address has at most 254 characters")
+		return
+	}
+	if !utf8.ValidString(email) || strings.ContainsFunc(email, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
+	}) {
+		// net/mail allows some of these; an address with them could never
+		// also be the username (R5), nor be stored as validated.
+		errs.Add(field, apperr.InvalidEmail, "an email address cannot contain spaces or control characters")
 		return
 	}
 	addr, err := mail.ParseAddress(email)
@@ -56,7 +66,9 @@ func ValidateName(errs *apperr.List, field, value string, max int) {
 	switch {
 	case strings.TrimSpace(value) == "":
 		errs.Add(field, apperr.Required, "%s is required", field)
-	case utf8.RuneCountInString(value) > max:
-		errs.Add(field, apperr.TooLong, "%s has at most %d characters", field, max)
+	case !utf8.ValidString(value):
+		errs.Add(field, apperr.Required, "%s must be valid text (UTF-8)", field)
+	case len(value) > max: // bytes, as the database column counts them
+		errs.Add(field, apperr.TooLong, "%s is too long (at most %d bytes)", field, max)
 	}
 }

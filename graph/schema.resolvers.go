@@ -94,6 +94,11 @@ func (r *mutationResolver) RemoveSignature(ctx context.Context, input users.Remo
 	return r.Images.RemoveSignature(ctx, input)
 }
 
+// SetUserStatus is the resolver for the setUserStatus field.
+func (r *mutationResolver) SetUserStatus(ctx context.Context, input users.SetStatusInput) (*users.UserPayload, error) {
+	return r.Profiles.SetStatus(ctx, input)
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*ent.User, error) {
 	return r.UserService.Viewer(ctx)

@@ -167,6 +167,7 @@ type ComplexityRoot struct {
 		RemoveProfilePicture func(childComplexity int, input users.RemoveImageInput) int
 		RemoveSignature      func(childComplexity int, input users.RemoveImageInput) int
 		SetUserPassword      func(childComplexity int, input users.SetPasswordInput) int
+		SetUserStatus        func(childComplexity int, input users.SetStatusInput) int
 		UpdateClinic         func(childComplexity int, input onboarding.UpdateClinicInput) int
 		UpdateUser           func(childComplexity int, input users.UpdateUserInput) int
 		UploadProfilePicture func(childComplexity int, input users.ImageInput) int
@@ -902,6 +903,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetUserPassword(childComplexity, args["input"].(users.SetPasswordInput)), true
+	case "Mutation.setUserStatus":
+		if e.ComplexityRoot.Mutation.SetUserStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setUserStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetUserStatus(childComplexity, args["input"].(users.SetStatusInput)), true
 	case "Mutation.updateClinic":
 		if e.ComplexityRoot.Mutation.UpdateClinic == nil {
 			break
@@ -1550,6 +1562,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RefreshSessionInput", ec.unmarshalInputRefreshSessionInput),
 			graphql.NewInputUnmarshaler("RemoveImageInput", ec.unmarshalInputRemoveImageInput),
 			graphql.NewInputUnmarshaler("SetUserPasswordInput", ec.unmarshalInputSetUserPasswordInput),
+			graphql.NewInputUnmarshaler("SetUserStatusInput", ec.unmarshalInputSetUserStatusInput),
 			graphql.NewInputUnmarshaler("UpdateClinicInput", ec.unmarshalInputUpdateClinicInput),
 			graphql.NewInputUnmarshaler("UpdateUserInput", ec.unmarshalInputUpdateUserInput),
 			graphql.NewInputUnmarshaler("UploadImageInput", ec.unmarshalInputUploadImageInput),
@@ -2882,6 +2895,7 @@ enum UserErrorCode {
   PICTURE_NOT_SQUARE
   UNSUPPORTED_IMAGE
   SIGNATURE_NOT_ALLOWED
+  INVALID_STATUS_TRANSITION
 }
 
 """
@@ -3247,6 +3261,24 @@ extend type User {
   A short-lived signed URL of the signature, or null.
   """
   signatureUrl: String
+}
+
+# ---------------------------------------------------------------------------
+# Status (R21, R23, R25)
+
+extend type Mutation {
+  """
+  Make a user Active or Inactive. Activation takes a free license of the
+  user's class at their home clinic, or fails with MAXIMUM_LICENSES_REACHED;
+  inactivation frees the license (still billed) and ends the user's sessions.
+  Needs Edit Users.
+  """
+  setUserStatus(input: SetUserStatusInput!): UserPayload!
+}
+
+input SetUserStatusInput {
+  userId: ID!
+  status: UserStatus!
 }
 `, BuiltIn: false},
 }

@@ -40,6 +40,7 @@ type MutationResolver interface {
 	RemoveProfilePicture(ctx context.Context, input users.RemoveImageInput) (*users.UserPayload, error)
 	UploadSignature(ctx context.Context, input users.ImageInput) (*users.UserPayload, error)
 	RemoveSignature(ctx context.Context, input users.RemoveImageInput) (*users.UserPayload, error)
+	SetUserStatus(ctx context.Context, input users.SetStatusInput) (*users.UserPayload, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -178,6 +179,20 @@ func (ec *executionContext) field_Mutation_setUserPassword_args(ctx context.Cont
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (users.SetPasswordInput, error) {
 			return ec.unmarshalNSetUserPasswordInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐSetPasswordInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setUserStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (users.SetStatusInput, error) {
+			return ec.unmarshalNSetUserStatusInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐSetStatusInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -1369,6 +1384,50 @@ func (ec *executionContext) fieldContext_Mutation_removeSignature(ctx context.Co
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_removeSignature_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setUserStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setUserStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetUserStatus(ctx, fc.Args["input"].(users.SetStatusInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *users.UserPayload) graphql.Marshaler {
+			return ec.marshalNUserPayload2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐUserPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setUserStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setUserStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -2726,6 +2785,55 @@ func UnmarshalSetUserPasswordInput(ctx context.Context, raw any) (users.SetPassw
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSetUserStatusInput(ctx context.Context, obj any) (users.SetStatusInput, error) {
+	var it users.SetStatusInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"userId", "status"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UserID = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalNUserStatus2githubᚗcomᚋclinicemrᚋusermanagerᚋentᚋuserᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSetUserStatusInput unmarshals raw into the SetUserStatusInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSetUserStatusInput(ctx context.Context, raw any) (users.SetStatusInput, error) {
+	var out users.SetStatusInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetUserStatusInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdateClinicInput(ctx context.Context, obj any) (onboarding.UpdateClinicInput, error) {
 	var it onboarding.UpdateClinicInput
 	if obj == nil {
@@ -3384,6 +3492,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setUserStatus":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setUserStatus(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -3888,6 +4003,11 @@ func (ec *executionContext) marshalNSessionPayload2ᚖgithubᚗcomᚋclinicemr�
 
 func (ec *executionContext) unmarshalNSetUserPasswordInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐSetPasswordInput(ctx context.Context, v any) (users.SetPasswordInput, error) {
 	res, err := ec.unmarshalInputSetUserPasswordInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSetUserStatusInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐSetStatusInput(ctx context.Context, v any) (users.SetStatusInput, error) {
+	res, err := ec.unmarshalInputSetUserStatusInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 

@@ -55,8 +55,13 @@ func OpenSQLite(path string) (*DB, error) {
 	// WAL lets readers run beside the writer; immediate transactions take the
 	// write lock up front, so two writers queue on busy_timeout instead of
 	// deadlocking on a lock upgrade.
+	//
+	// Times are written in UTC in SQLite's own text format: the driver's
+	// default (time.Time.String, with a monotonic clock suffix) does not sort,
+	// and ordering and cursors compare times as text.
 	dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(20000)" +
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate" +
+		"&_time_format=sqlite&_timezone=UTC"
 	sqlDB, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err

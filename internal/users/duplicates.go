@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -82,17 +83,12 @@ func (s *Service) DuplicateProviders(ctx context.Context, in DuplicateProvidersI
 	if email := Key(derefOr(in.Email, "")); email != "" {
 		preds = append(preds, func(q *ent.UserQuery) *ent.UserQuery { return q.Where(user.EmailKey(email)) })
 	}
-	// Names: narrow by the last name (search text holds earlier names
-	// too), then judge similarity in Go.
-	for _, part := range []string{last, first} {
-		if len(part) >= 2 {
-			frag := strings.ToLower(part)
-			if len(frag) > 4 {
-				frag = frag[:4] // tolerate spelling variants after the first letters
-			}
-			preds = append(preds, func(q *ent.UserQuery) *ent.UserQuery { return q.Where(user.SearchTextContains(frag)) })
-			break
-		}
+	// Names: narrow to users whose names (current or earlier, folded in
+	// search_text) share the start or the end of the last name, or the
+	// start of the first name, so a misspelling in one place still finds
+	// them; then judge similarity in Go (credentials.NameSimilar).
+	for _, frag := range nameFragments(first, last) {
+		preds = append(preds, func(q *ent.UserQuery) *ent.UserQuery { return q.Where(user.SearchTextContains(frag)) })
 	}
 	seen := map[int]bool{}
 	for _, pred := range preds {
@@ -151,4 +147,24 @@ func duplicateReasons(u *ent.User, in DuplicateProvidersInput, first, last strin
 		}
 	}
 	return r
+}
+
+// nameFragments are the folded pieces of a name candidates must share.
+func nameFragments(first, last string) []string {
+	var out []string
+	add := func(f string) {
+		if len([]rune(f)) >= 2 && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	l := []rune(strings.ReplaceAll(SearchFragment(last), " ", ""))
+	f := []rune(strings.ReplaceAll(SearchFragment(first), " ", ""))
+	if len(l) > 0 {
+		add(string(l[:min(3, len(l))]))
+		add(string(l[max(0, len(l)-3):]))
+	}
+	if len(f) > 0 {
+		add(string(f[:min(3, len(f))]))
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/hook"
+	"github.com/clinicemr/usermanager/internal/credentials"
 )
 
 // NormalizeHook keeps a user's derived columns current: the lower-cased
@@ -76,7 +77,16 @@ func normalize(ctx context.Context, m *ent.UserMutation) error {
 func Key(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // SearchText is what the name search matches a fragment against: the
-// names, and the names a profile had before (R14, R17).
+// names, and the names a profile had before (R14, R17), folded by
+// credentials.NormalizeName (case, accents, apostrophes), so "jose" finds
+// "José" and "oneill" finds "O'Neill".
 func SearchText(first, last, full string, previous ...string) string {
-	return strings.ToLower(strings.Join(append([]string{first, last, full}, previous...), " "))
+	parts := append([]string{first, last, full}, previous...)
+	for i, p := range parts {
+		parts[i] = credentials.NormalizeName(p)
+	}
+	return strings.Join(parts, " ")
 }
+
+// SearchFragment folds a name fragment as SearchText folds names.
+func SearchFragment(s string) string { return credentials.NormalizeName(s) }

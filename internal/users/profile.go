@@ -14,6 +14,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/credentials"
+	"github.com/clinicemr/usermanager/internal/gid"
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/permissions"
 	"github.com/clinicemr/usermanager/internal/staff"
@@ -121,17 +122,21 @@ func (p *Profiles) Create(ctx context.Context, in CreateUserInput) (*UserPayload
 	var errs apperr.List
 	n.Validate(&errs)
 
+	// The home clinic names the organization (Support may add users to any).
 	home, err := p.client.Clinic.Query().Where(clinic.ID(in.HomeClinicID)).Only(ctx)
-	if ent.IsNotFound(err) {
+	switch {
+	case ent.IsNotFound(err):
 		errs.Add("homeClinicId", InvalidHomeClinic, "no such clinic")
-		return failed(errs), nil
-	}
-	if err != nil {
+		if len(n.ClinicIDs) == 0 {
+			errs.Add("clinicIds", ClinicRequired, "a profile needs at least one clinic")
+		}
+	case err != nil:
 		return nil, err
-	}
-	n.OrganizationID = home.OrganizationID
-	if err := p.checkClinics(ctx, &errs, n.OrganizationID, n.HomeClinicID, n.ClinicIDs, nil); err != nil {
-		return nil, err
+	default:
+		n.OrganizationID = home.OrganizationID
+		if err := p.checkClinics(ctx, &errs, n.OrganizationID, n.HomeClinicID, n.ClinicIDs, nil); err != nil {
+			return nil, err
+		}
 	}
 
 	// Permissions: those chosen, the Admin shortcut, and any copied (R15).
@@ -156,8 +161,10 @@ func (p *Profiles) Create(ctx context.Context, in CreateUserInput) (*UserPayload
 	if err := CheckUnique(ctx, p.client, &errs, n.Username, n.Email); err != nil {
 		return nil, err
 	}
-	if err := p.checkDuplicateNPI(ctx, &errs, n.OrganizationID, n.NPI, 0); err != nil {
-		return nil, err
+	if home != nil {
+		if err := p.checkDuplicateNPI(ctx, &errs, n.OrganizationID, n.NPI, 0); err != nil {
+			return nil, err
+		}
 	}
 	if len(errs) > 0 {
 		return failed(errs), nil
@@ -212,6 +219,10 @@ func (p *Profiles) Update(ctx context.Context, in UpdateUserInput) (*UserPayload
 
 	username, email := pick(in.Username, u.Username), pick(in.Email, u.Email)
 	first, last, full := pick(in.FirstName, u.FirstName), pick(in.LastName, u.LastName), pick(in.FullName, u.FullName)
+	if in.FullName == nil && u.FullName == u.FirstName+" "+u.LastName {
+		// The display name was the default: it follows the names.
+		full = strings.TrimSpace(first + " " + last)
+	}
 	if in.Username != nil || in.Email != nil {
 		ValidateUsername(&errs, "username", username, email)
 	}
@@ -376,7 +387,7 @@ func (p *Profiles) auditUpdate(ctx context.Context, client *ent.Client, before, 
 	if !sameSet(oldClinics, clinics) {
 		return audit.Record(ctx, client, audit.Event{Action: auditevent.ActionUSER_CLINICS_CHANGED,
 			OrganizationID: org, TargetUserID: &after.ID,
-			Before: map[string]any{"clinicIds": oldClinics}, After: map[string]any{"clinicIds": clinics}})
+			Before: map[string]any{"clinicIds": encodeIDs(oldClinics)}, After: map[string]any{"clinicIds": encodeIDs(clinics)}})
 	}
 	return nil
 }
@@ -446,7 +457,12 @@ func (p *Profiles) checkCredentials(errs *apperr.List, t staff.UserType, npi, li
 		}
 		return
 	}
-	for field, v := range map[string]*string{"npi": npi, "licenseNumber": lic, "licenseState": state} {
+	required := map[string]*string{"npi": npi, "licenseNumber": lic}
+	if lic != nil && *lic != "" && !credentials.IsPlaceholderLicense(*lic) {
+		// The state goes with a real license number.
+		required["licenseState"] = state
+	}
+	for field, v := range required {
 		if v == nil || *v == "" {
 			hint := ""
 			switch field {
@@ -508,14 +524,14 @@ func Snapshot(u *ent.User, keys []string, clinics []int) map[string]any {
 	m := map[string]any{
 		"username": u.Username, "email": u.Email, "userType": string(u.UserType),
 		"firstName": u.FirstName, "lastName": u.LastName, "fullName": u.FullName,
-		"status": string(u.Status), "homeClinicId": derefOr(u.HomeClinicID, 0),
+		"status": string(u.Status), "homeClinicId": gid.Encode(derefOr(u.HomeClinicID, 0)),
 		"npi": derefOr(u.Npi, ""), "licenseNumber": derefOr(u.LicenseNumber, ""), "licenseState": derefOr(u.LicenseState, ""),
 	}
 	if keys != nil {
 		m["permissions"] = keys
 	}
 	if clinics != nil {
-		m["clinicIds"] = clinics
+		m["clinicIds"] = encodeIDs(clinics)
 	}
 	return m
 }
@@ -595,4 +611,13 @@ func nonEmpty(s *string) *string {
 		return nil
 	}
 	return s
+}
+
+// encodeIDs gives IDs as clients see them (audit values are read by clients).
+func encodeIDs(ids []int) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = gid.Encode(id)
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"entgo.io/contrib/entgql"
+	"entgo.io/ent/dialect/sql"
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/clinic"
@@ -61,9 +62,16 @@ func (f *Search) predicates() []predicate.User {
 	if len(f.Statuses) > 0 {
 		ps = append(ps, user.StatusIn(f.Statuses...))
 	}
-	if f.Name != nil && strings.TrimSpace(*f.Name) != "" {
-		// search_text is lower-cased and, on PostgreSQL, trigram-indexed.
-		ps = append(ps, user.SearchTextContains(strings.ToLower(strings.TrimSpace(*f.Name))))
+	if f.Name != nil {
+		// search_text is folded (SearchText) and, on PostgreSQL,
+		// trigram-indexed. A fragment of punctuation only is part of no
+		// name.
+		switch frag := SearchFragment(*f.Name); {
+		case frag != "":
+			ps = append(ps, user.SearchTextContains(frag))
+		case strings.TrimSpace(*f.Name) != "":
+			ps = append(ps, predicate.User(func(s *sql.Selector) { s.Where(sql.False()) }))
+		}
 	}
 	if f.Username != nil && *f.Username != "" {
 		ps = append(ps, user.UsernameKeyContains(Key(*f.Username)))

@@ -74,7 +74,9 @@ const imgUploadSignature = `mutation($in: UploadImageInput!) { uploadSignature(i
 func imgUserID(t *testing.T, c *apitest.Client, username string) string {
 	t.Helper()
 	var out struct {
-		Users struct{ Edges []struct{ Node struct{ ID string } } }
+		Users struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	c.MustDo(`query($u: String!) { users(filter: {username: $u}) { edges { node { id } } } }`, map[string]any{"u": username}, &out)
 	if len(out.Users.Edges) != 1 {
@@ -171,7 +173,9 @@ func TestImagesUploadServeRemove(t *testing.T) {
 
 		// Removal.
 		var removed struct {
-			RemoveProfilePicture struct{ User struct{ ProfilePictureURL *string } }
+			RemoveProfilePicture struct {
+				User struct{ ProfilePictureURL *string }
+			}
 		}
 		admin.MustDo(`mutation($id: ID!) { removeProfilePicture(input: {userId: $id}) { user { profilePictureUrl } } }`, map[string]any{"id": jordan}, &removed)
 		if removed.RemoveProfilePicture.User.ProfilePictureURL != nil {

@@ -51,7 +51,9 @@ func stCounts(t *testing.T, c *apitest.Client, clinicID, class string) (total, i
 func stClinicID(t *testing.T, c *apitest.Client, name string) string {
 	t.Helper()
 	var out struct {
-		Clinics struct{ Edges []struct{ Node struct{ ID, Name string } } }
+		Clinics struct {
+			Edges []struct{ Node struct{ ID, Name string } }
+		}
 	}
 	c.MustDo(`query($n: String!) { clinics(where: {name: $n}) { edges { node { id name } } } }`, map[string]any{"n": name}, &out)
 	if len(out.Clinics.Edges) != 1 {
@@ -129,9 +131,15 @@ func TestStatusConcurrentActivations(t *testing.T) {
 		const licenses, users = 3, 12
 		support := env.LoginDemo(demo.SupportUsername)
 		admin := env.LoginDemo(demo.AdminUsername)
-		var org struct{ Organizations struct{ Edges []struct{ Node struct{ ID, Name string } } } }
+		var org struct {
+			Organizations struct {
+				Edges []struct{ Node struct{ ID, Name string } }
+			}
+		}
 		support.MustDo(`{ organizations(where: {name: "Sunrise Therapy Group"}) { edges { node { id name } } } }`, nil, &org)
-		var clinic struct{ CreateClinic struct{ Clinic struct{ ID string } } }
+		var clinic struct {
+			CreateClinic struct{ Clinic struct{ ID string } }
+		}
 		support.MustDo(`mutation($o: ID!) { createClinic(input: {organizationId: $o, name: "Sunrise Rush", licenses: [{class: THERAPIST, quantity: 3}]}) { clinic { id } } }`,
 			map[string]any{"o": org.Organizations.Edges[0].Node.ID}, &clinic)
 		clinicID := clinic.CreateClinic.Clinic.ID

@@ -16,6 +16,7 @@ import (
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/auditevent"
+	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/ent/refreshtoken"
 	"github.com/clinicemr/usermanager/ent/session"
@@ -350,6 +351,13 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewe
 	}
 	for _, p := range u.Edges.Permissions {
 		v.Permissions = append(v.Permissions, p.Key)
+	}
+	if v.OrganizationID != 0 {
+		n, err := s.client.Clinic.Query().Where(clinic.OrganizationID(v.OrganizationID)).Count(sctx)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errTokenUncheckable, err)
+		}
+		v.AllClinics = n == len(v.ClinicIDs)
 	}
 	if u.HomeClinicID != nil {
 		v.CurrentClinicID = *u.HomeClinicID

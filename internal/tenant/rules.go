@@ -12,10 +12,13 @@ import (
 	"context"
 	"errors"
 
+	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/entql"
 
 	"github.com/clinicemr/usermanager/ent"
+	"github.com/clinicemr/usermanager/ent/predicate"
 	"github.com/clinicemr/usermanager/ent/privacy"
+	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
 
@@ -87,24 +90,36 @@ func CreateInOwnOrganization() privacy.MutationRule {
 // holders of View Users, to the users of their organization who have access
 // to at least one clinic the viewer has access to (R2, R3).
 func FilterVisibleUsers() privacy.QueryRule {
-	return privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
+	return privacy.UserQueryRuleFunc(func(ctx context.Context, q *ent.UserQuery) error {
 		v := viewer.FromContext(ctx)
-		uf, ok := f.(*ent.UserFilter)
-		if !ok || v == nil {
+		if v == nil {
 			return privacy.Denyf("%w", ErrUnauthenticated)
 		}
-		self := entql.FieldEQ("id", v.UserID)
 		if !v.Can(viewer.PermViewUsers) || len(v.ClinicIDs) == 0 {
-			uf.Where(self)
+			q.Where(user.ID(v.UserID))
 			return privacy.Skip
 		}
-		clinics := make([]any, len(v.ClinicIDs))
-		for i, id := range v.ClinicIDs {
-			clinics[i] = id
+		q.Where(user.OrganizationID(v.OrganizationID))
+		if !v.AllClinics {
+			q.Where(sharesClinic(v))
 		}
-		uf.WhereOrganizationID(entql.IntEQ(v.OrganizationID))
-		uf.Where(entql.Or(self, entql.HasEdgeWith("clinics", entql.FieldIn("id", clinics...))))
 		return privacy.Skip
+	})
+}
+
+// sharesClinic: the user is the viewer, or has one of the viewer's clinics.
+// A correlated EXISTS on the join table's primary key (user_id, clinic_id)
+// costs one index probe per candidate row, so a first page stops early.
+func sharesClinic(v *viewer.Viewer) predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		t := sql.Table(user.ClinicsTable)
+		s.Where(sql.Or(
+			sql.EQ(s.C(user.FieldID), v.UserID),
+			sql.Exists(sql.Select(t.C(user.ClinicsPrimaryKey[0])).From(t).Where(sql.And(
+				sql.ColumnsEQ(t.C(user.ClinicsPrimaryKey[0]), s.C(user.FieldID)),
+				sql.InInts(t.C(user.ClinicsPrimaryKey[1]), v.ClinicIDs...),
+			))),
+		))
 	})
 }
 

@@ -32,6 +32,9 @@ type Viewer struct {
 	Permissions    []string
 	// ClinicIDs are the clinics the viewer has access to (R3).
 	ClinicIDs []int
+	// AllClinics: the viewer has access to every clinic of the
+	// organization, so R3 narrows nothing (and costs nothing).
+	AllClinics bool
 	// CurrentClinicID is the clinic the manager works in for this request
 	// (R3); 0 when none was chosen.
 	CurrentClinicID int

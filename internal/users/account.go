@@ -12,7 +12,6 @@ import (
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/credentials"
-	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/passwords"
 	"github.com/clinicemr/usermanager/internal/permissions"
 	"github.com/clinicemr/usermanager/internal/staff"
@@ -141,16 +140,8 @@ func (p *Profiles) ChangeType(ctx context.Context, in ChangeUserTypeInput) (*Use
 			if err := p.licenses.Release(ctx, tx.Client(), u.ID); err != nil {
 				return err
 			}
-			ok, err := p.licenses.Allocate(ctx, tx.Client(), *u.OrganizationID, *u.HomeClinicID, newClass, u.ID)
-			if err != nil {
+			if err := p.takeLicense(ctx, tx, u, *u.HomeClinicID, newClass, "userType"); err != nil {
 				return err
-			}
-			if !ok {
-				c, err := tx.Clinic.Get(ctx, *u.HomeClinicID)
-				if err != nil {
-					return err
-				}
-				return apperr.List{licenses.NoLicense("userType", newClass, c.Name)}
 			}
 		}
 		if err := endSessions(ctx, tx.Client(), u.ID); err != nil {

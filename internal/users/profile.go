@@ -348,18 +348,21 @@ func (p *Profiles) moveLicense(ctx context.Context, tx *ent.Tx, u *ent.User, hom
 	if err := p.licenses.Release(ctx, tx.Client(), u.ID); err != nil {
 		return err
 	}
-	ok, err := p.licenses.Allocate(ctx, tx.Client(), *u.OrganizationID, home, class, u.ID)
+	return p.takeLicense(ctx, tx, u, home, class, "homeClinicId")
+}
+
+// takeLicense gives u a free license of class at a clinic inside tx, or
+// fails with MAXIMUM_LICENSES_REACHED (on field) naming both (R23).
+func (p *Profiles) takeLicense(ctx context.Context, tx *ent.Tx, u *ent.User, clinicID int, class staff.LicenseClass, field string) error {
+	ok, err := p.licenses.Allocate(ctx, tx.Client(), *u.OrganizationID, clinicID, class, u.ID)
+	if err != nil || ok {
+		return err
+	}
+	c, err := tx.Clinic.Get(ctx, clinicID)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		c, err := tx.Clinic.Get(ctx, home)
-		if err != nil {
-			return err
-		}
-		return apperr.List{licenses.NoLicense("homeClinicId", class, c.Name)}
-	}
-	return nil
+	return apperr.List{licenses.NoLicense(field, class, c.Name)}
 }
 
 func (p *Profiles) auditUpdate(ctx context.Context, client *ent.Client, before, after *ent.User, oldKeys, keys []string, oldClinics, clinics []int) error {

@@ -10,7 +10,6 @@ import (
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/audit"
-	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/txn"
 )
 
@@ -58,16 +57,8 @@ func (p *Profiles) SetStatus(ctx context.Context, in SetStatusInput) (*UserPaylo
 		}
 		if in.Status == user.StatusACTIVE {
 			class, _ := u.UserType.Class()
-			ok, err := p.licenses.Allocate(ctx, tx.Client(), *u.OrganizationID, *u.HomeClinicID, class, u.ID)
-			if err != nil {
+			if err := p.takeLicense(ctx, tx, u, *u.HomeClinicID, class, "status"); err != nil {
 				return err
-			}
-			if !ok {
-				c, err := tx.Clinic.Get(ctx, *u.HomeClinicID)
-				if err != nil {
-					return err
-				}
-				return apperr.List{licenses.NoLicense("status", class, c.Name)}
 			}
 		} else if err := p.licenses.Release(ctx, tx.Client(), u.ID); err != nil {
 			return err

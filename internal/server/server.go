@@ -90,7 +90,7 @@ func New(opts Options) *Server {
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	gql.Use(extension.Introspection{})
 	gql.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	gql.Use(extension.FixedComplexityLimit(1000))
+	gql.Use(DefaultLimits)
 	gql.AroundFields(boundPageSize)
 	gql.SetErrorPresenter(presentError)
 	gql.SetRecoverFunc(recoverPanic)

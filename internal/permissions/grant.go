@@ -24,7 +24,7 @@ const (
 // (R15).
 var SOAPSigning = []string{StartSOAPNotes, ForwardSOAPNotes, FinishSOAPNotes}
 
-// Entry returns the catalog entry of key.
+// EntryOf returns the catalog entry of key.
 func EntryOf(key string) (Entry, bool) {
 	for _, e := range Catalog {
 		if e.Key == key {

@@ -34,7 +34,7 @@ func main() {
 			gen.FeatureIntercept,
 			gen.FeatureModifier,
 		},
-	}, entc.Extensions(ex))
+	}, entc.Extensions(ex), entc.TemplateDir("./template"))
 	if err != nil {
 		log.Fatalf("running ent codegen: %v", err)
 	}

@@ -99,6 +99,26 @@ func (r *mutationResolver) SetUserStatus(ctx context.Context, input users.SetSta
 	return r.Profiles.SetStatus(ctx, input)
 }
 
+// RequestLicenseAdjustment is the resolver for the requestLicenseAdjustment field.
+func (r *mutationResolver) RequestLicenseAdjustment(ctx context.Context, input licenses.RequestAdjustmentInput) (*licenses.AdjustmentPayload, error) {
+	return r.Licenses.RequestAdjustment(ctx, input)
+}
+
+// CancelLicenseAdjustment is the resolver for the cancelLicenseAdjustment field.
+func (r *mutationResolver) CancelLicenseAdjustment(ctx context.Context, input licenses.AdjustmentInput) (*licenses.AdjustmentPayload, error) {
+	return r.Licenses.CancelAdjustment(ctx, input)
+}
+
+// ProcessLicenseAdjustment is the resolver for the processLicenseAdjustment field.
+func (r *mutationResolver) ProcessLicenseAdjustment(ctx context.Context, input licenses.AdjustmentInput) (*licenses.AdjustmentPayload, error) {
+	return r.Licenses.ProcessAdjustment(ctx, input)
+}
+
+// RejectLicenseAdjustment is the resolver for the rejectLicenseAdjustment field.
+func (r *mutationResolver) RejectLicenseAdjustment(ctx context.Context, input licenses.RejectAdjustmentInput) (*licenses.AdjustmentPayload, error) {
+	return r.Licenses.RejectAdjustment(ctx, input)
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*ent.User, error) {
 	return r.UserService.Viewer(ctx)
@@ -129,6 +149,21 @@ func (r *queryResolver) AuditEvents(ctx context.Context, after *entgql.Cursor[in
 	return audit.Events(ctx, r.Client, after, first, before, last, orderBy, filter)
 }
 
+// LicenseAdjustments is the resolver for the licenseAdjustments field.
+func (r *queryResolver) LicenseAdjustments(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.LicenseAdjustmentOrder, filter *licenses.AdjustmentSearch) (*ent.LicenseAdjustmentConnection, error) {
+	return r.Licenses.Adjustments(ctx, after, first, before, last, orderBy, filter)
+}
+
+// LicenseCountsChanged is the resolver for the licenseCountsChanged field.
+func (r *subscriptionResolver) LicenseCountsChanged(ctx context.Context, clinicID *int) (<-chan []*licenses.Count, error) {
+	return r.Licenses.CountsChanged(ctx, clinicID)
+}
+
+// LicenseAdjustmentCompleted is the resolver for the licenseAdjustmentCompleted field.
+func (r *subscriptionResolver) LicenseAdjustmentCompleted(ctx context.Context, clinicID *int) (<-chan *ent.LicenseAdjustment, error) {
+	return r.Licenses.AdjustmentCompleted(ctx, clinicID)
+}
+
 // LicenseClass is the resolver for the licenseClass field.
 func (r *userResolver) LicenseClass(ctx context.Context, obj *ent.User) (*staff.LicenseClass, error) {
 	return obj.UserType.ClassOrNil(), nil
@@ -147,4 +182,10 @@ func (r *userResolver) SignatureURL(ctx context.Context, obj *ent.User) (*string
 // Mutation returns generated.MutationResolver implementation.
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
-type mutationResolver struct{ *Resolver }
+// Subscription returns generated.SubscriptionResolver implementation.
+func (r *Resolver) Subscription() generated.SubscriptionResolver { return &subscriptionResolver{r} }
+
+type (
+	mutationResolver     struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
+)

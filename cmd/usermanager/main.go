@@ -28,6 +28,9 @@ import (
 	"github.com/clinicemr/usermanager/internal/config"
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/demo"
+	"github.com/clinicemr/usermanager/internal/events"
+	"github.com/clinicemr/usermanager/internal/jobs"
+	"github.com/clinicemr/usermanager/internal/mail"
 	"github.com/clinicemr/usermanager/internal/media"
 	"github.com/clinicemr/usermanager/internal/permissions"
 	"github.com/clinicemr/usermanager/internal/server"
@@ -129,9 +132,26 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	defer d.Close()
+	bus := events.New(d.Dialect, cfg.DatabaseURL)
+	if err := bus.Start(ctx); err != nil {
+		return err
+	}
+	defer bus.Close()
+	sender, err := mail.Open(cfg.SMTPURL, cfg.MailFrom, cfg.MailOutboxDir)
+	if err != nil {
+		return err
+	}
+	queue, err := jobs.New(d.SQL, d.Dialect, jobs.Config{
+		RetryBase: cfg.JobRetryBase, RetryMax: cfg.JobRetryMax,
+		RescueAfter: cfg.JobRescueAfter, PollInterval: cfg.JobPollInterval,
+	})
+	if err != nil {
+		return err
+	}
 	authSvc, err := auth.New(d.Client, auth.Config{
 		Secret: secret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
+		Events: bus,
 	})
 	if err != nil {
 		return err
@@ -159,7 +179,16 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	srv := server.New(server.Options{
 		DB: d, Auth: authSvc, AllowedOrigins: cfg.CORSAllowedOrigins,
 		Media: store, MediaSigner: media.Signer{Secret: config.MediaSecret(secret)},
+		Events: bus, Jobs: queue, Mail: sender, AdjustmentWindow: cfg.AdjustmentWindow,
 	})
+	// The queue outlives the signal context: Stop below lets running jobs
+	// finish.
+	if err := queue.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("starting the job queue: %w", err)
+	}
+	if cfg.SMTPURL == "" {
+		slog.Info("no SMTP_URL: mail is written to the outbox", "dir", cfg.MailOutboxDir)
+	}
 	httpSrv := &http.Server{
 		Addr:              cfg.HTTPAddr,
 		Handler:           srv,
@@ -186,10 +215,15 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	}
 	slog.Info("shutting down")
 	srv.Drain()
+	// Ends open subscriptions, which http.Server.Shutdown does not.
+	bus.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	if err := queue.Stop(shutdownCtx); err != nil {
+		return fmt.Errorf("stopping the job queue: %w", err)
 	}
 	return nil
 }

@@ -39,6 +39,7 @@ type QueryResolver interface {
 	PasswordStrength(ctx context.Context, password string, username *string, email *string, firstName *string, lastName *string) (*users.PasswordCheck, error)
 	DuplicateProviders(ctx context.Context, input users.DuplicateProvidersInput) ([]*users.DuplicateProvider, error)
 	AuditEvents(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, filter *audit.Filter) (*ent.AuditEventConnection, error)
+	LicenseAdjustments(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.LicenseAdjustmentOrder, filter *licenses.AdjustmentSearch) (*ent.LicenseAdjustmentConnection, error)
 }
 type UserResolver interface {
 	LicenseClass(ctx context.Context, obj *ent.User) (*staff.LicenseClass, error)
@@ -275,6 +276,60 @@ func (ec *executionContext) field_Query_duplicateProviders_args(ctx context.Cont
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_licenseAdjustments_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.LicenseAdjustmentOrder, error) {
+			return ec.unmarshalOLicenseAdjustmentOrder2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋentᚐLicenseAdjustmentOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*licenses.AdjustmentSearch, error) {
+			return ec.unmarshalOLicenseAdjustmentSearch2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋlicensesᚐAdjustmentSearch(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg5
 	return args, nil
 }
 
@@ -3182,6 +3237,50 @@ func (ec *executionContext) fieldContext_Query_auditEvents(ctx context.Context, 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_auditEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_licenseAdjustments(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_licenseAdjustments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().LicenseAdjustments(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.LicenseAdjustmentOrder), fc.Args["filter"].(*licenses.AdjustmentSearch))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LicenseAdjustmentConnection) graphql.Marshaler {
+			return ec.marshalNLicenseAdjustmentConnection2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋentᚐLicenseAdjustmentConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_licenseAdjustments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LicenseAdjustmentConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_licenseAdjustments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7185,6 +7284,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_auditEvents(ctx, field)
 				})
+		case "licenseAdjustments":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_licenseAdjustments(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -7526,6 +7631,22 @@ func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCur
 
 func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, sel ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNLicenseAdjustment2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋentᚐLicenseAdjustment(ctx context.Context, sel ast.SelectionSet, v *ent.LicenseAdjustment) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LicenseAdjustment!")
+		return graphql.Null
+	}
+	return ec._LicenseAdjustment(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNLicenseAdjustmentConnection2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋentᚐLicenseAdjustmentConnection(ctx context.Context, sel ast.SelectionSet, v *ent.LicenseAdjustmentConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LicenseAdjustmentConnection!")
+		return graphql.Null
+	}
+	return ec._LicenseAdjustmentConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNLicenseAdjustmentKind2githubᚗcomᚋclinicemrᚋusermanagerᚋentᚋlicenseadjustmentᚐKind(ctx context.Context, v any) (licenseadjustment.Kind, error) {
@@ -8025,6 +8146,14 @@ func (ec *executionContext) marshalOLicenseAdjustmentKind2ᚖgithubᚗcomᚋclin
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalOLicenseAdjustmentOrder2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋentᚐLicenseAdjustmentOrder(ctx context.Context, v any) (*ent.LicenseAdjustmentOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLicenseAdjustmentOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOLicenseAdjustmentReleaseReason2ᚕgithubᚗcomᚋclinicemrᚋusermanagerᚋentᚋlicenseadjustmentᚐReleaseReasonᚄ(ctx context.Context, v any) ([]licenseadjustment.ReleaseReason, error) {

@@ -13,6 +13,7 @@ import (
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/auth"
+	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/onboarding"
 	"github.com/clinicemr/usermanager/internal/users"
 	gqlparser "github.com/vektah/gqlparser/v2"
@@ -29,6 +30,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 	User() UserResolver
 }
 
@@ -141,6 +143,11 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	LicenseAdjustmentPayload struct {
+		Adjustment func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+	}
+
 	LicenseCount struct {
 		Available        func(childComplexity int) int
 		Class            func(childComplexity int) int
@@ -156,22 +163,26 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		ChangeUserType       func(childComplexity int, input users.ChangeUserTypeInput) int
-		CopyUserPermissions  func(childComplexity int, input users.CopyPermissionsInput) int
-		CreateClinic         func(childComplexity int, input onboarding.CreateClinicInput) int
-		CreateOrganization   func(childComplexity int, input onboarding.CreateOrganizationInput) int
-		CreateUser           func(childComplexity int, input users.CreateUserInput) int
-		Login                func(childComplexity int, input auth.LoginInput) int
-		Logout               func(childComplexity int) int
-		RefreshSession       func(childComplexity int, input auth.RefreshSessionInput) int
-		RemoveProfilePicture func(childComplexity int, input users.RemoveImageInput) int
-		RemoveSignature      func(childComplexity int, input users.RemoveImageInput) int
-		SetUserPassword      func(childComplexity int, input users.SetPasswordInput) int
-		SetUserStatus        func(childComplexity int, input users.SetStatusInput) int
-		UpdateClinic         func(childComplexity int, input onboarding.UpdateClinicInput) int
-		UpdateUser           func(childComplexity int, input users.UpdateUserInput) int
-		UploadProfilePicture func(childComplexity int, input users.ImageInput) int
-		UploadSignature      func(childComplexity int, input users.ImageInput) int
+		CancelLicenseAdjustment  func(childComplexity int, input licenses.AdjustmentInput) int
+		ChangeUserType           func(childComplexity int, input users.ChangeUserTypeInput) int
+		CopyUserPermissions      func(childComplexity int, input users.CopyPermissionsInput) int
+		CreateClinic             func(childComplexity int, input onboarding.CreateClinicInput) int
+		CreateOrganization       func(childComplexity int, input onboarding.CreateOrganizationInput) int
+		CreateUser               func(childComplexity int, input users.CreateUserInput) int
+		Login                    func(childComplexity int, input auth.LoginInput) int
+		Logout                   func(childComplexity int) int
+		ProcessLicenseAdjustment func(childComplexity int, input licenses.AdjustmentInput) int
+		RefreshSession           func(childComplexity int, input auth.RefreshSessionInput) int
+		RejectLicenseAdjustment  func(childComplexity int, input licenses.RejectAdjustmentInput) int
+		RemoveProfilePicture     func(childComplexity int, input users.RemoveImageInput) int
+		RemoveSignature          func(childComplexity int, input users.RemoveImageInput) int
+		RequestLicenseAdjustment func(childComplexity int, input licenses.RequestAdjustmentInput) int
+		SetUserPassword          func(childComplexity int, input users.SetPasswordInput) int
+		SetUserStatus            func(childComplexity int, input users.SetStatusInput) int
+		UpdateClinic             func(childComplexity int, input onboarding.UpdateClinicInput) int
+		UpdateUser               func(childComplexity int, input users.UpdateUserInput) int
+		UploadProfilePicture     func(childComplexity int, input users.ImageInput) int
+		UploadSignature          func(childComplexity int, input users.ImageInput) int
 	}
 
 	Organization struct {
@@ -237,6 +248,7 @@ type ComplexityRoot struct {
 		AuditEvents        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, filter *audit.Filter) int
 		Clinics            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ClinicOrder, where *ent.ClinicWhereInput) int
 		DuplicateProviders func(childComplexity int, input users.DuplicateProvidersInput) int
+		LicenseAdjustments func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.LicenseAdjustmentOrder, filter *licenses.AdjustmentSearch) int
 		LicenseCounts      func(childComplexity int, clinicID *int, organizationID *int) int
 		Node               func(childComplexity int, id int) int
 		Nodes              func(childComplexity int, ids []int) int
@@ -254,6 +266,11 @@ type ComplexityRoot struct {
 		RefreshTokenExpiresAt func(childComplexity int) int
 		User                  func(childComplexity int) int
 		UserErrors            func(childComplexity int) int
+	}
+
+	Subscription struct {
+		LicenseAdjustmentCompleted func(childComplexity int, clinicID *int) int
+		LicenseCountsChanged       func(childComplexity int, clinicID *int) int
 	}
 
 	User struct {
@@ -737,6 +754,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LicenseAdjustmentEdge.Node(childComplexity), true
 
+	case "LicenseAdjustmentPayload.adjustment":
+		if e.ComplexityRoot.LicenseAdjustmentPayload.Adjustment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LicenseAdjustmentPayload.Adjustment(childComplexity), true
+	case "LicenseAdjustmentPayload.userErrors":
+		if e.ComplexityRoot.LicenseAdjustmentPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LicenseAdjustmentPayload.UserErrors(childComplexity), true
+
 	case "LicenseCount.available":
 		if e.ComplexityRoot.LicenseCount.Available == nil {
 			break
@@ -787,6 +817,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LogoutPayload.UserErrors(childComplexity), true
 
+	case "Mutation.cancelLicenseAdjustment":
+		if e.ComplexityRoot.Mutation.CancelLicenseAdjustment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelLicenseAdjustment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelLicenseAdjustment(childComplexity, args["input"].(licenses.AdjustmentInput)), true
 	case "Mutation.changeUserType":
 		if e.ComplexityRoot.Mutation.ChangeUserType == nil {
 			break
@@ -859,6 +900,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.processLicenseAdjustment":
+		if e.ComplexityRoot.Mutation.ProcessLicenseAdjustment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_processLicenseAdjustment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ProcessLicenseAdjustment(childComplexity, args["input"].(licenses.AdjustmentInput)), true
 	case "Mutation.refreshSession":
 		if e.ComplexityRoot.Mutation.RefreshSession == nil {
 			break
@@ -870,6 +922,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefreshSession(childComplexity, args["input"].(auth.RefreshSessionInput)), true
+	case "Mutation.rejectLicenseAdjustment":
+		if e.ComplexityRoot.Mutation.RejectLicenseAdjustment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rejectLicenseAdjustment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RejectLicenseAdjustment(childComplexity, args["input"].(licenses.RejectAdjustmentInput)), true
 	case "Mutation.removeProfilePicture":
 		if e.ComplexityRoot.Mutation.RemoveProfilePicture == nil {
 			break
@@ -892,6 +955,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveSignature(childComplexity, args["input"].(users.RemoveImageInput)), true
+	case "Mutation.requestLicenseAdjustment":
+		if e.ComplexityRoot.Mutation.RequestLicenseAdjustment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestLicenseAdjustment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestLicenseAdjustment(childComplexity, args["input"].(licenses.RequestAdjustmentInput)), true
 	case "Mutation.setUserPassword":
 		if e.ComplexityRoot.Mutation.SetUserPassword == nil {
 			break
@@ -1199,6 +1273,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.DuplicateProviders(childComplexity, args["input"].(users.DuplicateProvidersInput)), true
 
+	case "Query.licenseAdjustments":
+		if e.ComplexityRoot.Query.LicenseAdjustments == nil {
+			break
+		}
+
+		args, err := ec.field_Query_licenseAdjustments_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.LicenseAdjustments(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.LicenseAdjustmentOrder), args["filter"].(*licenses.AdjustmentSearch)), true
 	case "Query.licenseCounts":
 		if e.ComplexityRoot.Query.LicenseCounts == nil {
 			break
@@ -1319,6 +1404,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SessionPayload.UserErrors(childComplexity), true
+
+	case "Subscription.licenseAdjustmentCompleted":
+		if e.ComplexityRoot.Subscription.LicenseAdjustmentCompleted == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_licenseAdjustmentCompleted_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.LicenseAdjustmentCompleted(childComplexity, args["clinicId"].(*int)), true
+	case "Subscription.licenseCountsChanged":
+		if e.ComplexityRoot.Subscription.LicenseCountsChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_licenseCountsChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.LicenseCountsChanged(childComplexity, args["clinicId"].(*int)), true
 
 	case "User.clinics":
 		if e.ComplexityRoot.User.Clinics == nil {
@@ -1550,7 +1658,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateOrganizationInput", ec.unmarshalInputCreateOrganizationInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
 			graphql.NewInputUnmarshaler("DuplicateProvidersInput", ec.unmarshalInputDuplicateProvidersInput),
+			graphql.NewInputUnmarshaler("LicenseAdjustmentInput", ec.unmarshalInputLicenseAdjustmentInput),
 			graphql.NewInputUnmarshaler("LicenseAdjustmentOrder", ec.unmarshalInputLicenseAdjustmentOrder),
+			graphql.NewInputUnmarshaler("LicenseAdjustmentSearch", ec.unmarshalInputLicenseAdjustmentSearch),
 			graphql.NewInputUnmarshaler("LicenseAdjustmentWhereInput", ec.unmarshalInputLicenseAdjustmentWhereInput),
 			graphql.NewInputUnmarshaler("LicenseOrder", ec.unmarshalInputLicenseOrder),
 			graphql.NewInputUnmarshaler("LicenseQuantityInput", ec.unmarshalInputLicenseQuantityInput),
@@ -1560,7 +1670,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("PermissionOrder", ec.unmarshalInputPermissionOrder),
 			graphql.NewInputUnmarshaler("PermissionWhereInput", ec.unmarshalInputPermissionWhereInput),
 			graphql.NewInputUnmarshaler("RefreshSessionInput", ec.unmarshalInputRefreshSessionInput),
+			graphql.NewInputUnmarshaler("RejectLicenseAdjustmentInput", ec.unmarshalInputRejectLicenseAdjustmentInput),
 			graphql.NewInputUnmarshaler("RemoveImageInput", ec.unmarshalInputRemoveImageInput),
+			graphql.NewInputUnmarshaler("RequestLicenseAdjustmentInput", ec.unmarshalInputRequestLicenseAdjustmentInput),
 			graphql.NewInputUnmarshaler("SetUserPasswordInput", ec.unmarshalInputSetUserPasswordInput),
 			graphql.NewInputUnmarshaler("SetUserStatusInput", ec.unmarshalInputSetUserStatusInput),
 			graphql.NewInputUnmarshaler("UpdateClinicInput", ec.unmarshalInputUpdateClinicInput),
@@ -1612,6 +1724,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -2896,6 +3025,8 @@ enum UserErrorCode {
   UNSUPPORTED_IMAGE
   SIGNATURE_NOT_ALLOWED
   INVALID_STATUS_TRANSITION
+  RELEASE_EXCEEDS_AVAILABLE
+  NOT_APPLICABLE
 }
 
 """
@@ -3280,6 +3411,121 @@ input SetUserStatusInput {
   userId: ID!
   status: UserStatus!
 }
+
+# ---------------------------------------------------------------------------
+# License adjustments (R26, R27) and live license counts
+
+extend type Query {
+  """
+  License adjustments: a manager's, of the clinics they can access; Support's,
+  of every organization (their work queue: filter by status PENDING). Needs
+  View Users.
+  """
+  licenseAdjustments(
+    after: Cursor
+    """
+    Page size, at most 100.
+    """
+    first: Int
+    before: Cursor
+    """
+    Page size, at most 100.
+    """
+    last: Int
+    orderBy: LicenseAdjustmentOrder
+    filter: LicenseAdjustmentSearch
+  ): LicenseAdjustmentConnection!
+}
+
+"""
+Filters of licenseAdjustments. All given filters must match.
+"""
+input LicenseAdjustmentSearch {
+  clinicId: ID
+  statuses: [LicenseAdjustmentStatus!]
+  kinds: [LicenseAdjustmentKind!]
+}
+
+extend type Mutation {
+  """
+  Ask billing to add or release licenses of a class at a clinic (R26). The
+  adjustment is Pending until Support processes it, or until the processing
+  window ends (24 hours by default) when it is processed automatically. A
+  release needs a reason and an explanation and cannot exceed the licenses
+  available now, less those already pending release
+  (RELEASE_EXCEEDS_AVAILABLE). Needs Edit Users and access to the clinic.
+  """
+  requestLicenseAdjustment(input: RequestLicenseAdjustmentInput!): LicenseAdjustmentPayload!
+  """
+  Withdraw a pending adjustment. Only its requester may.
+  """
+  cancelLicenseAdjustment(input: LicenseAdjustmentInput!): LicenseAdjustmentPayload!
+  """
+  Support only: complete a pending adjustment now. Additions add licenses; a
+  release removes available licenses, or is Rejected with the reason when
+  they were assigned meanwhile. The requester is emailed.
+  """
+  processLicenseAdjustment(input: LicenseAdjustmentInput!): LicenseAdjustmentPayload!
+  """
+  Support only: reject a pending adjustment with a reason. The requester is
+  emailed.
+  """
+  rejectLicenseAdjustment(input: RejectLicenseAdjustmentInput!): LicenseAdjustmentPayload!
+}
+
+input RequestLicenseAdjustmentInput {
+  clinicId: ID!
+  class: LicenseClass!
+  kind: LicenseAdjustmentKind!
+  """
+  How many licenses, 1 to 10000.
+  """
+  quantity: Int!
+  """
+  Releases only: why (required).
+  """
+  releaseReason: LicenseAdjustmentReleaseReason
+  """
+  Required for a release, optional for an addition; at most 2000 characters.
+  """
+  explanation: String
+}
+
+input LicenseAdjustmentInput {
+  adjustmentId: ID!
+}
+
+input RejectLicenseAdjustmentInput {
+  adjustmentId: ID!
+  """
+  Told to the requester; at most 2000 characters.
+  """
+  reason: String!
+}
+
+type LicenseAdjustmentPayload {
+  """
+  The adjustment as saved, or null when userErrors is not empty.
+  """
+  adjustment: LicenseAdjustment
+  userErrors: [UserError!]!
+}
+
+type Subscription {
+  """
+  License counts (R22) of a clinic, or of the viewer's organization when
+  clinicId is null: the current counts at once, then new counts after every
+  activation, inactivation, home-clinic move and adjustment, whichever server
+  instance made it. Needs View Users (and access to the clinic). Ends when
+  the viewer's session does.
+  """
+  licenseCountsChanged(clinicId: ID): [LicenseCount!]!
+  """
+  Adjustments of a clinic, or of the viewer's organization when clinicId is
+  null, as they reach Completed or Rejected (R27). Needs View Users.
+  """
+  licenseAdjustmentCompleted(clinicId: ID): LicenseAdjustment!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -3476,6 +3722,18 @@ func (ec *executionContext) childFields_LicenseAdjustment(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type LicenseAdjustment", field.Name)
 }
 
+func (ec *executionContext) childFields_LicenseAdjustmentConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_LicenseAdjustmentConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_LicenseAdjustmentConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_LicenseAdjustmentConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LicenseAdjustmentConnection", field.Name)
+}
+
 func (ec *executionContext) childFields_LicenseAdjustmentEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "node":
@@ -3484,6 +3742,16 @@ func (ec *executionContext) childFields_LicenseAdjustmentEdge(ctx context.Contex
 		return ec.fieldContext_LicenseAdjustmentEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LicenseAdjustmentEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_LicenseAdjustmentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "adjustment":
+		return ec.fieldContext_LicenseAdjustmentPayload_adjustment(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_LicenseAdjustmentPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LicenseAdjustmentPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_LicenseCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -41,11 +41,33 @@ type MutationResolver interface {
 	UploadSignature(ctx context.Context, input users.ImageInput) (*users.UserPayload, error)
 	RemoveSignature(ctx context.Context, input users.RemoveImageInput) (*users.UserPayload, error)
 	SetUserStatus(ctx context.Context, input users.SetStatusInput) (*users.UserPayload, error)
+	RequestLicenseAdjustment(ctx context.Context, input licenses.RequestAdjustmentInput) (*licenses.AdjustmentPayload, error)
+	CancelLicenseAdjustment(ctx context.Context, input licenses.AdjustmentInput) (*licenses.AdjustmentPayload, error)
+	ProcessLicenseAdjustment(ctx context.Context, input licenses.AdjustmentInput) (*licenses.AdjustmentPayload, error)
+	RejectLicenseAdjustment(ctx context.Context, input licenses.RejectAdjustmentInput) (*licenses.AdjustmentPayload, error)
+}
+type SubscriptionResolver interface {
+	LicenseCountsChanged(ctx context.Context, clinicID *int) (<-chan []*licenses.Count, error)
+	LicenseAdjustmentCompleted(ctx context.Context, clinicID *int) (<-chan *ent.LicenseAdjustment, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
 
 // region    ***************************** args.gotpl *****************************
+
+func (ec *executionContext) field_Mutation_cancelLicenseAdjustment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (licenses.AdjustmentInput, error) {
+			return ec.unmarshalNLicenseAdjustmentInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋlicensesᚐAdjustmentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
 
 func (ec *executionContext) field_Mutation_changeUserType_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
@@ -131,12 +153,40 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_processLicenseAdjustment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (licenses.AdjustmentInput, error) {
+			return ec.unmarshalNLicenseAdjustmentInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋlicensesᚐAdjustmentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_refreshSession_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (auth.RefreshSessionInput, error) {
 			return ec.unmarshalNRefreshSessionInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋauthᚐRefreshSessionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rejectLicenseAdjustment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (licenses.RejectAdjustmentInput, error) {
+			return ec.unmarshalNRejectLicenseAdjustmentInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋlicensesᚐRejectAdjustmentInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -165,6 +215,20 @@ func (ec *executionContext) field_Mutation_removeSignature_args(ctx context.Cont
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (users.RemoveImageInput, error) {
 			return ec.unmarshalNRemoveImageInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐRemoveImageInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_requestLicenseAdjustment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (licenses.RequestAdjustmentInput, error) {
+			return ec.unmarshalNRequestLicenseAdjustmentInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋlicensesᚐRequestAdjustmentInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -254,6 +318,34 @@ func (ec *executionContext) field_Mutation_uploadSignature_args(ctx context.Cont
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_licenseAdjustmentCompleted_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "clinicId",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["clinicId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_licenseCountsChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "clinicId",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["clinicId"] = arg0
 	return args, nil
 }
 
@@ -538,6 +630,70 @@ func (ec *executionContext) _DuplicateProvider_reasons(ctx context.Context, fiel
 }
 func (ec *executionContext) fieldContext_DuplicateProvider_reasons(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DuplicateProvider", field, false, false, "DuplicateReason")
+}
+
+func (ec *executionContext) _LicenseAdjustmentPayload_adjustment(ctx context.Context, field graphql.CollectedField, obj *licenses.AdjustmentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LicenseAdjustmentPayload_adjustment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Adjustment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LicenseAdjustment) graphql.Marshaler {
+			return ec.marshalOLicenseAdjustment2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋentᚐLicenseAdjustment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LicenseAdjustmentPayload_adjustment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LicenseAdjustmentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LicenseAdjustment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LicenseAdjustmentPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *licenses.AdjustmentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LicenseAdjustmentPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*apperr.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋapperrᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LicenseAdjustmentPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LicenseAdjustmentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _LicenseCount_clinic(ctx context.Context, field graphql.CollectedField, obj *licenses.Count) (ret graphql.Marshaler) {
@@ -1434,6 +1590,182 @@ func (ec *executionContext) fieldContext_Mutation_setUserStatus(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_requestLicenseAdjustment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_requestLicenseAdjustment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RequestLicenseAdjustment(ctx, fc.Args["input"].(licenses.RequestAdjustmentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *licenses.AdjustmentPayload) graphql.Marshaler {
+			return ec.marshalNLicenseAdjustmentPayload2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋlicensesᚐAdjustmentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_requestLicenseAdjustment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LicenseAdjustmentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_requestLicenseAdjustment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelLicenseAdjustment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelLicenseAdjustment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelLicenseAdjustment(ctx, fc.Args["input"].(licenses.AdjustmentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *licenses.AdjustmentPayload) graphql.Marshaler {
+			return ec.marshalNLicenseAdjustmentPayload2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋlicensesᚐAdjustmentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelLicenseAdjustment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LicenseAdjustmentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelLicenseAdjustment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_processLicenseAdjustment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_processLicenseAdjustment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ProcessLicenseAdjustment(ctx, fc.Args["input"].(licenses.AdjustmentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *licenses.AdjustmentPayload) graphql.Marshaler {
+			return ec.marshalNLicenseAdjustmentPayload2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋlicensesᚐAdjustmentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_processLicenseAdjustment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LicenseAdjustmentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_processLicenseAdjustment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rejectLicenseAdjustment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rejectLicenseAdjustment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RejectLicenseAdjustment(ctx, fc.Args["input"].(licenses.RejectAdjustmentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *licenses.AdjustmentPayload) graphql.Marshaler {
+			return ec.marshalNLicenseAdjustmentPayload2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋlicensesᚐAdjustmentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rejectLicenseAdjustment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LicenseAdjustmentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rejectLicenseAdjustment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PasswordCheck_requirements(ctx context.Context, field graphql.CollectedField, obj *users.PasswordCheck) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1733,6 +2065,94 @@ func (ec *executionContext) fieldContext_SessionPayload_userErrors(_ context.Con
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_UserError(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_licenseCountsChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_licenseCountsChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().LicenseCountsChanged(ctx, fc.Args["clinicId"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*licenses.Count) graphql.Marshaler {
+			return ec.marshalNLicenseCount2ᚕᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋlicensesᚐCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_licenseCountsChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LicenseCount(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_licenseCountsChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_licenseAdjustmentCompleted(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_licenseAdjustmentCompleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().LicenseAdjustmentCompleted(ctx, fc.Args["clinicId"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LicenseAdjustment) graphql.Marshaler {
+			return ec.marshalNLicenseAdjustment2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋentᚐLicenseAdjustment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_licenseAdjustmentCompleted(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LicenseAdjustment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_licenseAdjustmentCompleted_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -2554,6 +2974,104 @@ func UnmarshalDuplicateProvidersInput(ctx context.Context, raw any) (users.Dupli
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputLicenseAdjustmentInput(ctx context.Context, obj any) (licenses.AdjustmentInput, error) {
+	var it licenses.AdjustmentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"adjustmentId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "adjustmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("adjustmentId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdjustmentID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLicenseAdjustmentInput unmarshals raw into the LicenseAdjustmentInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLicenseAdjustmentInput(ctx context.Context, raw any) (licenses.AdjustmentInput, error) {
+	var out licenses.AdjustmentInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LicenseAdjustmentInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLicenseAdjustmentSearch(ctx context.Context, obj any) (licenses.AdjustmentSearch, error) {
+	var it licenses.AdjustmentSearch
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"clinicId", "statuses", "kinds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "clinicId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClinicID = data
+		case "statuses":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statuses"))
+			data, err := ec.unmarshalOLicenseAdjustmentStatus2ᚕgithubᚗcomᚋclinicemrᚋusermanagerᚋentᚋlicenseadjustmentᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Statuses = data
+		case "kinds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kinds"))
+			data, err := ec.unmarshalOLicenseAdjustmentKind2ᚕgithubᚗcomᚋclinicemrᚋusermanagerᚋentᚋlicenseadjustmentᚐKindᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kinds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLicenseAdjustmentSearch unmarshals raw into the LicenseAdjustmentSearch input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLicenseAdjustmentSearch(ctx context.Context, raw any) (licenses.AdjustmentSearch, error) {
+	var out licenses.AdjustmentSearch
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LicenseAdjustmentSearch", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLicenseQuantityInput(ctx context.Context, obj any) (licenses.QuantityInput, error) {
 	var it licenses.QuantityInput
 	if obj == nil {
@@ -2694,6 +3212,55 @@ func UnmarshalRefreshSessionInput(ctx context.Context, raw any) (auth.RefreshSes
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRejectLicenseAdjustmentInput(ctx context.Context, obj any) (licenses.RejectAdjustmentInput, error) {
+	var it licenses.RejectAdjustmentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"adjustmentId", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "adjustmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("adjustmentId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdjustmentID = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRejectLicenseAdjustmentInput unmarshals raw into the RejectLicenseAdjustmentInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRejectLicenseAdjustmentInput(ctx context.Context, raw any) (licenses.RejectAdjustmentInput, error) {
+	var out licenses.RejectAdjustmentInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RejectLicenseAdjustmentInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRemoveImageInput(ctx context.Context, obj any) (users.RemoveImageInput, error) {
 	var it users.RemoveImageInput
 	if obj == nil {
@@ -2733,6 +3300,83 @@ func (ec *executionContext) unmarshalInputRemoveImageInput(ctx context.Context, 
 func UnmarshalRemoveImageInput(ctx context.Context, raw any) (users.RemoveImageInput, error) {
 	var out users.RemoveImageInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RemoveImageInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRequestLicenseAdjustmentInput(ctx context.Context, obj any) (licenses.RequestAdjustmentInput, error) {
+	var it licenses.RequestAdjustmentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"clinicId", "class", "kind", "quantity", "releaseReason", "explanation"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "clinicId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClinicID = data
+		case "class":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("class"))
+			data, err := ec.unmarshalNLicenseClass2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋstaffᚐLicenseClass(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Class = data
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalNLicenseAdjustmentKind2githubᚗcomᚋclinicemrᚋusermanagerᚋentᚋlicenseadjustmentᚐKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "quantity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quantity"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Quantity = data
+		case "releaseReason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("releaseReason"))
+			data, err := ec.unmarshalOLicenseAdjustmentReleaseReason2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋentᚋlicenseadjustmentᚐReleaseReason(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReleaseReason = data
+		case "explanation":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("explanation"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Explanation = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRequestLicenseAdjustmentInput unmarshals raw into the RequestLicenseAdjustmentInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRequestLicenseAdjustmentInput(ctx context.Context, raw any) (licenses.RequestAdjustmentInput, error) {
+	var out licenses.RequestAdjustmentInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RequestLicenseAdjustmentInput", raw, &out)
 	return out, err
 }
 
@@ -3272,6 +3916,44 @@ func (ec *executionContext) _DuplicateProvider(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var licenseAdjustmentPayloadImplementors = []string{"LicenseAdjustmentPayload"}
+
+func (ec *executionContext) _LicenseAdjustmentPayload(ctx context.Context, sel ast.SelectionSet, obj *licenses.AdjustmentPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, licenseAdjustmentPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LicenseAdjustmentPayload")
+		case "adjustment":
+			out.Values[i] = ec._LicenseAdjustmentPayload_adjustment(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._LicenseAdjustmentPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var licenseCountImplementors = []string{"LicenseCount"}
 
 func (ec *executionContext) _LicenseCount(ctx context.Context, sel ast.SelectionSet, obj *licenses.Count) graphql.Marshaler {
@@ -3499,6 +4181,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "requestLicenseAdjustment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_requestLicenseAdjustment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelLicenseAdjustment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelLicenseAdjustment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "processLicenseAdjustment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_processLicenseAdjustment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rejectLicenseAdjustment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rejectLicenseAdjustment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -3658,6 +4368,28 @@ func (ec *executionContext) _SessionPayload(ctx context.Context, sel ast.Selecti
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "licenseCountsChanged":
+		return ec._Subscription_licenseCountsChanged(ctx, fields[0])
+	case "licenseAdjustmentCompleted":
+		return ec._Subscription_licenseAdjustmentCompleted(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var userErrorImplementors = []string{"UserError"}
@@ -3903,6 +4635,19 @@ func (ec *executionContext) marshalNDuplicateReason2ᚕgithubᚗcomᚋclinicemr�
 	return ret
 }
 
+func (ec *executionContext) unmarshalNLicenseAdjustmentInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋlicensesᚐAdjustmentInput(ctx context.Context, v any) (licenses.AdjustmentInput, error) {
+	res, err := ec.unmarshalInputLicenseAdjustmentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLicenseAdjustmentPayload2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋlicensesᚐAdjustmentPayload(ctx context.Context, sel ast.SelectionSet, v *licenses.AdjustmentPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LicenseAdjustmentPayload!")
+		return graphql.Null
+	}
+	return ec._LicenseAdjustmentPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNLicenseCount2ᚕᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋlicensesᚐCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*licenses.Count) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -3988,8 +4733,18 @@ func (ec *executionContext) unmarshalNRefreshSessionInput2githubᚗcomᚋclinice
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNRejectLicenseAdjustmentInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋlicensesᚐRejectAdjustmentInput(ctx context.Context, v any) (licenses.RejectAdjustmentInput, error) {
+	res, err := ec.unmarshalInputRejectLicenseAdjustmentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNRemoveImageInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐRemoveImageInput(ctx context.Context, v any) (users.RemoveImageInput, error) {
 	res, err := ec.unmarshalInputRemoveImageInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRequestLicenseAdjustmentInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋlicensesᚐRequestAdjustmentInput(ctx context.Context, v any) (licenses.RequestAdjustmentInput, error) {
+	res, err := ec.unmarshalInputRequestLicenseAdjustmentInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -4135,6 +4890,14 @@ func (ec *executionContext) unmarshalOAuditEventSearch2ᚖgithubᚗcomᚋclinice
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputAuditEventSearch(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOLicenseAdjustmentSearch2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋlicensesᚐAdjustmentSearch(ctx context.Context, v any) (*licenses.AdjustmentSearch, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLicenseAdjustmentSearch(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -31,6 +32,9 @@ import (
 	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/demo"
+	"github.com/clinicemr/usermanager/internal/events"
+	"github.com/clinicemr/usermanager/internal/jobs"
+	"github.com/clinicemr/usermanager/internal/mail"
 	"github.com/clinicemr/usermanager/internal/media"
 	"github.com/clinicemr/usermanager/internal/permissions"
 	"github.com/clinicemr/usermanager/internal/pgtemp"
@@ -58,7 +62,13 @@ type Env struct {
 	Password string
 	// Clock is the server's clock; tests may move it (Advance).
 	Clock *Clock
+	// Events, Jobs: the server's event bus and job queue.
+	Events *events.Bus
+	Jobs   *jobs.Queue
+	// Outbox is where mail goes unless Options.SMTPURL is set.
+	Outbox string
 
+	opts       Options
 	statements *statementCounter
 }
 
@@ -86,6 +96,14 @@ type Options struct {
 	AccessTTL time.Duration
 	// NoStatementCount leaves out the SQL statement counter (benchmarks).
 	NoStatementCount bool
+	// AdjustmentWindow after which pending license adjustments are
+	// processed automatically (default 24h).
+	AdjustmentWindow time.Duration
+	// SMTPURL sends mail to an SMTP server; by default mail goes to the
+	// Env's Outbox directory.
+	SMTPURL string
+	// JobRetryBase is the first retry delay of failed jobs (default 200ms).
+	JobRetryBase time.Duration
 }
 
 // Dialects lists the databases ForEachDatabase covers.
@@ -135,29 +153,76 @@ func New(t testing.TB, dialectName string, opts Options) *Env {
 	if err := permissions.Sync(ctx, d.Client); err != nil {
 		t.Fatal(err)
 	}
-	counter := &statementCounter{}
-	if !opts.NoStatementCount {
-		d.Client = ent.NewClient(ent.Driver(dialect.DebugWithContext(entsql.OpenDB(d.Dialect, d.SQL), counter.log)))
-	}
-	clock := &Clock{}
-	ttl := opts.AccessTTL
-	if ttl == 0 {
-		ttl = 15 * time.Minute
-	}
-	a, err := auth.New(d.Client, auth.Config{
-		Secret: Secret, Issuer: Issuer, Audience: Audience,
-		AccessTTL: ttl, RefreshTTL: 12 * time.Hour, Now: clock.Now,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := &Env{T: t, Dialect: dialectName, DB: d, Auth: a, Clock: clock, statements: counter}
+	env := &Env{T: t, Dialect: dialectName, Clock: &Clock{}, opts: opts}
+	env.start(d)
 	if !opts.NoDemo {
 		creds, err := demo.Load(ctx, d, t.TempDir())
 		if err != nil {
 			t.Fatalf("loading demo data: %v", err)
 		}
 		env.Password = creds.Password
+	}
+	return env
+}
+
+// SecondInstance starts another server on the same PostgreSQL database, as
+// a second instance behind a load balancer would be: its own connections,
+// event listener and job queue.
+func (e *Env) SecondInstance() *Env {
+	e.T.Helper()
+	if e.Dialect != dialect.Postgres {
+		e.T.Fatal("a second instance needs PostgreSQL")
+	}
+	d, err := db.Open(e.DB.URL, "")
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	e.T.Cleanup(func() { d.Close() })
+	other := &Env{T: e.T, Dialect: e.Dialect, Clock: e.Clock, Password: e.Password, opts: e.opts}
+	other.start(d)
+	return other
+}
+
+// start runs a server on d.
+func (e *Env) start(d *db.DB) {
+	t, opts, ctx := e.T, e.opts, context.Background()
+	counter := &statementCounter{}
+	if !opts.NoStatementCount {
+		d.Client = ent.NewClient(ent.Driver(dialect.DebugWithContext(entsql.OpenDB(d.Dialect, d.SQL), counter.log)))
+	}
+	e.DB, e.statements = d, counter
+	ttl := opts.AccessTTL
+	if ttl == 0 {
+		ttl = 15 * time.Minute
+	}
+	e.Events = events.New(d.Dialect, d.URL)
+	if err := e.Events.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Events.Close)
+	a, err := auth.New(d.Client, auth.Config{
+		Secret: Secret, Issuer: Issuer, Audience: Audience,
+		AccessTTL: ttl, RefreshTTL: 12 * time.Hour, Now: e.Clock.Now, Events: e.Events,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Auth = a
+	e.Outbox = t.TempDir()
+	sender, err := mail.Open(opts.SMTPURL, "User Manager <no-reply@usermanager.test>", e.Outbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	retry := opts.JobRetryBase
+	if retry == 0 {
+		retry = 200 * time.Millisecond
+	}
+	e.Jobs, err = jobs.New(d.SQL, d.Dialect, jobs.Config{
+		RetryBase: retry, RetryMax: 2 * time.Second, PollInterval: 100 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	store, err := media.Open(ctx, "mem://")
 	if err != nil {
@@ -166,11 +231,22 @@ func New(t testing.TB, dialectName string, opts Options) *Env {
 	t.Cleanup(func() { store.Close() })
 	srv := server.New(server.Options{
 		DB: d, Auth: a, AllowedOrigins: []string{"http://localhost:3000"},
-		Media: store, MediaSigner: media.Signer{Secret: Secret, Now: clock.Now},
+		Media: store, MediaSigner: media.Signer{Secret: Secret, Now: e.Clock.Now},
+		Events: e.Events, Jobs: e.Jobs, Mail: sender, AdjustmentWindow: opts.AdjustmentWindow, Now: e.Clock.Now,
 	})
-	env.Server = httptest.NewServer(srv)
-	t.Cleanup(env.Server.Close)
-	return env
+	if err := e.Jobs.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = e.Jobs.Stop(stopCtx)
+	})
+	e.Server = httptest.NewServer(srv)
+	// Subscriptions end with the bus; close it before the server waits for
+	// their connections.
+	t.Cleanup(e.Server.Close)
+	t.Cleanup(e.Events.Close)
 }
 
 // Clock is a settable clock for the server.

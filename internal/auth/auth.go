@@ -23,9 +23,11 @@ import (
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/audit"
+	"github.com/clinicemr/usermanager/internal/events"
 	"github.com/clinicemr/usermanager/internal/passwords"
 	"github.com/clinicemr/usermanager/internal/requestinfo"
 	"github.com/clinicemr/usermanager/internal/staff"
+	"github.com/clinicemr/usermanager/internal/txn"
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
 
@@ -39,6 +41,8 @@ type Config struct {
 	RefreshTTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Events announces ended sessions, so live connections end with them.
+	Events *events.Bus
 }
 
 // Service signs users in and authenticates requests.
@@ -47,6 +51,7 @@ type Service struct {
 	tokens     tokenIssuer
 	refreshTTL time.Duration
 	now        func() time.Time
+	events     *events.Bus
 }
 
 // New returns a Service.
@@ -65,6 +70,7 @@ func New(client *ent.Client, cfg Config) (*Service, error) {
 		},
 		refreshTTL: cfg.RefreshTTL,
 		now:        cfg.Now,
+		events:     cfg.Events,
 	}, nil
 }
 
@@ -259,6 +265,9 @@ func (s *Service) Refresh(ctx context.Context, in RefreshSessionInput) (*Session
 		if err := tx.Session.UpdateOneID(sess.ID).SetRevokedAt(now).Exec(sctx); err != nil {
 			return nil, rollback(tx, err)
 		}
+		if err := s.SessionsEnded(sctx, tx, sess.UserID); err != nil {
+			return nil, rollback(tx, err)
+		}
 		if err := tx.Commit(); err != nil {
 			return nil, err
 		}
@@ -305,10 +314,30 @@ func (s *Service) Logout(ctx context.Context) (*LogoutPayload, error) {
 
 // RevokeSession ends one session.
 func (s *Service) RevokeSession(ctx context.Context, sessionID int) error {
-	return s.client.Session.Update().
-		Where(session.ID(sessionID), session.RevokedAtIsNil()).
-		SetRevokedAt(s.now()).
-		Exec(system(ctx))
+	sctx := system(ctx)
+	return txn.WithTx(sctx, s.client, func(tx *ent.Tx) error {
+		sess, err := tx.Session.Get(sctx, sessionID)
+		if err != nil {
+			return err
+		}
+		n, err := tx.Session.Update().
+			Where(session.ID(sessionID), session.RevokedAtIsNil()).
+			SetRevokedAt(s.now()).
+			Save(sctx)
+		if err != nil || n == 0 {
+			return err
+		}
+		return s.SessionsEnded(sctx, tx, sess.UserID)
+	})
+}
+
+// SessionsEnded announces, when tx commits, that sessions of a user ended,
+// so their live connections re-check theirs and close.
+func (s *Service) SessionsEnded(ctx context.Context, tx *ent.Tx, userID int) error {
+	if s.events == nil {
+		return nil
+	}
+	return s.events.PublishTx(ctx, tx, events.Event{Kind: events.SessionsEnded, UserID: userID})
 }
 
 // Authenticate turns an access token into the viewer it speaks for. The

@@ -39,6 +39,15 @@ type Config struct {
 	LogFormat          string        `env:"LOG_FORMAT" envDefault:"text" help:"text or json"`
 	LogLevel           string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	ShutdownTimeout    time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s" help:"how long serve waits for requests to finish on SIGTERM"`
+
+	AdjustmentWindow time.Duration `env:"LICENSE_ADJUSTMENT_WINDOW" envDefault:"24h" help:"how long a license adjustment waits for Support before it is processed automatically (at least 1s)"`
+	SMTPURL          string        `env:"SMTP_URL" help:"the mail server: smtp://user:password@host:587 (STARTTLS; add ?tls=opportunistic or ?tls=none for a local relay) or smtps://...:465; unset writes mail to MAIL_OUTBOX_DIR and the log"`
+	MailFrom         string        `env:"MAIL_FROM" envDefault:"User Manager <no-reply@usermanager.localhost>" help:"the sender of the product's email"`
+	MailOutboxDir    string        `env:"MAIL_OUTBOX_DIR" help:"where mail goes when SMTP_URL is unset (default DATA_DIR/outbox)"`
+	JobRetryBase     time.Duration `env:"JOB_RETRY_BASE" envDefault:"5s" help:"wait before a failed job (an email) is retried; it doubles each time"`
+	JobRetryMax      time.Duration `env:"JOB_RETRY_MAX" envDefault:"1h" help:"the longest wait between retries of a job"`
+	JobRescueAfter   time.Duration `env:"JOB_RESCUE_AFTER" envDefault:"5m" help:"a job running this long is presumed abandoned by a dead process and run again"`
+	JobPollInterval  time.Duration `env:"JOB_POLL_INTERVAL" envDefault:"1s" help:"how often the job queue looks for due jobs"`
 }
 
 // Load reads the configuration from the environment.
@@ -46,6 +55,12 @@ func Load() (*Config, error) {
 	var c Config
 	if err := env.Parse(&c); err != nil {
 		return nil, err
+	}
+	if c.AdjustmentWindow < time.Second {
+		return nil, errors.New("LICENSE_ADJUSTMENT_WINDOW must be at least 1s")
+	}
+	if c.MailOutboxDir == "" {
+		c.MailOutboxDir = filepath.Join(c.DataDir, "outbox")
 	}
 	return &c, nil
 }

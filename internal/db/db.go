@@ -26,6 +26,9 @@ type DB struct {
 	Client  *ent.Client
 	SQL     *sql.DB
 	Dialect string // dialect.SQLite or dialect.Postgres
+	// URL is the PostgreSQL connection URL ("" for SQLite), for listeners
+	// that need their own connection.
+	URL string
 }
 
 // Open connects to databaseURL, or to the SQLite file in dataDir when it is
@@ -47,7 +50,9 @@ func Open(databaseURL, dataDir string) (*DB, error) {
 	sqlDB.SetMaxOpenConns(40)
 	sqlDB.SetMaxIdleConns(40)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	return wrap(sqlDB, dialect.Postgres), nil
+	d := wrap(sqlDB, dialect.Postgres)
+	d.URL = databaseURL
+	return d, nil
 }
 
 // OpenSQLite opens (creating if needed) an SQLite database file.

@@ -8,6 +8,8 @@ import (
 
 	"entgo.io/ent/dialect"
 	"github.com/pressly/goose/v3"
+
+	"github.com/clinicemr/usermanager/internal/jobs"
 )
 
 // migrations are the versioned PostgreSQL migrations, generated from the ent
@@ -24,8 +26,10 @@ func (d *DB) Migrate(ctx context.Context) error {
 			return fmt.Errorf("migrating SQLite schema: %w", err)
 		}
 		// The same hand-written index as the PostgreSQL migrations have.
-		_, err := d.SQL.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS user_clinics_clinic_id ON user_clinics (clinic_id)`)
-		return err
+		if _, err := d.SQL.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS user_clinics_clinic_id ON user_clinics (clinic_id)`); err != nil {
+			return err
+		}
+		return d.migrateJobs(ctx)
 	}
 	provider, err := goose.NewProvider(goose.DialectPostgres, d.SQL, mustSub(migrations, "migrations"))
 	if err != nil {
@@ -37,6 +41,15 @@ func (d *DB) Migrate(ctx context.Context) error {
 	}
 	for _, r := range results {
 		slog.Debug("applied migration", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+	}
+	return d.migrateJobs(ctx)
+}
+
+// migrateJobs brings the job queue's tables (River's own migrations) up to
+// date.
+func (d *DB) migrateJobs(ctx context.Context) error {
+	if err := jobs.Migrate(ctx, d.SQL, d.Dialect); err != nil {
+		return fmt.Errorf("migrating the job queue: %w", err)
 	}
 	return nil
 }
@@ -54,6 +67,11 @@ func (d *DB) CheckMigrated(ctx context.Context) error {
 	pending, err := provider.HasPending(ctx)
 	if err != nil {
 		return fmt.Errorf("reading the migration state: %w", err)
+	}
+	if !pending {
+		if pending, err = jobs.Pending(ctx, d.SQL, d.Dialect); err != nil {
+			return fmt.Errorf("reading the job queue's migration state: %w", err)
+		}
 	}
 	if pending {
 		return fmt.Errorf("the database schema is not up to date: run `usermanager migrate` (or set MIGRATE_ON_START=true)")

@@ -13,6 +13,7 @@ import (
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/internal/db"
+	"github.com/clinicemr/usermanager/internal/events"
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/onboarding"
 	p "github.com/clinicemr/usermanager/internal/permissions"
@@ -48,7 +49,9 @@ func Load(ctx context.Context, d *db.DB, dataDir string) (*Credentials, error) {
 	if err != nil {
 		return nil, err
 	}
-	lic := licenses.New(d.Client, d.Dialect)
+	// Nobody is subscribed yet and demo data asks for no adjustments: no
+	// listener and no job queue.
+	lic := licenses.New(d.Client, d.Dialect, events.New(d.Dialect, ""), nil)
 	if _, err := users.CreateSupport(ctx, d.Client, SupportUsername, "support@usermanager.example",
 		password, "Sam", "Support"); err != nil {
 		return nil, fmt.Errorf("demo support account: %w", err)

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
@@ -18,6 +19,8 @@ import (
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/license"
 	"github.com/clinicemr/usermanager/internal/apperr"
+	"github.com/clinicemr/usermanager/internal/events"
+	"github.com/clinicemr/usermanager/internal/jobs"
 	"github.com/clinicemr/usermanager/internal/staff"
 )
 
@@ -25,11 +28,24 @@ import (
 type Service struct {
 	client  *ent.Client
 	dialect string
+	events  *events.Bus
+	jobs    *jobs.Queue
+	// Window is how long an adjustment waits for Support before it is
+	// processed automatically (R26).
+	Window time.Duration
+	// Now is the clock (tests move it).
+	Now func() time.Time
 }
 
 // New returns a Service; dialectName is dialect.SQLite or dialect.Postgres.
-func New(client *ent.Client, dialectName string) *Service {
-	return &Service{client: client, dialect: dialectName}
+// Changes are announced on bus; adjustment work is queued on q.
+func New(client *ent.Client, dialectName string, bus *events.Bus, q *jobs.Queue) *Service {
+	return &Service{client: client, dialect: dialectName, events: bus, jobs: q, Window: DefaultWindow, Now: time.Now}
+}
+
+// countsChanged announces, when tx commits, that a clinic's counts changed.
+func (s *Service) countsChanged(ctx context.Context, tx *ent.Tx, orgID, clinicID int) error {
+	return s.events.PublishTx(ctx, tx, events.Event{Kind: events.CountsChanged, OrganizationID: orgID, ClinicID: clinicID})
 }
 
 // MaxQuantity bounds one addition of licenses.
@@ -42,7 +58,7 @@ type QuantityInput struct {
 }
 
 // Add adds n licenses of class at a clinic, inside the caller's transaction.
-func (s *Service) Add(ctx context.Context, client *ent.Client, orgID, clinicID int, class staff.LicenseClass, n int) error {
+func (s *Service) Add(ctx context.Context, tx *ent.Tx, orgID, clinicID int, class staff.LicenseClass, n int) error {
 	if n < 0 || n > MaxQuantity {
 		return fmt.Errorf("licenses: cannot add %d licenses", n)
 	}
@@ -51,14 +67,14 @@ func (s *Service) Add(ctx context.Context, client *ent.Client, orgID, clinicID i
 		size := min(n, batch)
 		builders := make([]*ent.LicenseCreate, size)
 		for i := range builders {
-			builders[i] = client.License.Create().SetOrganizationID(orgID).SetClinicID(clinicID).SetClass(class)
+			builders[i] = tx.License.Create().SetOrganizationID(orgID).SetClinicID(clinicID).SetClass(class)
 		}
-		if err := client.License.CreateBulk(builders...).Exec(ctx); err != nil {
+		if err := tx.License.CreateBulk(builders...).Exec(ctx); err != nil {
 			return err
 		}
 		n -= size
 	}
-	return nil
+	return s.countsChanged(ctx, tx, orgID, clinicID)
 }
 
 // Allocate gives a free license of class at a clinic to a user, inside the
@@ -69,9 +85,9 @@ func (s *Service) Add(ctx context.Context, client *ent.Client, orgID, clinicID i
 // PostgreSQL the candidate row is locked with SKIP LOCKED so concurrent
 // allocations pick different rows instead of queueing on one; on SQLite
 // transactions are immediate and writers take turns.
-func (s *Service) Allocate(ctx context.Context, client *ent.Client, orgID, clinicID int, class staff.LicenseClass, userID int) (bool, error) {
+func (s *Service) Allocate(ctx context.Context, tx *ent.Tx, orgID, clinicID int, class staff.LicenseClass, userID int) (bool, error) {
 	for attempt := 0; attempt < 5; attempt++ {
-		q := client.License.Query().
+		q := tx.License.Query().
 			Where(license.OrganizationID(orgID), license.ClinicID(clinicID), license.ClassEQ(class), license.HolderIDIsNil()).
 			Order(license.ByID()).
 			Limit(1)
@@ -85,7 +101,7 @@ func (s *Service) Allocate(ctx context.Context, client *ent.Client, orgID, clini
 		if len(ids) == 0 {
 			return false, nil
 		}
-		n, err := client.License.Update().
+		n, err := tx.License.Update().
 			Where(license.ID(ids[0]), license.HolderIDIsNil()).
 			SetHolderID(userID).
 			Save(ctx)
@@ -93,7 +109,7 @@ func (s *Service) Allocate(ctx context.Context, client *ent.Client, orgID, clini
 			return false, err
 		}
 		if n == 1 {
-			return true, nil
+			return true, s.countsChanged(ctx, tx, orgID, clinicID)
 		}
 	}
 	return false, fmt.Errorf("licenses: could not allocate a license under contention")
@@ -101,8 +117,18 @@ func (s *Service) Allocate(ctx context.Context, client *ent.Client, orgID, clini
 
 // Release frees the license a user holds, if any, inside the caller's
 // transaction. The license stays billed and becomes available (R25).
-func (s *Service) Release(ctx context.Context, client *ent.Client, userID int) error {
-	return client.License.Update().Where(license.HolderID(userID)).ClearHolderID().Exec(ctx)
+func (s *Service) Release(ctx context.Context, tx *ent.Tx, userID int) error {
+	held, err := tx.License.Query().Where(license.HolderID(userID)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := tx.License.UpdateOne(held).ClearHolderID().Exec(ctx); err != nil {
+		return err
+	}
+	return s.countsChanged(ctx, tx, held.OrganizationID, held.ClinicID)
 }
 
 // NoLicense is the rule violation of R23, naming the class and the clinic.

@@ -251,7 +251,7 @@ func (s *Service) createClinic(ctx context.Context, tx *ent.Tx, orgID int, name 
 		return nil, err
 	}
 	for _, q := range lic {
-		if err := s.licenses.Add(ctx, tx.Client(), orgID, c.ID, q.Class, q.Quantity); err != nil {
+		if err := s.licenses.Add(ctx, tx, orgID, c.ID, q.Class, q.Quantity); err != nil {
 			return nil, err
 		}
 	}

@@ -10,11 +10,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
+	"github.com/riverqueue/river"
 	"github.com/rs/cors"
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -22,8 +24,11 @@ import (
 	"github.com/clinicemr/usermanager/graph/generated"
 	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/db"
+	"github.com/clinicemr/usermanager/internal/events"
 	"github.com/clinicemr/usermanager/internal/graphiql"
+	"github.com/clinicemr/usermanager/internal/jobs"
 	"github.com/clinicemr/usermanager/internal/licenses"
+	"github.com/clinicemr/usermanager/internal/mail"
 	"github.com/clinicemr/usermanager/internal/media"
 	"github.com/clinicemr/usermanager/internal/onboarding"
 	"github.com/clinicemr/usermanager/internal/users"
@@ -40,6 +45,16 @@ type Options struct {
 	// short-lived URLs they are served under.
 	Media       *media.Store
 	MediaSigner media.Signer
+	// Events carries live changes to subscribers; Jobs is the durable
+	// queue, whose workers New registers; Mail delivers the product's email.
+	Events *events.Bus
+	Jobs   *jobs.Queue
+	Mail   mail.Sender
+	// AdjustmentWindow: pending license adjustments are processed
+	// automatically after it (default 24h).
+	AdjustmentWindow time.Duration
+	// Now is the clock (tests move it); nil means time.Now.
+	Now func() time.Time
 }
 
 // MaxBodyBytes bounds a GraphQL request body; MaxUploadBytes a multipart
@@ -59,8 +74,16 @@ type Server struct {
 // New builds the server.
 func New(opts Options) *Server {
 	client := opts.DB.Client
-	lic := licenses.New(client, opts.DB.Dialect)
-	profiles := users.NewProfiles(client, lic)
+	lic := licenses.New(client, opts.DB.Dialect, opts.Events, opts.Jobs)
+	if opts.AdjustmentWindow > 0 {
+		lic.Window = opts.AdjustmentWindow
+	}
+	if opts.Now != nil {
+		lic.Now = opts.Now
+	}
+	river.AddWorker(opts.Jobs.Workers(), &licenses.ProcessAdjustmentWorker{Licenses: lic})
+	river.AddWorker(opts.Jobs.Workers(), &mail.SendWorker{Sender: opts.Mail})
+	profiles := users.NewProfiles(client, lic, opts.Events)
 	resolver := &graph.Resolver{
 		Client:      client,
 		Auth:        opts.Auth,
@@ -92,6 +115,7 @@ func New(opts Options) *Server {
 	gql.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	gql.Use(DefaultLimits)
 	gql.AroundFields(boundPageSize)
+	gql.AroundOperations(endWithSession(opts.Auth))
 	gql.SetErrorPresenter(presentError)
 	gql.SetRecoverFunc(recoverPanic)
 
@@ -160,7 +184,19 @@ func websocketInit(a *auth.Service) transport.WebsocketInitFunc {
 		if err != nil {
 			return transport.WithWebsocketCloseCode(ctx, 4401), nil, err
 		}
-		return ctx, nil, nil
+		// The socket closes when the session ends (R25).
+		return transport.AppendCloseReason(a.WatchSession(ctx), "the session has ended"), nil, nil
+	}
+}
+
+// endWithSession runs subscriptions under a context that ends with the
+// viewer's session (R25), whatever the transport (SSE included).
+func endWithSession(a *auth.Service) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		if oc := graphql.GetOperationContext(ctx); oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
+			ctx = a.WatchSession(ctx)
+		}
+		return next(ctx)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/clinicemr/usermanager/internal/apperr"
 )
@@ -116,4 +117,13 @@ func (t UserType) ClassOrNil() *LicenseClass {
 		return &c
 	}
 	return nil
+}
+
+// Title is the class as people write it: "Therapist".
+func (c LicenseClass) Title() string {
+	s := strings.ToLower(string(c))
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -46,7 +46,7 @@ func (p *Profiles) SetPassword(ctx context.Context, in SetPasswordInput) (*UserP
 		if saved, err = tx.User.UpdateOneID(u.ID).SetPasswordHash(hash).SetPasswordChangedAt(time.Now()).Save(ctx); err != nil {
 			return err
 		}
-		if err := endSessions(ctx, tx.Client(), u.ID); err != nil {
+		if err := p.endSessions(ctx, tx, u.ID); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx.Client(), audit.Event{Action: auditevent.ActionUSER_PASSWORD_SET,
@@ -58,9 +58,13 @@ func (p *Profiles) SetPassword(ctx context.Context, in SetPasswordInput) (*UserP
 	return succeeded(saved, nil), nil
 }
 
-func endSessions(ctx context.Context, client *ent.Client, userID int) error {
-	return client.Session.Update().Where(session.UserID(userID), session.RevokedAtIsNil()).
+func (p *Profiles) endSessions(ctx context.Context, tx *ent.Tx, userID int) error {
+	err := tx.Session.Update().Where(session.UserID(userID), session.RevokedAtIsNil()).
 		SetRevokedAt(time.Now()).Exec(privacy.DecisionContext(ctx, privacy.Allow))
+	if err != nil {
+		return err
+	}
+	return p.sessionsEnded(ctx, tx, userID)
 }
 
 // ChangeUserTypeInput is the input of changeUserType.
@@ -137,14 +141,14 @@ func (p *Profiles) ChangeType(ctx context.Context, in ChangeUserTypeInput) (*Use
 			return err
 		}
 		if u.Status == user.StatusACTIVE && newClass != oldClass {
-			if err := p.licenses.Release(ctx, tx.Client(), u.ID); err != nil {
+			if err := p.licenses.Release(ctx, tx, u.ID); err != nil {
 				return err
 			}
 			if err := p.takeLicense(ctx, tx, u, *u.HomeClinicID, newClass, "userType"); err != nil {
 				return err
 			}
 		}
-		if err := endSessions(ctx, tx.Client(), u.ID); err != nil {
+		if err := p.endSessions(ctx, tx, u.ID); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx.Client(), audit.Event{Action: auditevent.ActionUSER_TYPE_CHANGED,

@@ -120,7 +120,7 @@ func create(ctx context.Context, tx *ent.Tx, lic *licenses.Service, n NewUser, a
 		return u, false, nil
 	}
 	class, _ := n.UserType.Class()
-	activated, err = lic.Allocate(ctx, tx.Client(), n.OrganizationID, n.HomeClinicID, class, u.ID)
+	activated, err = lic.Allocate(ctx, tx, n.OrganizationID, n.HomeClinicID, class, u.ID)
 	if err != nil || !activated {
 		return u, false, err
 	}

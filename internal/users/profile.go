@@ -14,6 +14,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/credentials"
+	"github.com/clinicemr/usermanager/internal/events"
 	"github.com/clinicemr/usermanager/internal/gid"
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/permissions"
@@ -91,11 +92,19 @@ func succeeded(u *ent.User, warnings []*apperr.Warning) *UserPayload {
 type Profiles struct {
 	client   *ent.Client
 	licenses *licenses.Service
+	events   *events.Bus
 }
 
-// NewProfiles returns a Profiles service.
-func NewProfiles(client *ent.Client, lic *licenses.Service) *Profiles {
-	return &Profiles{client: client, licenses: lic}
+// NewProfiles returns a Profiles service; ended sessions are announced on
+// bus.
+func NewProfiles(client *ent.Client, lic *licenses.Service, bus *events.Bus) *Profiles {
+	return &Profiles{client: client, licenses: lic, events: bus}
+}
+
+// sessionsEnded announces, when tx commits, that a user's sessions ended, so
+// their open subscriptions close (R25).
+func (p *Profiles) sessionsEnded(ctx context.Context, tx *ent.Tx, userID int) error {
+	return p.events.PublishTx(ctx, tx, events.Event{Kind: events.SessionsEnded, UserID: userID})
 }
 
 // Create adds a profile (createUser). View Users lets a manager add users
@@ -345,7 +354,7 @@ func (p *Profiles) Update(ctx context.Context, in UpdateUserInput) (*UserPayload
 // place of the one they hold (R23).
 func (p *Profiles) moveLicense(ctx context.Context, tx *ent.Tx, u *ent.User, home int) error {
 	class, _ := u.UserType.Class()
-	if err := p.licenses.Release(ctx, tx.Client(), u.ID); err != nil {
+	if err := p.licenses.Release(ctx, tx, u.ID); err != nil {
 		return err
 	}
 	return p.takeLicense(ctx, tx, u, home, class, "homeClinicId")
@@ -354,7 +363,7 @@ func (p *Profiles) moveLicense(ctx context.Context, tx *ent.Tx, u *ent.User, hom
 // takeLicense gives u a free license of class at a clinic inside tx, or
 // fails with MAXIMUM_LICENSES_REACHED (on field) naming both (R23).
 func (p *Profiles) takeLicense(ctx context.Context, tx *ent.Tx, u *ent.User, clinicID int, class staff.LicenseClass, field string) error {
-	ok, err := p.licenses.Allocate(ctx, tx.Client(), *u.OrganizationID, clinicID, class, u.ID)
+	ok, err := p.licenses.Allocate(ctx, tx, *u.OrganizationID, clinicID, class, u.ID)
 	if err != nil || ok {
 		return err
 	}

@@ -60,8 +60,15 @@ func (p *Profiles) SetStatus(ctx context.Context, in SetStatusInput) (*UserPaylo
 			if err := p.takeLicense(ctx, tx, u, *u.HomeClinicID, class, "status"); err != nil {
 				return err
 			}
-		} else if err := p.licenses.Release(ctx, tx.Client(), u.ID); err != nil {
-			return err
+		} else {
+			// The schema's hook ends the sessions (R25); this ends their
+			// subscriptions.
+			if err := p.licenses.Release(ctx, tx, u.ID); err != nil {
+				return err
+			}
+			if err := p.sessionsEnded(ctx, tx, u.ID); err != nil {
+				return err
+			}
 		}
 		if saved, err = tx.User.Get(ctx, u.ID); err != nil {
 			return err

@@ -143,7 +143,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	}
 	queue, err := jobs.New(d.SQL, d.Dialect, jobs.Config{
 		RetryBase: cfg.JobRetryBase, RetryMax: cfg.JobRetryMax,
-		RescueAfter: cfg.JobRescueAfter, PollInterval: cfg.JobPollInterval,
+		JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter, PollInterval: cfg.JobPollInterval,
 	})
 	if err != nil {
 		return err

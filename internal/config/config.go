@@ -46,7 +46,8 @@ type Config struct {
 	MailOutboxDir    string        `env:"MAIL_OUTBOX_DIR" help:"where mail goes when SMTP_URL is unset (default DATA_DIR/outbox)"`
 	JobRetryBase     time.Duration `env:"JOB_RETRY_BASE" envDefault:"5s" help:"wait before a failed job (an email) is retried; it doubles each time"`
 	JobRetryMax      time.Duration `env:"JOB_RETRY_MAX" envDefault:"1h" help:"the longest wait between retries of a job"`
-	JobRescueAfter   time.Duration `env:"JOB_RESCUE_AFTER" envDefault:"5m" help:"a job running this long is presumed abandoned by a dead process and run again"`
+	JobTimeout       time.Duration `env:"JOB_TIMEOUT" envDefault:"1m" help:"the longest one attempt of a job (sending one email) may take"`
+	JobRescueAfter   time.Duration `env:"JOB_RESCUE_AFTER" envDefault:"5m" help:"a job running this long is presumed abandoned by a dead process and run again (more than JOB_TIMEOUT)"`
 	JobPollInterval  time.Duration `env:"JOB_POLL_INTERVAL" envDefault:"1s" help:"how often the job queue looks for due jobs"`
 }
 
@@ -58,6 +59,9 @@ func Load() (*Config, error) {
 	}
 	if c.AdjustmentWindow < time.Second {
 		return nil, errors.New("LICENSE_ADJUSTMENT_WINDOW must be at least 1s")
+	}
+	if c.JobRescueAfter <= c.JobTimeout {
+		return nil, errors.New("JOB_RESCUE_AFTER must be longer than JOB_TIMEOUT")
 	}
 	if c.MailOutboxDir == "" {
 		c.MailOutboxDir = filepath.Join(c.DataDir, "outbox")

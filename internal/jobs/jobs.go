@@ -62,8 +62,11 @@ func (c *Config) defaults() {
 	if c.JobTimeout <= 0 {
 		c.JobTimeout = time.Minute
 	}
+	if c.RescueAfter <= 0 {
+		c.RescueAfter = 5 * time.Minute
+	}
 	if c.RescueAfter <= c.JobTimeout {
-		c.RescueAfter = max(5*time.Minute, c.JobTimeout+time.Second)
+		c.RescueAfter = c.JobTimeout + time.Minute
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Second

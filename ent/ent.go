@@ -16,7 +16,9 @@ import (
 	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/license"
 	"github.com/clinicemr/usermanager/ent/licenseadjustment"
+	"github.com/clinicemr/usermanager/ent/loginthrottle"
 	"github.com/clinicemr/usermanager/ent/organization"
+	"github.com/clinicemr/usermanager/ent/passwordreset"
 	"github.com/clinicemr/usermanager/ent/permission"
 	"github.com/clinicemr/usermanager/ent/refreshtoken"
 	"github.com/clinicemr/usermanager/ent/session"
@@ -85,7 +87,9 @@ func checkColumn(t, c string) error {
 			clinic.Table:            clinic.ValidColumn,
 			license.Table:           license.ValidColumn,
 			licenseadjustment.Table: licenseadjustment.ValidColumn,
+			loginthrottle.Table:     loginthrottle.ValidColumn,
 			organization.Table:      organization.ValidColumn,
+			passwordreset.Table:     passwordreset.ValidColumn,
 			permission.Table:        permission.ValidColumn,
 			refreshtoken.Table:      refreshtoken.ValidColumn,
 			session.Table:           session.ValidColumn,

@@ -22,8 +22,12 @@ type Tx struct {
 	License *LicenseClient
 	// LicenseAdjustment is the client for interacting with the LicenseAdjustment builders.
 	LicenseAdjustment *LicenseAdjustmentClient
+	// LoginThrottle is the client for interacting with the LoginThrottle builders.
+	LoginThrottle *LoginThrottleClient
 	// Organization is the client for interacting with the Organization builders.
 	Organization *OrganizationClient
+	// PasswordReset is the client for interacting with the PasswordReset builders.
+	PasswordReset *PasswordResetClient
 	// Permission is the client for interacting with the Permission builders.
 	Permission *PermissionClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
@@ -167,7 +171,9 @@ func (tx *Tx) init() {
 	tx.Clinic = NewClinicClient(tx.config)
 	tx.License = NewLicenseClient(tx.config)
 	tx.LicenseAdjustment = NewLicenseAdjustmentClient(tx.config)
+	tx.LoginThrottle = NewLoginThrottleClient(tx.config)
 	tx.Organization = NewOrganizationClient(tx.config)
+	tx.PasswordReset = NewPasswordResetClient(tx.config)
 	tx.Permission = NewPermissionClient(tx.config)
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)

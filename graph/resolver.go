@@ -18,4 +18,5 @@ type Resolver struct {
 	Images      *users.Images
 	Licenses    *licenses.Service
 	Onboarding  *onboarding.Service
+	Resets      *users.Resets
 }

@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"time"
 
 	"entgo.io/contrib/entgql"
 	"github.com/clinicemr/usermanager/ent"
@@ -119,6 +120,31 @@ func (r *mutationResolver) RejectLicenseAdjustment(ctx context.Context, input li
 	return r.Licenses.RejectAdjustment(ctx, input)
 }
 
+// SendPasswordResetEmail is the resolver for the sendPasswordResetEmail field.
+func (r *mutationResolver) SendPasswordResetEmail(ctx context.Context, input users.SendPasswordResetInput) (*users.UserPayload, error) {
+	return r.Resets.Send(ctx, input)
+}
+
+// RequestPasswordReset is the resolver for the requestPasswordReset field.
+func (r *mutationResolver) RequestPasswordReset(ctx context.Context, input users.RequestPasswordResetInput) (*users.RequestPasswordResetPayload, error) {
+	return r.Resets.Request(ctx, input)
+}
+
+// ResetPassword is the resolver for the resetPassword field.
+func (r *mutationResolver) ResetPassword(ctx context.Context, input users.ResetPasswordInput) (*users.ResetPasswordPayload, error) {
+	return r.Resets.Reset(ctx, input)
+}
+
+// ClearLockout is the resolver for the clearLockout field.
+func (r *mutationResolver) ClearLockout(ctx context.Context, input users.ClearLockoutInput) (*users.UserPayload, error) {
+	return r.Resets.ClearLockout(ctx, input)
+}
+
+// RevokeSessions is the resolver for the revokeSessions field.
+func (r *mutationResolver) RevokeSessions(ctx context.Context, input auth.RevokeSessionsInput) (*auth.RevokeSessionsPayload, error) {
+	return r.Auth.RevokeSessions(ctx, input)
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*ent.User, error) {
 	return r.UserService.Viewer(ctx)
@@ -154,6 +180,11 @@ func (r *queryResolver) LicenseAdjustments(ctx context.Context, after *entgql.Cu
 	return r.Licenses.Adjustments(ctx, after, first, before, last, orderBy, filter)
 }
 
+// Sessions is the resolver for the sessions field.
+func (r *queryResolver) Sessions(ctx context.Context, userID *int) ([]*auth.SessionInfo, error) {
+	return r.Auth.Sessions(ctx, userID)
+}
+
 // LicenseCountsChanged is the resolver for the licenseCountsChanged field.
 func (r *subscriptionResolver) LicenseCountsChanged(ctx context.Context, clinicID *int) (<-chan []*licenses.Count, error) {
 	return r.Licenses.CountsChanged(ctx, clinicID)
@@ -177,6 +208,11 @@ func (r *userResolver) ProfilePictureURL(ctx context.Context, obj *ent.User) (*s
 // SignatureURL is the resolver for the signatureUrl field.
 func (r *userResolver) SignatureURL(ctx context.Context, obj *ent.User) (*string, error) {
 	return r.Images.SignatureURL(obj), nil
+}
+
+// LockedUntil is the resolver for the lockedUntil field.
+func (r *userResolver) LockedUntil(ctx context.Context, obj *ent.User) (*time.Time, error) {
+	return r.Resets.LockedUntil(ctx, obj)
 }
 
 // Mutation returns generated.MutationResolver implementation.

@@ -30,6 +30,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/demo"
 	"github.com/clinicemr/usermanager/internal/events"
 	"github.com/clinicemr/usermanager/internal/jobs"
+	"github.com/clinicemr/usermanager/internal/lockout"
 	"github.com/clinicemr/usermanager/internal/mail"
 	"github.com/clinicemr/usermanager/internal/media"
 	"github.com/clinicemr/usermanager/internal/permissions"
@@ -148,10 +149,13 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	throttle := lockout.New(d.Client, lockout.Policy{
+		Threshold: cfg.LockoutThreshold, Base: cfg.LockoutBase, Max: cfg.LockoutMax, IPThreshold: cfg.LockoutIPLimit,
+	}, nil)
 	authSvc, err := auth.New(d.Client, auth.Config{
 		Secret: secret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
-		Events: bus,
+		Events: bus, Lockout: throttle,
 	})
 	if err != nil {
 		return err
@@ -180,6 +184,14 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		DB: d, Auth: authSvc, AllowedOrigins: cfg.CORSAllowedOrigins,
 		Media: store, MediaSigner: media.Signer{Secret: config.MediaSecret(secret)},
 		Events: bus, Jobs: queue, Mail: sender, AdjustmentWindow: cfg.AdjustmentWindow,
+		Lockout: throttle,
+		Resets: users.ResetConfig{
+			Key: config.ResetSecret(secret), TTL: cfg.PasswordResetTTL, LinkURL: cfg.PasswordResetURL,
+		},
+		OperationTimeout: cfg.OperationTimeout,
+		Production:       cfg.Production,
+		GraphiQL:         cfg.GraphiQLEnabled(),
+		Introspection:    cfg.IntrospectionEnabled(),
 	})
 	// The queue outlives the signal context: Stop below lets running jobs
 	// finish.
@@ -207,7 +219,13 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	slog.Info("ready", "addr", ln.Addr().String(), "graphiql", "http://"+displayAddr(ln.Addr())+"/",
 		"database", database, "startup", time.Since(started).Round(time.Millisecond))
 	errc := make(chan error, 1)
-	go func() { errc <- httpSrv.Serve(ln) }()
+	go func() {
+		if cfg.TLSCertFile != "" {
+			errc <- httpSrv.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile)
+			return
+		}
+		errc <- httpSrv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err

@@ -14,7 +14,7 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "organization_id", Type: field.TypeInt, Nullable: true},
 		{Name: "created_at", Type: field.TypeTime},
-		{Name: "action", Type: field.TypeEnum, Enums: []string{"SIGN_IN_SUCCEEDED", "SIGN_IN_FAILED", "USER_CREATED", "USER_UPDATED", "USER_STATUS_CHANGED", "USER_PERMISSIONS_CHANGED", "USER_CLINICS_CHANGED", "USER_TYPE_CHANGED", "USER_PASSWORD_SET", "USER_PICTURE_CHANGED", "USER_SIGNATURE_CHANGED", "ORGANIZATION_CREATED", "CLINIC_CREATED", "CLINIC_UPDATED", "LICENSES_CHANGED", "LICENSE_ADJUSTMENT_CHANGED"}},
+		{Name: "action", Type: field.TypeEnum, Enums: []string{"SIGN_IN_SUCCEEDED", "SIGN_IN_FAILED", "USER_CREATED", "USER_UPDATED", "USER_STATUS_CHANGED", "USER_PERMISSIONS_CHANGED", "USER_CLINICS_CHANGED", "USER_TYPE_CHANGED", "USER_PASSWORD_SET", "USER_PICTURE_CHANGED", "USER_SIGNATURE_CHANGED", "ORGANIZATION_CREATED", "CLINIC_CREATED", "CLINIC_UPDATED", "LICENSES_CHANGED", "LICENSE_ADJUSTMENT_CHANGED", "PASSWORD_RESET_SENT", "PASSWORD_RESET_COMPLETED", "LOCKOUT_CLEARED", "SESSION_REVOKED"}},
 		{Name: "actor_username", Type: field.TypeString, Default: ""},
 		{Name: "target_type", Type: field.TypeString, Default: ""},
 		{Name: "target_id", Type: field.TypeInt, Nullable: true},
@@ -214,6 +214,20 @@ var (
 			},
 		},
 	}
+	// LoginThrottlesColumns holds the columns for the "login_throttles" table.
+	LoginThrottlesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "key", Type: field.TypeString, Unique: true, Size: 400},
+		{Name: "failures", Type: field.TypeInt, Default: 0},
+		{Name: "last_failure_at", Type: field.TypeTime},
+		{Name: "locked_until", Type: field.TypeTime, Nullable: true},
+	}
+	// LoginThrottlesTable holds the schema information for the "login_throttles" table.
+	LoginThrottlesTable = &schema.Table{
+		Name:       "login_throttles",
+		Columns:    LoginThrottlesColumns,
+		PrimaryKey: []*schema.Column{LoginThrottlesColumns[0]},
+	}
 	// OrganizationsColumns holds the columns for the "organizations" table.
 	OrganizationsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -226,6 +240,37 @@ var (
 		Name:       "organizations",
 		Columns:    OrganizationsColumns,
 		PrimaryKey: []*schema.Column{OrganizationsColumns[0]},
+	}
+	// PasswordResetsColumns holds the columns for the "password_resets" table.
+	PasswordResetsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "salt", Type: field.TypeBytes},
+		{Name: "token_hash", Type: field.TypeBytes, Unique: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "user_id", Type: field.TypeInt},
+	}
+	// PasswordResetsTable holds the schema information for the "password_resets" table.
+	PasswordResetsTable = &schema.Table{
+		Name:       "password_resets",
+		Columns:    PasswordResetsColumns,
+		PrimaryKey: []*schema.Column{PasswordResetsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "password_resets_users_user",
+				Columns:    []*schema.Column{PasswordResetsColumns[6]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "passwordreset_user_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{PasswordResetsColumns[6], PasswordResetsColumns[3]},
+			},
+		},
 	}
 	// PermissionsColumns holds the columns for the "permissions" table.
 	PermissionsColumns = []*schema.Column{
@@ -432,7 +477,9 @@ var (
 		ClinicsTable,
 		LicensesTable,
 		LicenseAdjustmentsTable,
+		LoginThrottlesTable,
 		OrganizationsTable,
+		PasswordResetsTable,
 		PermissionsTable,
 		RefreshTokensTable,
 		SessionsTable,
@@ -465,8 +512,15 @@ func init() {
 	LicenseAdjustmentsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(8589934592),
 	}
+	LoginThrottlesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(38654705664),
+	}
 	OrganizationsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(12884901888),
+	}
+	PasswordResetsTable.ForeignKeys[0].RefTable = UsersTable
+	PasswordResetsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(42949672960),
 	}
 	PermissionsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(17179869184),

@@ -84,3 +84,9 @@ func (AuditEvent) Policy() ent.Policy {
 		},
 	}
 }
+
+// Policy keeps password-reset links to the system (internal/auth).
+func (PasswordReset) Policy() ent.Policy { return systemOnly() }
+
+// Policy keeps sign-in throttling to the system (internal/auth).
+func (LoginThrottle) Policy() ent.Policy { return systemOnly() }

@@ -165,6 +165,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		CancelLicenseAdjustment  func(childComplexity int, input licenses.AdjustmentInput) int
 		ChangeUserType           func(childComplexity int, input users.ChangeUserTypeInput) int
+		ClearLockout             func(childComplexity int, input users.ClearLockoutInput) int
 		CopyUserPermissions      func(childComplexity int, input users.CopyPermissionsInput) int
 		CreateClinic             func(childComplexity int, input onboarding.CreateClinicInput) int
 		CreateOrganization       func(childComplexity int, input onboarding.CreateOrganizationInput) int
@@ -177,6 +178,10 @@ type ComplexityRoot struct {
 		RemoveProfilePicture     func(childComplexity int, input users.RemoveImageInput) int
 		RemoveSignature          func(childComplexity int, input users.RemoveImageInput) int
 		RequestLicenseAdjustment func(childComplexity int, input licenses.RequestAdjustmentInput) int
+		RequestPasswordReset     func(childComplexity int, input users.RequestPasswordResetInput) int
+		ResetPassword            func(childComplexity int, input users.ResetPasswordInput) int
+		RevokeSessions           func(childComplexity int, input auth.RevokeSessionsInput) int
+		SendPasswordResetEmail   func(childComplexity int, input users.SendPasswordResetInput) int
 		SetUserPassword          func(childComplexity int, input users.SetPasswordInput) int
 		SetUserStatus            func(childComplexity int, input users.SetStatusInput) int
 		UpdateClinic             func(childComplexity int, input onboarding.UpdateClinicInput) int
@@ -255,8 +260,32 @@ type ComplexityRoot struct {
 		Organizations      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.OrganizationOrder, where *ent.OrganizationWhereInput) int
 		PasswordStrength   func(childComplexity int, password string, username *string, email *string, firstName *string, lastName *string) int
 		Permissions        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PermissionOrder, where *ent.PermissionWhereInput) int
+		Sessions           func(childComplexity int, userID *int) int
 		Users              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, filter *users.Search) int
 		Viewer             func(childComplexity int) int
+	}
+
+	RequestPasswordResetPayload struct {
+		Message func(childComplexity int) int
+	}
+
+	ResetPasswordPayload struct {
+		Succeeded  func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+	}
+
+	RevokeSessionsPayload struct {
+		Revoked    func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+	}
+
+	Session struct {
+		ClientIP  func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		Current   func(childComplexity int) int
+		ExpiresAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		UserAgent func(childComplexity int) int
 	}
 
 	SessionPayload struct {
@@ -286,6 +315,7 @@ type ComplexityRoot struct {
 		LicenseClass      func(childComplexity int) int
 		LicenseNumber     func(childComplexity int) int
 		LicenseState      func(childComplexity int) int
+		LockedUntil       func(childComplexity int) int
 		Npi               func(childComplexity int) int
 		Permissions       func(childComplexity int) int
 		PreviousNames     func(childComplexity int) int
@@ -839,6 +869,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ChangeUserType(childComplexity, args["input"].(users.ChangeUserTypeInput)), true
+	case "Mutation.clearLockout":
+		if e.ComplexityRoot.Mutation.ClearLockout == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_clearLockout_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ClearLockout(childComplexity, args["input"].(users.ClearLockoutInput)), true
 	case "Mutation.copyUserPermissions":
 		if e.ComplexityRoot.Mutation.CopyUserPermissions == nil {
 			break
@@ -966,6 +1007,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RequestLicenseAdjustment(childComplexity, args["input"].(licenses.RequestAdjustmentInput)), true
+	case "Mutation.requestPasswordReset":
+		if e.ComplexityRoot.Mutation.RequestPasswordReset == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestPasswordReset_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestPasswordReset(childComplexity, args["input"].(users.RequestPasswordResetInput)), true
+	case "Mutation.resetPassword":
+		if e.ComplexityRoot.Mutation.ResetPassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resetPassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResetPassword(childComplexity, args["input"].(users.ResetPasswordInput)), true
+	case "Mutation.revokeSessions":
+		if e.ComplexityRoot.Mutation.RevokeSessions == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeSessions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeSessions(childComplexity, args["input"].(auth.RevokeSessionsInput)), true
+	case "Mutation.sendPasswordResetEmail":
+		if e.ComplexityRoot.Mutation.SendPasswordResetEmail == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_sendPasswordResetEmail_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SendPasswordResetEmail(childComplexity, args["input"].(users.SendPasswordResetInput)), true
 	case "Mutation.setUserPassword":
 		if e.ComplexityRoot.Mutation.SetUserPassword == nil {
 			break
@@ -1350,6 +1435,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Permissions(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.PermissionOrder), args["where"].(*ent.PermissionWhereInput)), true
+	case "Query.sessions":
+		if e.ComplexityRoot.Query.Sessions == nil {
+			break
+		}
+
+		args, err := ec.field_Query_sessions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Sessions(childComplexity, args["userId"].(*int)), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -1367,6 +1463,76 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+
+	case "RequestPasswordResetPayload.message":
+		if e.ComplexityRoot.RequestPasswordResetPayload.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestPasswordResetPayload.Message(childComplexity), true
+
+	case "ResetPasswordPayload.succeeded":
+		if e.ComplexityRoot.ResetPasswordPayload.Succeeded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResetPasswordPayload.Succeeded(childComplexity), true
+	case "ResetPasswordPayload.userErrors":
+		if e.ComplexityRoot.ResetPasswordPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResetPasswordPayload.UserErrors(childComplexity), true
+
+	case "RevokeSessionsPayload.revoked":
+		if e.ComplexityRoot.RevokeSessionsPayload.Revoked == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeSessionsPayload.Revoked(childComplexity), true
+	case "RevokeSessionsPayload.userErrors":
+		if e.ComplexityRoot.RevokeSessionsPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeSessionsPayload.UserErrors(childComplexity), true
+
+	case "Session.clientIp":
+		if e.ComplexityRoot.Session.ClientIP == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.ClientIP(childComplexity), true
+	case "Session.createdAt":
+		if e.ComplexityRoot.Session.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.CreatedAt(childComplexity), true
+	case "Session.current":
+		if e.ComplexityRoot.Session.Current == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.Current(childComplexity), true
+	case "Session.expiresAt":
+		if e.ComplexityRoot.Session.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.ExpiresAt(childComplexity), true
+	case "Session.id":
+		if e.ComplexityRoot.Session.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.ID(childComplexity), true
+	case "Session.userAgent":
+		if e.ComplexityRoot.Session.UserAgent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.UserAgent(childComplexity), true
 
 	case "SessionPayload.accessToken":
 		if e.ComplexityRoot.SessionPayload.AccessToken == nil {
@@ -1500,6 +1666,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.LicenseState(childComplexity), true
+	case "User.lockedUntil":
+		if e.ComplexityRoot.User.LockedUntil == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.LockedUntil(childComplexity), true
 	case "User.npi":
 		if e.ComplexityRoot.User.Npi == nil {
 			break
@@ -1651,6 +1823,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AuditEventOrder", ec.unmarshalInputAuditEventOrder),
 			graphql.NewInputUnmarshaler("AuditEventSearch", ec.unmarshalInputAuditEventSearch),
 			graphql.NewInputUnmarshaler("ChangeUserTypeInput", ec.unmarshalInputChangeUserTypeInput),
+			graphql.NewInputUnmarshaler("ClearLockoutInput", ec.unmarshalInputClearLockoutInput),
 			graphql.NewInputUnmarshaler("ClinicOrder", ec.unmarshalInputClinicOrder),
 			graphql.NewInputUnmarshaler("ClinicWhereInput", ec.unmarshalInputClinicWhereInput),
 			graphql.NewInputUnmarshaler("CopyUserPermissionsInput", ec.unmarshalInputCopyUserPermissionsInput),
@@ -1673,6 +1846,10 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RejectLicenseAdjustmentInput", ec.unmarshalInputRejectLicenseAdjustmentInput),
 			graphql.NewInputUnmarshaler("RemoveImageInput", ec.unmarshalInputRemoveImageInput),
 			graphql.NewInputUnmarshaler("RequestLicenseAdjustmentInput", ec.unmarshalInputRequestLicenseAdjustmentInput),
+			graphql.NewInputUnmarshaler("RequestPasswordResetInput", ec.unmarshalInputRequestPasswordResetInput),
+			graphql.NewInputUnmarshaler("ResetPasswordInput", ec.unmarshalInputResetPasswordInput),
+			graphql.NewInputUnmarshaler("RevokeSessionsInput", ec.unmarshalInputRevokeSessionsInput),
+			graphql.NewInputUnmarshaler("SendPasswordResetEmailInput", ec.unmarshalInputSendPasswordResetEmailInput),
 			graphql.NewInputUnmarshaler("SetUserPasswordInput", ec.unmarshalInputSetUserPasswordInput),
 			graphql.NewInputUnmarshaler("SetUserStatusInput", ec.unmarshalInputSetUserStatusInput),
 			graphql.NewInputUnmarshaler("UpdateClinicInput", ec.unmarshalInputUpdateClinicInput),
@@ -1810,6 +1987,10 @@ enum AuditEventAction @goModel(model: "github.com/clinicemr/usermanager/ent/audi
   CLINIC_UPDATED
   LICENSES_CHANGED
   LICENSE_ADJUSTMENT_CHANGED
+  PASSWORD_RESET_SENT
+  PASSWORD_RESET_COMPLETED
+  LOCKOUT_CLEARED
+  SESSION_REVOKED
 }
 """
 A connection to a list of items.
@@ -3027,6 +3208,9 @@ enum UserErrorCode {
   INVALID_STATUS_TRANSITION
   RELEASE_EXCEEDS_AVAILABLE
   NOT_APPLICABLE
+  TOO_MANY_ATTEMPTS
+  INVALID_RESET_TOKEN
+  USER_INACTIVE
 }
 
 """
@@ -3526,6 +3710,122 @@ type Subscription {
   """
   licenseAdjustmentCompleted(clinicId: ID): LicenseAdjustment!
 }
+
+# ---------------------------------------------------------------------------
+# Account security (R29, R30, R25): password reset, lockout, sessions
+
+extend type User {
+  """
+  When the user's sign-in lock, after repeated failures, ends; null when not
+  locked (R29). Shown to managers (View Users) only.
+  """
+  lockedUntil: Time
+}
+
+"""
+One active sign-in of a user.
+"""
+type Session {
+  id: ID!
+  createdAt: Time!
+  """
+  When the session ends unless it is revoked first.
+  """
+  expiresAt: Time!
+  """
+  The address the user signed in from.
+  """
+  clientIp: String!
+  userAgent: String!
+  """
+  The session of this request.
+  """
+  current: Boolean!
+}
+
+extend type Query {
+  """
+  A user's active sessions, newest first: the viewer's own when userId is
+  null; another user's with View Users.
+  """
+  sessions(userId: ID): [Session!]!
+}
+
+extend type Mutation {
+  """
+  Manager (Edit Users): email a user a password-reset link (R30). It works
+  once, within PASSWORD_RESET_TTL (1 hour), and voids earlier links.
+  """
+  sendPasswordResetEmail(input: SendPasswordResetEmailInput!): UserPayload!
+  """
+  Anyone: ask for a reset link for an account, by username or email. The
+  answer, and about the time it takes, are the same whether or not an active
+  account matches (R30).
+  """
+  requestPasswordReset(input: RequestPasswordResetInput!): RequestPasswordResetPayload!
+  """
+  Set a new password with a reset link's token (R7 applies). The link is used
+  up, earlier links are voided, the user's sessions end and any lockout is
+  cleared. A bad, used or expired token gives INVALID_RESET_TOKEN.
+  """
+  resetPassword(input: ResetPasswordInput!): ResetPasswordPayload!
+  """
+  Manager (Edit Users): let a user locked after repeated sign-in failures sign
+  in again at once (R29).
+  """
+  clearLockout(input: ClearLockoutInput!): UserPayload!
+  """
+  End one session (sessionId) or every session of a user (userId): the
+  viewer's own, or, with Edit Users, another user's. Their tokens are refused
+  from the next request and their subscriptions close (R25).
+  """
+  revokeSessions(input: RevokeSessionsInput!): RevokeSessionsPayload!
+}
+
+input SendPasswordResetEmailInput {
+  userId: ID!
+}
+
+input RequestPasswordResetInput {
+  """
+  A username or an email address.
+  """
+  login: String!
+}
+
+type RequestPasswordResetPayload {
+  """
+  The same text whatever the outcome.
+  """
+  message: String!
+}
+
+input ResetPasswordInput {
+  token: String!
+  password: String!
+}
+
+type ResetPasswordPayload {
+  succeeded: Boolean!
+  userErrors: [UserError!]!
+}
+
+input ClearLockoutInput {
+  userId: ID!
+}
+
+input RevokeSessionsInput {
+  sessionId: ID
+  userId: ID
+}
+
+type RevokeSessionsPayload {
+  """
+  How many sessions ended.
+  """
+  revoked: Int!
+  userErrors: [UserError!]!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -3900,6 +4200,52 @@ func (ec *executionContext) childFields_PermissionEdge(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type PermissionEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_RequestPasswordResetPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "message":
+		return ec.fieldContext_RequestPasswordResetPayload_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RequestPasswordResetPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ResetPasswordPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "succeeded":
+		return ec.fieldContext_ResetPasswordPayload_succeeded(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_ResetPasswordPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ResetPasswordPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RevokeSessionsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "revoked":
+		return ec.fieldContext_RevokeSessionsPayload_revoked(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_RevokeSessionsPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RevokeSessionsPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Session(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Session_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Session_createdAt(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_Session_expiresAt(ctx, field)
+	case "clientIp":
+		return ec.fieldContext_Session_clientIp(ctx, field)
+	case "userAgent":
+		return ec.fieldContext_Session_userAgent(ctx, field)
+	case "current":
+		return ec.fieldContext_Session_current(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Session", field.Name)
+}
+
 func (ec *executionContext) childFields_SessionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "accessToken":
@@ -3962,6 +4308,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_profilePictureUrl(ctx, field)
 	case "signatureUrl":
 		return ec.fieldContext_User_signatureUrl(ctx, field)
+	case "lockedUntil":
+		return ec.fieldContext_User_lockedUntil(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }

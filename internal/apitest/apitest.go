@@ -34,15 +34,20 @@ import (
 	"github.com/clinicemr/usermanager/internal/demo"
 	"github.com/clinicemr/usermanager/internal/events"
 	"github.com/clinicemr/usermanager/internal/jobs"
+	"github.com/clinicemr/usermanager/internal/lockout"
 	"github.com/clinicemr/usermanager/internal/mail"
 	"github.com/clinicemr/usermanager/internal/media"
 	"github.com/clinicemr/usermanager/internal/permissions"
 	"github.com/clinicemr/usermanager/internal/pgtemp"
 	"github.com/clinicemr/usermanager/internal/server"
+	"github.com/clinicemr/usermanager/internal/users"
 )
 
 // Secret is the access-token signing secret of test servers.
 var Secret = []byte("test-signing-secret-0123456789abcdef-0123456789")
+
+// ResetKey derives test servers' password-reset link tokens.
+var ResetKey = []byte("test-reset-key-0123456789abcdef-0123456789")
 
 // Issuer and Audience of test servers' tokens.
 const (
@@ -104,6 +109,14 @@ type Options struct {
 	SMTPURL string
 	// JobRetryBase is the first retry delay of failed jobs (default 200ms).
 	JobRetryBase time.Duration
+	// Lockout policy of sign-in failures (defaults as in production).
+	Lockout lockout.Policy
+	// ResetMinResponse pads requestPasswordReset (default 300ms).
+	ResetMinResponse time.Duration
+	// OperationTimeout of queries and mutations (default 15s).
+	OperationTimeout time.Duration
+	// Production mode: no GraphiQL, no introspection, no suggestions, HSTS.
+	Production bool
 }
 
 // Dialects lists the databases ForEachDatabase covers.
@@ -200,9 +213,10 @@ func (e *Env) start(d *db.DB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Events.Close)
+	throttle := lockout.New(d.Client, opts.Lockout, e.Clock.Now)
 	a, err := auth.New(d.Client, auth.Config{
 		Secret: Secret, Issuer: Issuer, Audience: Audience,
-		AccessTTL: ttl, RefreshTTL: 12 * time.Hour, Now: e.Clock.Now, Events: e.Events,
+		AccessTTL: ttl, RefreshTTL: 12 * time.Hour, Now: e.Clock.Now, Events: e.Events, Lockout: throttle,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -233,6 +247,13 @@ func (e *Env) start(d *db.DB) {
 		DB: d, Auth: a, AllowedOrigins: []string{"http://localhost:3000"},
 		Media: store, MediaSigner: media.Signer{Secret: Secret, Now: e.Clock.Now},
 		Events: e.Events, Jobs: e.Jobs, Mail: sender, AdjustmentWindow: opts.AdjustmentWindow, Now: e.Clock.Now,
+		Lockout: throttle,
+		Resets: users.ResetConfig{Key: ResetKey, LinkURL: "http://localhost:3000/reset-password",
+			MinResponse: opts.ResetMinResponse},
+		OperationTimeout: opts.OperationTimeout,
+		Production:       opts.Production,
+		GraphiQL:         !opts.Production,
+		Introspection:    !opts.Production,
 	})
 	if err := e.Jobs.Start(ctx); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/events"
+	"github.com/clinicemr/usermanager/internal/lockout"
 	"github.com/clinicemr/usermanager/internal/passwords"
 	"github.com/clinicemr/usermanager/internal/requestinfo"
 	"github.com/clinicemr/usermanager/internal/staff"
@@ -43,6 +44,8 @@ type Config struct {
 	Now func() time.Time
 	// Events announces ended sessions, so live connections end with them.
 	Events *events.Bus
+	// Lockout slows password guessing (R29); nil uses the default policy.
+	Lockout *lockout.Throttle
 }
 
 // Service signs users in and authenticates requests.
@@ -52,6 +55,7 @@ type Service struct {
 	refreshTTL time.Duration
 	now        func() time.Time
 	events     *events.Bus
+	lockout    *lockout.Throttle
 }
 
 // New returns a Service.
@@ -62,6 +66,9 @@ func New(client *ent.Client, cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Lockout == nil {
+		cfg.Lockout = lockout.New(client, lockout.Policy{}, cfg.Now)
+	}
 	return &Service{
 		client: client,
 		tokens: tokenIssuer{
@@ -71,6 +78,7 @@ func New(client *ent.Client, cfg Config) (*Service, error) {
 		refreshTTL: cfg.RefreshTTL,
 		now:        cfg.Now,
 		events:     cfg.Events,
+		lockout:    cfg.Lockout,
 	}, nil
 }
 
@@ -111,8 +119,17 @@ func invalidCredentials() *SessionPayload {
 		"the username or password is incorrect, or the account is inactive")}}
 }
 
+// TooManyAttempts is the code of a sign-in refused by a lockout (R29).
+const TooManyAttempts apperr.Code = "TOO_MANY_ATTEMPTS"
+
+func (s *Service) tooManyAttempts(until time.Time) *SessionPayload {
+	return &SessionPayload{UserErrors: []*apperr.UserError{apperr.New("", TooManyAttempts,
+		"too many failed sign-in attempts: try again in %s, or reset your password", lockout.Wait(until, s.now()))}}
+}
+
 // Login signs a user in with username or email and password. Unknown users,
-// wrong passwords and inactive accounts get the same answer (R29).
+// wrong passwords and inactive accounts get the same answer, and so do
+// locked accounts and unknown names that failed as often (R29).
 func (s *Service) Login(ctx context.Context, in LoginInput) (*SessionPayload, error) {
 	key := strings.ToLower(strings.TrimSpace(in.Login))
 	if key == "" || in.Password == "" || len(in.Password) > passwords.MaxLength {
@@ -120,16 +137,51 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*SessionPayload, er
 		return invalidCredentials(), nil
 	}
 	sctx := system(ctx)
+	addressKey := ""
+	if ip := requestinfo.From(ctx).ClientIP; ip != "" {
+		addressKey = lockout.AddressKey(ip)
+		until, err := s.lockout.LockedUntil(sctx, addressKey)
+		if err != nil {
+			return nil, err
+		}
+		if until != nil {
+			passwords.VerifyDummy(in.Password)
+			return s.tooManyAttempts(*until), s.recordFailure(sctx, nil, "too many failures from this address")
+		}
+	}
 	u, err := s.client.User.Query().
 		Where(user.Or(user.UsernameKey(key), user.EmailKey(key))).
 		Only(sctx)
-	if ent.IsNotFound(err) {
-		passwords.VerifyDummy(in.Password)
-		// The attempted name is not recorded: people type passwords there.
-		return invalidCredentials(), s.recordFailure(sctx, nil, "unknown username or email")
+	if err != nil && !ent.IsNotFound(err) {
+		return nil, err
 	}
+	accountKey := lockout.LoginKey(key)
+	if u != nil {
+		accountKey = lockout.UserKey(u.ID)
+	}
+	until, err := s.lockout.LockedUntil(sctx, accountKey)
 	if err != nil {
 		return nil, err
+	}
+	if until != nil {
+		passwords.VerifyDummy(in.Password)
+		return s.tooManyAttempts(*until), s.recordFailure(sctx, u, "the account is locked after repeated failures")
+	}
+	fail := func(reason string) (*SessionPayload, error) {
+		if err := s.lockout.Fail(sctx, accountKey); err != nil {
+			return nil, err
+		}
+		if addressKey != "" {
+			if err := s.lockout.Fail(sctx, addressKey); err != nil {
+				return nil, err
+			}
+		}
+		return invalidCredentials(), s.recordFailure(sctx, u, reason)
+	}
+	if u == nil {
+		passwords.VerifyDummy(in.Password)
+		// The attempted name is not recorded: people type passwords there.
+		return fail("unknown username or email")
 	}
 	ok, err := passwords.Verify(u.PasswordHash, in.Password)
 	if err != nil {
@@ -137,9 +189,12 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*SessionPayload, er
 	}
 	switch {
 	case !ok:
-		return invalidCredentials(), s.recordFailure(sctx, u, "wrong password")
+		return fail("wrong password")
 	case u.Status != user.StatusACTIVE:
-		return invalidCredentials(), s.recordFailure(sctx, u, "the account is inactive")
+		return fail("the account is inactive")
+	}
+	if err := s.lockout.Clear(sctx, accountKey); err != nil {
+		return nil, err
 	}
 	return s.startSession(sctx, u)
 }

@@ -49,6 +49,20 @@ type Config struct {
 	JobTimeout       time.Duration `env:"JOB_TIMEOUT" envDefault:"1m" help:"the longest one attempt of a job (sending one email) may take"`
 	JobRescueAfter   time.Duration `env:"JOB_RESCUE_AFTER" envDefault:"5m" help:"a job running this long is presumed abandoned by a dead process and run again (more than JOB_TIMEOUT)"`
 	JobPollInterval  time.Duration `env:"JOB_POLL_INTERVAL" envDefault:"1s" help:"how often the job queue looks for due jobs"`
+
+	PasswordResetURL string        `env:"PASSWORD_RESET_URL" envDefault:"http://localhost:3000/reset-password" help:"the admin app's page that takes a reset token; reset emails link to it with ?token=..."`
+	PasswordResetTTL time.Duration `env:"PASSWORD_RESET_TTL" envDefault:"1h" help:"how long a password-reset link works"`
+	LockoutThreshold int           `env:"LOCKOUT_THRESHOLD" envDefault:"5" help:"consecutive sign-in failures that lock an account"`
+	LockoutBase      time.Duration `env:"LOCKOUT_BASE" envDefault:"1m" help:"the first lock; each further failure doubles it"`
+	LockoutMax       time.Duration `env:"LOCKOUT_MAX" envDefault:"15m" help:"the longest lock"`
+	LockoutIPLimit   int           `env:"LOCKOUT_IP_THRESHOLD" envDefault:"30" help:"sign-in failures from one client address that lock the address"`
+	OperationTimeout time.Duration `env:"OPERATION_TIMEOUT" envDefault:"15s" help:"the longest a query or mutation may run before it is stopped"`
+	Production       bool          `env:"PRODUCTION" help:"production mode: refuses a generated or weak JWT_SECRET, CORS for every origin and undeclared TLS; turns GraphiQL, introspection and field suggestions off unless enabled, and sends HSTS"`
+	TLSTermination   string        `env:"TLS_TERMINATION" help:"proxy when a load balancer or reverse proxy terminates TLS in front of the server; required in production unless TLS_CERT_FILE is set"`
+	TLSCertFile      string        `env:"TLS_CERT_FILE" help:"serve HTTPS with this certificate (and TLS_KEY_FILE)"`
+	TLSKeyFile       string        `env:"TLS_KEY_FILE" help:"the private key of TLS_CERT_FILE"`
+	GraphiQL         *bool         `env:"GRAPHIQL" help:"serve GraphiQL at / (default on, off in production)"`
+	Introspection    *bool         `env:"INTROSPECTION" help:"answer introspection queries (default on, off in production)"`
 }
 
 // Load reads the configuration from the environment.
@@ -59,6 +73,9 @@ func Load() (*Config, error) {
 	}
 	if c.AdjustmentWindow < time.Second {
 		return nil, errors.New("LICENSE_ADJUSTMENT_WINDOW must be at least 1s")
+	}
+	if err := c.checkProduction(); err != nil {
+		return nil, err
 	}
 	if c.JobRescueAfter <= c.JobTimeout {
 		return nil, errors.New("JOB_RESCUE_AFTER must be longer than JOB_TIMEOUT")
@@ -140,5 +157,71 @@ func (c *Config) BlobBucketURL() (string, error) {
 func MediaSecret(signingSecret []byte) []byte {
 	mac := hmac.New(sha256.New, signingSecret)
 	mac.Write([]byte("usermanager media URL signing"))
+	return mac.Sum(nil)
+}
+
+// checkProduction refuses settings that are unsafe in production.
+func (c *Config) checkProduction() error {
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("TLS_CERT_FILE and TLS_KEY_FILE go together")
+	}
+	if c.TLSTermination != "" && c.TLSTermination != "proxy" {
+		return errors.New(`TLS_TERMINATION must be "proxy" (or unset)`)
+	}
+	if !c.Production {
+		return nil
+	}
+	var problems []string
+	if c.JWTSecret == "" {
+		problems = append(problems, "JWT_SECRET must be set (a generated secret is refused)")
+	} else if weakSecret(c.JWTSecret) {
+		problems = append(problems, "JWT_SECRET is too weak: use at least 32 random bytes, e.g. `openssl rand -base64 48`")
+	}
+	for _, o := range c.CORSAllowedOrigins {
+		if strings.TrimSpace(o) == "*" {
+			problems = append(problems, "CORS_ALLOWED_ORIGINS must list the admin app's origins, not *")
+		}
+	}
+	if c.TLSTermination == "" && c.TLSCertFile == "" {
+		problems = append(problems, "declare TLS: TLS_TERMINATION=proxy behind a TLS-terminating proxy, or TLS_CERT_FILE and TLS_KEY_FILE")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("refusing to start in production mode:\n  - %s", strings.Join(problems, "\n  - "))
+	}
+	c.DemoData = false
+	return nil
+}
+
+// weakSecret: shorter than 32 bytes, or too few distinct characters to be
+// random (a repeated or dictionary-like string).
+func weakSecret(s string) bool {
+	if len(s) < 32 {
+		return true
+	}
+	distinct := map[rune]bool{}
+	for _, r := range s {
+		distinct[r] = true
+	}
+	return len(distinct) < 16
+}
+
+// GraphiQLEnabled: GRAPHIQL, or on outside production.
+func (c *Config) GraphiQLEnabled() bool { return enabled(c.GraphiQL, !c.Production) }
+
+// IntrospectionEnabled: INTROSPECTION, or on outside production.
+func (c *Config) IntrospectionEnabled() bool { return enabled(c.Introspection, !c.Production) }
+
+func enabled(setting *bool, def bool) bool {
+	if setting != nil {
+		return *setting
+	}
+	return def
+}
+
+// ResetSecret derives the key of password-reset links from the signing
+// secret.
+func ResetSecret(signingSecret []byte) []byte {
+	mac := hmac.New(sha256.New, signingSecret)
+	mac.Write([]byte("usermanager password reset links"))
 	return mac.Sum(nil)
 }

@@ -16,7 +16,8 @@ import (
 // Limits bounds what one GraphQL operation may ask for, so a single request
 // cannot exhaust the server: nesting depth, aliases (which multiply a field),
 // and cost, where a connection multiplies the cost of what it contains by
-// its page size. Credential operations (login, refreshSession) may appear
+// its page size. Credential operations (login, refreshSession, password
+// resets) may appear
 // once per request, so aliases cannot multiply guesses past rate limits.
 type Limits struct {
 	MaxDepth   int
@@ -31,7 +32,7 @@ var DefaultLimits = Limits{MaxDepth: 15, MaxAliases: 30, MaxCost: 500_000}
 const listEstimate = 10
 
 // onceFields may appear only once in an operation.
-var onceFields = []string{"login", "refreshSession"}
+var onceFields = []string{"login", "refreshSession", "requestPasswordReset", "resetPassword", "sendPasswordResetEmail"}
 
 var _ interface {
 	graphql.HandlerExtension

@@ -3,6 +3,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"net/url"
@@ -28,6 +29,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/graphiql"
 	"github.com/clinicemr/usermanager/internal/jobs"
 	"github.com/clinicemr/usermanager/internal/licenses"
+	"github.com/clinicemr/usermanager/internal/lockout"
 	"github.com/clinicemr/usermanager/internal/mail"
 	"github.com/clinicemr/usermanager/internal/media"
 	"github.com/clinicemr/usermanager/internal/onboarding"
@@ -55,6 +57,18 @@ type Options struct {
 	AdjustmentWindow time.Duration
 	// Now is the clock (tests move it); nil means time.Now.
 	Now func() time.Time
+	// Lockout slows password guessing; it must be the one Auth uses.
+	Lockout *lockout.Throttle
+	// Resets configures password-reset links (Key is required).
+	Resets users.ResetConfig
+	// OperationTimeout stops queries and mutations that run longer
+	// (default 15s).
+	OperationTimeout time.Duration
+	// Production sends HSTS and hides field suggestions; GraphiQL and
+	// Introspection choose what is served.
+	Production    bool
+	GraphiQL      bool
+	Introspection bool
 }
 
 // MaxBodyBytes bounds a GraphQL request body; MaxUploadBytes a multipart
@@ -84,7 +98,13 @@ func New(opts Options) *Server {
 	river.AddWorker(opts.Jobs.Workers(), &licenses.ProcessAdjustmentWorker{Licenses: lic})
 	river.AddWorker(opts.Jobs.Workers(), &mail.SendWorker{Sender: opts.Mail})
 	profiles := users.NewProfiles(client, lic, opts.Events)
+	if opts.Resets.Now == nil {
+		opts.Resets.Now = opts.Now
+	}
+	resets := users.NewResets(client, profiles, opts.Jobs, opts.Lockout, opts.Resets)
+	river.AddWorker(opts.Jobs.Workers(), &users.ResetMailWorker{Resets: resets, Sender: opts.Mail})
 	resolver := &graph.Resolver{
+		Resets:      resets,
 		Client:      client,
 		Auth:        opts.Auth,
 		UserService: users.New(client),
@@ -111,11 +131,15 @@ func New(opts Options) *Server {
 		MaxMemory:     MaxUploadBytes,
 	})
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	gql.Use(extension.Introspection{})
+	if opts.Introspection {
+		gql.Use(extension.Introspection{})
+	}
+	gql.SetDisableSuggestion(opts.Production)
 	gql.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	gql.Use(DefaultLimits)
 	gql.AroundFields(boundPageSize)
 	gql.AroundOperations(endWithSession(opts.Auth))
+	gql.AroundOperations(timeLimit(cmp.Or(opts.OperationTimeout, 15*time.Second)))
 	gql.SetErrorPresenter(presentError)
 	gql.SetRecoverFunc(recoverPanic)
 
@@ -134,8 +158,10 @@ func New(opts Options) *Server {
 	mux.Handle(users.URLPrefix+"/", media.Handler(opts.Media, opts.MediaSigner, users.URLPrefix))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", s.ready)
-	mux.Handle("/", graphiql.Handler("User Manager", "/graphql"))
-	s.handler = withRequestInfo(mux)
+	if opts.GraphiQL {
+		mux.Handle("/", graphiql.Handler("User Manager", "/graphql"))
+	}
+	s.handler = withRequestInfo(securityHeaders(mux, opts.Production))
 	return s
 }
 

@@ -49,6 +49,10 @@ func (p *Profiles) SetPassword(ctx context.Context, in SetPasswordInput) (*UserP
 		if err := p.endSessions(ctx, tx, u.ID); err != nil {
 			return err
 		}
+		// Reset links sent before are void once the password changes.
+		if err := voidResets(ctx, tx, u.ID, time.Now()); err != nil {
+			return err
+		}
 		return audit.Record(ctx, tx.Client(), audit.Event{Action: auditevent.ActionUSER_PASSWORD_SET,
 			OrganizationID: u.OrganizationID, TargetUserID: &u.ID})
 	})

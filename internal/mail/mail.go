@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -109,11 +110,29 @@ func (s *SMTP) Send(ctx context.Context, id string, m Message) error {
 	if err != nil {
 		return err
 	}
-	c, err := gomail.NewClient(s.host, s.opts...)
+	// go-mail applies ctx only while dialling; each later SMTP command is
+	// bounded by WithTimeout. Bound them by the job's deadline, so an
+	// attempt never outlives JOB_TIMEOUT (and is never rescued and sent
+	// twice while still running).
+	opts := s.opts
+	if deadline, ok := ctx.Deadline(); ok {
+		opts = append(slices.Clip(s.opts), gomail.WithTimeout(max(time.Until(deadline), time.Second)))
+	}
+	c, err := gomail.NewClient(s.host, opts...)
 	if err != nil {
 		return err
 	}
-	return c.DialAndSendWithContext(ctx, msg)
+	client, err := c.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return fmt.Errorf("mail: connecting: %w", err)
+	}
+	// QUIT fails on a server that stopped answering and then leaves the
+	// socket open; closing it here always releases it.
+	defer client.Close()
+	if err := c.SendWithSMTPClient(client, msg); err != nil {
+		return fmt.Errorf("mail: sending: %w", err)
+	}
+	return c.CloseWithSMTPClient(client)
 }
 
 // Outbox writes each message to Dir as <id>.eml and logs its recipient and

@@ -171,6 +171,10 @@ func serve(ctx context.Context, cfg *config.Config) error {
 				"password_file", creds.File)
 		}
 	}
+	proxies, err := cfg.TrustedProxyPrefixes()
+	if err != nil {
+		return err
+	}
 	blobURL, err := cfg.BlobBucketURL()
 	if err != nil {
 		return err
@@ -192,6 +196,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		Production:       cfg.Production,
 		GraphiQL:         cfg.GraphiQLEnabled(),
 		Introspection:    cfg.IntrospectionEnabled(),
+		TrustedProxies:   proxies,
 	})
 	// The queue outlives the signal context: Stop below lets running jobs
 	// finish.

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,6 +118,8 @@ type Options struct {
 	OperationTimeout time.Duration
 	// Production mode: no GraphiQL, no introspection, no suggestions, HSTS.
 	Production bool
+	// TrustedProxies may set X-Forwarded-For.
+	TrustedProxies []netip.Prefix
 }
 
 // Dialects lists the databases ForEachDatabase covers.
@@ -254,6 +257,7 @@ func (e *Env) start(d *db.DB) {
 		Production:       opts.Production,
 		GraphiQL:         !opts.Production,
 		Introspection:    !opts.Production,
+		TrustedProxies:   opts.TrustedProxies,
 	})
 	if err := e.Jobs.Start(ctx); err != nil {
 		t.Fatal(err)

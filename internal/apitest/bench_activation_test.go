@@ -28,7 +28,9 @@ func BenchmarkActivationsUnderContention(b *testing.B) {
 			env := apitest.New(b, d, apitest.Options{NoStatementCount: true})
 			admin := env.LoginDemo(demo.AdminUsername)
 			var clinics struct {
-				Clinics struct{ Edges []struct{ Node struct{ ID, Name string } } }
+				Clinics struct {
+					Edges []struct{ Node struct{ ID, Name string } }
+				}
 			}
 			admin.MustDo(`{ clinics(where: {name: "Sunrise Downtown"}) { edges { node { id name } } } }`, nil, &clinics)
 			downtown := clinics.Clinics.Edges[0].Node.ID

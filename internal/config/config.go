@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -61,6 +62,7 @@ type Config struct {
 	TLSTermination   string        `env:"TLS_TERMINATION" help:"proxy when a load balancer or reverse proxy terminates TLS in front of the server; required in production unless TLS_CERT_FILE is set"`
 	TLSCertFile      string        `env:"TLS_CERT_FILE" help:"serve HTTPS with this certificate (and TLS_KEY_FILE)"`
 	TLSKeyFile       string        `env:"TLS_KEY_FILE" help:"the private key of TLS_CERT_FILE"`
+	TrustedProxies   []string      `env:"TRUSTED_PROXIES" envSeparator:"," help:"addresses or CIDR ranges of the proxies in front of the server, whose X-Forwarded-For names the client (for sign-in throttling and the audit trail)"`
 	GraphiQL         *bool         `env:"GRAPHIQL" help:"serve GraphiQL at / (default on, off in production)"`
 	Introspection    *bool         `env:"INTROSPECTION" help:"answer introspection queries (default on, off in production)"`
 }
@@ -224,4 +226,25 @@ func ResetSecret(signingSecret []byte) []byte {
 	mac := hmac.New(sha256.New, signingSecret)
 	mac.Write([]byte("usermanager password reset links"))
 	return mac.Sum(nil)
+}
+
+// TrustedProxyPrefixes parses TRUSTED_PROXIES.
+func (c *Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("TRUSTED_PROXIES: %q is neither an address nor a CIDR range", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 
 	"github.com/clinicemr/usermanager/internal/requestinfo"
 )
@@ -13,14 +15,14 @@ import (
 // withRequestInfo gives each request an ID, returned in X-Request-Id and
 // written with every log line and audit record about it, and records the
 // client's address and user agent.
-func withRequestInfo(next http.Handler) http.Handler {
+func withRequestInfo(next http.Handler, trusted []netip.Prefix) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b := make([]byte, 8)
 		_, _ = rand.Read(b)
 		id := hex.EncodeToString(b)
 		w.Header().Set("X-Request-Id", id)
 		ctx := requestinfo.With(r.Context(), requestinfo.Info{
-			ClientIP: clientIP(r), UserAgent: r.UserAgent(), RequestID: id,
+			ClientIP: clientIP(r, trusted), UserAgent: r.UserAgent(), RequestID: id,
 		})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -28,12 +30,47 @@ func withRequestInfo(next http.Handler) http.Handler {
 
 func requestID(ctx context.Context) string { return requestinfo.From(ctx).RequestID }
 
-// clientIP is the peer address. Behind a proxy it is the proxy's; trusting
-// X-Forwarded-For needs a configured list of proxies (not yet offered).
-func clientIP(r *http.Request) string {
+// clientIP is the address of the client: the peer, or, when the peer is a
+// trusted proxy (TRUSTED_PROXIES), the nearest address in X-Forwarded-For
+// that is not a trusted proxy. Addresses a client wrote itself further left
+// are ignored, so nobody can pick the address that sign-in throttling and
+// the audit trail see.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if len(trusted) == 0 || !isTrusted(host, trusted) {
+		return host
+	}
+	var hops []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		for _, part := range strings.Split(h, ",") {
+			hops = append(hops, strings.TrimSpace(part))
+		}
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		addr, err := netip.ParseAddr(hops[i])
+		if err != nil {
+			return host
+		}
+		if !isTrusted(addr.String(), trusted) {
+			return addr.String()
+		}
 	}
 	return host
+}
+
+func isTrusted(host string, trusted []netip.Prefix) bool {
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, p := range trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }

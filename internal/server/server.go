@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -69,6 +70,8 @@ type Options struct {
 	Production    bool
 	GraphiQL      bool
 	Introspection bool
+	// TrustedProxies may set X-Forwarded-For (the load balancers).
+	TrustedProxies []netip.Prefix
 }
 
 // MaxBodyBytes bounds a GraphQL request body; MaxUploadBytes a multipart
@@ -161,7 +164,7 @@ func New(opts Options) *Server {
 	if opts.GraphiQL {
 		mux.Handle("/", graphiql.Handler("User Manager", "/graphql"))
 	}
-	s.handler = withRequestInfo(securityHeaders(mux, opts.Production))
+	s.handler = withRequestInfo(securityHeaders(mux, opts.Production), opts.TrustedProxies)
 	return s
 }
 

@@ -27,6 +27,11 @@ func (s *Service) WatchSession(ctx context.Context) context.Context {
 	in := s.events.Subscribe(ctx)
 	go func() {
 		defer cancel()
+		// The session may have ended between authentication and Subscribe,
+		// an event this watch would have missed.
+		if !s.sessionActive(ctx, v.SessionID) {
+			return
+		}
 		tick := time.NewTicker(sessionRecheck)
 		defer tick.Stop()
 		for {

@@ -50,11 +50,12 @@ func (s *Service) CountsChanged(ctx context.Context, clinicID *int) (<-chan []*C
 		return nil, err
 	}
 	read := func() ([]*Count, error) { return s.Counts(ctx, sc.clinicID, &sc.orgID) }
+	// Listen before the first read, so a change committed meanwhile is not missed.
+	in := s.events.Subscribe(ctx)
 	first, err := read()
 	if err != nil {
 		return nil, err
 	}
-	in := s.events.Subscribe(ctx)
 	out := make(chan []*Count, 1)
 	go func() {
 		defer close(out)

@@ -57,12 +57,14 @@ func timeLimit(d time.Duration) graphql.OperationMiddleware {
 		handler := next(opCtx)
 		return func(ctx context.Context) *graphql.Response {
 			resp := handler(ctx)
-			if resp != nil && len(resp.Errors) > 0 && errors.Is(opCtx.Err(), context.DeadlineExceeded) {
+			// Past the deadline gqlgen answers nothing (nil) or the errors
+			// of the resolvers it stopped; either way, say why.
+			if (resp == nil || len(resp.Errors) > 0) && errors.Is(opCtx.Err(), context.DeadlineExceeded) {
+				resp = &graphql.Response{}
 				resp.Errors = gqlerror.List{{
 					Message:    fmt.Sprintf("the operation took longer than %v and was stopped", d),
 					Extensions: map[string]any{"code": "TIMEOUT"},
 				}}
-				resp.Data = nil
 			}
 			cancel()
 			return resp

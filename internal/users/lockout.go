@@ -23,11 +23,12 @@ func (r *Resets) ClearLockout(ctx context.Context, in ClearLockoutInput) (*UserP
 	if err != nil {
 		return nil, err
 	}
-	until, err := r.lockout.LockedUntil(ctx, lockout.UserKey(u.ID))
+	keys := lockout.AccountKeys(u.ID, u.UsernameKey, u.EmailKey)
+	until, err := r.lockout.LockedUntil(ctx, keys...)
 	if err != nil {
 		return nil, err
 	}
-	if err := r.lockout.Clear(ctx, lockout.UserKey(u.ID)); err != nil {
+	if err := r.lockout.Clear(ctx, keys...); err != nil {
 		return nil, err
 	}
 	before := map[string]any{"lockedUntil": nil}
@@ -39,7 +40,7 @@ func (r *Resets) ClearLockout(ctx context.Context, in ClearLockoutInput) (*UserP
 	if err != nil {
 		return nil, err
 	}
-	return succeeded(u, nil), nil
+	return unchanged(u), nil
 }
 
 // LockedUntil is when a user's sign-in lock ends, shown to managers (View
@@ -48,5 +49,5 @@ func (r *Resets) LockedUntil(ctx context.Context, u *ent.User) (*time.Time, erro
 	if v := viewer.FromContext(ctx); !v.Can(viewer.PermViewUsers) {
 		return nil, nil
 	}
-	return r.lockout.LockedUntil(ctx, lockout.UserKey(u.ID))
+	return r.lockout.LockedUntil(ctx, lockout.AccountKeys(u.ID, u.UsernameKey, u.EmailKey)...)
 }

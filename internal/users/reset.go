@@ -121,7 +121,14 @@ func (r *Resets) Send(ctx context.Context, in SendPasswordResetInput) (*UserPayl
 	if err := r.issue(ctx, u, "a manager"); err != nil {
 		return nil, err
 	}
-	return succeeded(u, nil), nil
+	return unchanged(u), nil
+}
+
+// unchanged answers a mutation that did not change the user's row: u was
+// read outside a transaction, so succeeded (which unwraps a transaction's
+// entity) does not apply and would panic.
+func unchanged(u *ent.User) *UserPayload {
+	return &UserPayload{User: u, Warnings: []*apperr.Warning{}, UserErrors: []*apperr.UserError{}}
 }
 
 // Request emails a reset link to the account named by a username or an
@@ -263,7 +270,7 @@ func (r *Resets) Reset(ctx context.Context, in ResetPasswordInput) (*ResetPasswo
 	if err != nil {
 		return nil, fmt.Errorf("resetting a password: %w", err)
 	}
-	if err := r.lockout.Clear(sctx, lockout.UserKey(u.ID)); err != nil {
+	if err := r.lockout.Clear(sctx, lockout.AccountKeys(u.ID, u.UsernameKey, u.EmailKey)...); err != nil {
 		return nil, err
 	}
 	return &ResetPasswordPayload{Succeeded: true, UserErrors: []*apperr.UserError{}}, nil

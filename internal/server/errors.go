@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -50,6 +52,13 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 		if _, ok := gqlErr.Extensions["code"]; !ok {
 			gqlErr.Extensions["code"] = apperr.CodeBadUserInput
 		}
+		if strings.HasPrefix(gqlErr.Message, "exceeded token limit") {
+			gqlErr.Message = fmt.Sprintf("the query is too long: it exceeds the token limit of %d (names, punctuation and values)", MaxQueryTokens)
+		}
+	case errors.As(err, &raw) && raw.Err != nil && raw.Err.Error() == "introspection disabled":
+		// A deliberate refusal (INTROSPECTION=false), not a server fault.
+		gqlErr.Message = "introspection is turned off on this server"
+		gqlErr.Extensions["code"] = apperr.CodeForbidden
 	default:
 		id := requestID(ctx)
 		slog.ErrorContext(ctx, "request failed", "request_id", id, "path", gqlErr.Path.String(), "error", err)

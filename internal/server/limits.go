@@ -23,10 +23,21 @@ type Limits struct {
 	MaxDepth   int
 	MaxAliases int
 	MaxCost    int
+	// MaxFields bounds the fields the check itself walks: fragments spread
+	// twice at each of many levels make a short query expand to millions
+	// of fields, which even counting would take seconds.
+	MaxFields int
 }
 
 // DefaultLimits fit every screen of the admin app with room to spare.
-var DefaultLimits = Limits{MaxDepth: 15, MaxAliases: 30, MaxCost: 500_000}
+var DefaultLimits = Limits{MaxDepth: 15, MaxAliases: 30, MaxCost: 500_000, MaxFields: 10_000}
+
+// MaxQueryTokens bounds the parser (names, punctuation and values of the
+// query text): validating a query costs more than linear time in its size
+// (field merging compares pairs), so size is refused while parsing. 1,000
+// is GraphQL Armor's default; GraphiQL's introspection query has under 200,
+// and the worst query that fits validates in under 0.1 s.
+const MaxQueryTokens = 1_000
 
 // listEstimate is the size assumed for a plain list (not a connection).
 const listEstimate = 10
@@ -48,13 +59,15 @@ func (l Limits) MutateOperationContext(_ context.Context, oc *graphql.OperationC
 	if oc.Operation == nil {
 		return nil
 	}
-	w := walker{vars: oc.Variables, once: map[string]int{}}
+	w := walker{vars: oc.Variables, once: map[string]int{}, budget: l.MaxFields}
 	cost := w.cost(oc.Operation.SelectionSet, 1, 1)
 	refuse := func(format string, args ...any) *gqlerror.Error {
 		return &gqlerror.Error{Message: fmt.Sprintf(format, args...),
 			Extensions: map[string]any{"code": apperr.CodeBadUserInput}}
 	}
 	switch {
+	case w.budget < 0:
+		return refuse("the query is too complex: its fragments expand to more than %d fields", l.MaxFields)
 	case w.depth > l.MaxDepth:
 		return refuse("the query is nested %d levels deep; at most %d are allowed", w.depth, l.MaxDepth)
 	case w.aliases > l.MaxAliases:
@@ -76,6 +89,7 @@ type walker struct {
 	aliases int
 	once    map[string]int
 	seen    []string // fragment spreads on the current path (cycles are invalid anyway)
+	budget  int      // fields left to walk; below zero the walk gave up
 }
 
 // cost of a selection set reached multiplier times, at depth.
@@ -85,8 +99,12 @@ func (w *walker) cost(set ast.SelectionSet, multiplier, depth int) int {
 	}
 	total := 0
 	for _, sel := range set {
+		if w.budget < 0 {
+			return total
+		}
 		switch s := sel.(type) {
 		case *ast.Field:
+			w.budget--
 			if s.Alias != "" && s.Alias != s.Name {
 				w.aliases++
 			}

@@ -138,6 +138,7 @@ func New(opts Options) *Server {
 		gql.Use(extension.Introspection{})
 	}
 	gql.SetDisableSuggestion(opts.Production)
+	gql.SetParserTokenLimit(MaxQueryTokens)
 	gql.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	gql.Use(DefaultLimits)
 	gql.AroundFields(boundPageSize)

@@ -155,24 +155,24 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*SessionPayload, er
 	if err != nil && !ent.IsNotFound(err) {
 		return nil, err
 	}
-	accountKey := lockout.LoginKey(key)
-	if u != nil {
-		accountKey = lockout.UserKey(u.ID)
-	}
-	until, err := s.lockout.LockedUntil(sctx, accountKey)
+	// Answers follow the typed name's lock, known or not; see package
+	// lockout.
+	nameKey := lockout.LoginKey(key)
+	until, err := s.lockout.LockedUntil(sctx, nameKey)
 	if err != nil {
 		return nil, err
 	}
 	if until != nil {
 		passwords.VerifyDummy(in.Password)
-		return s.tooManyAttempts(*until), s.recordFailure(sctx, u, "the account is locked after repeated failures")
+		return s.tooManyAttempts(*until), s.recordFailure(sctx, u, "the name is locked after repeated failures")
+	}
+	failKeys := []string{nameKey}
+	if addressKey != "" {
+		failKeys = append(failKeys, addressKey)
 	}
 	fail := func(reason string) (*SessionPayload, error) {
-		if err := s.lockout.Fail(sctx, accountKey); err != nil {
-			return nil, err
-		}
-		if addressKey != "" {
-			if err := s.lockout.Fail(sctx, addressKey); err != nil {
+		for _, k := range failKeys {
+			if err := s.lockout.Fail(sctx, k); err != nil {
 				return nil, err
 			}
 		}
@@ -183,6 +183,16 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*SessionPayload, er
 		// The attempted name is not recorded: people type passwords there.
 		return fail("unknown username or email")
 	}
+	accountKey := lockout.UserKey(u.ID)
+	if until, err := s.lockout.LockedUntil(sctx, accountKey); err != nil {
+		return nil, err
+	} else if until != nil {
+		// Locked through another of its names: refuse without checking
+		// the password, answering as for a wrong one.
+		passwords.VerifyDummy(in.Password)
+		return fail("the account is locked after repeated failures")
+	}
+	failKeys = append(failKeys, accountKey)
 	ok, err := passwords.Verify(u.PasswordHash, in.Password)
 	if err != nil {
 		return nil, err
@@ -193,7 +203,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*SessionPayload, er
 	case u.Status != user.StatusACTIVE:
 		return fail("the account is inactive")
 	}
-	if err := s.lockout.Clear(sctx, accountKey); err != nil {
+	if err := s.lockout.Clear(sctx, lockout.AccountKeys(u.ID, u.UsernameKey, u.EmailKey)...); err != nil {
 		return nil, err
 	}
 	return s.startSession(sctx, u)

@@ -2,11 +2,14 @@
 // failures lock an account, and a client address, for increasing periods.
 //
 // Keys are "user:<id>" for an account, "login:<sha256 of the name>" for a
-// login name that matches no account (so unknown names behave exactly like
-// known ones and an attacker learns nothing), and "ip:<address>". Locks are
-// always temporary (at most Max), a manager can clear an account's lock, and
-// a completed password reset clears it, so an attacker cannot lock a person
-// out for good.
+// login name as typed (username or email, known or not), and "ip:<address>".
+// Every failure counts against the name typed and, when it names an account,
+// against the account: answers follow the name's lock only, so a known name
+// answers exactly like an unknown one, and locking a username says nothing
+// about which email is the same account; the account's lock is enforced
+// silently whichever name is typed. Locks are always temporary (at most
+// Max), a manager can clear an account's lock, and a completed password
+// reset clears it, so an attacker cannot lock a person out for good.
 package lockout
 
 import (
@@ -74,11 +77,17 @@ func New(client *ent.Client, p Policy, now func() time.Time) *Throttle {
 // UserKey, LoginKey and AddressKey name what is throttled.
 func UserKey(userID int) string { return "user:" + strconv.Itoa(userID) }
 
-// LoginKey is the key of a login name that matches no account; the name is
-// hashed because people type passwords into it.
+// LoginKey is the key of a login name as typed (trimmed, lower case); the
+// name is hashed because people type passwords into it.
 func LoginKey(login string) string {
 	sum := sha256.Sum256([]byte(login))
 	return "login:" + hex.EncodeToString(sum[:])
+}
+
+// AccountKeys are every key that locks an account: the account's own and
+// those of its username and email.
+func AccountKeys(userID int, usernameKey, emailKey string) []string {
+	return []string{UserKey(userID), LoginKey(usernameKey), LoginKey(emailKey)}
 }
 
 // AddressKey is the key of a client address.
@@ -86,20 +95,22 @@ func AddressKey(ip string) string { return "ip:" + ip }
 
 func system(ctx context.Context) context.Context { return privacy.DecisionContext(ctx, privacy.Allow) }
 
-// LockedUntil returns when the key's lock ends, or nil when it is not
-// locked.
-func (t *Throttle) LockedUntil(ctx context.Context, key string) (*time.Time, error) {
-	row, err := t.client.LoginThrottle.Query().Where(loginthrottle.Key(key)).Only(system(ctx))
-	if ent.IsNotFound(err) {
-		return nil, nil
-	}
+// LockedUntil returns when the last lock of the keys ends, or nil when none
+// is locked.
+func (t *Throttle) LockedUntil(ctx context.Context, keys ...string) (*time.Time, error) {
+	rows, err := t.client.LoginThrottle.Query().
+		Where(loginthrottle.KeyIn(keys...), loginthrottle.LockedUntilGT(t.now())).
+		All(system(ctx))
 	if err != nil {
 		return nil, err
 	}
-	if row.LockedUntil != nil && row.LockedUntil.After(t.now()) {
-		return row.LockedUntil, nil
+	var until *time.Time
+	for _, row := range rows {
+		if until == nil || row.LockedUntil.After(*until) {
+			until = row.LockedUntil
+		}
 	}
-	return nil, nil
+	return until, nil
 }
 
 // Fail records a failure of key and locks it when the count reaches the
@@ -151,10 +162,10 @@ func (t *Throttle) Fail(ctx context.Context, key string) error {
 		SetLockedUntil(now.Add(wait)).Exec(ctx)
 }
 
-// Clear forgets the failures of key (a successful sign-in, a manager's
+// Clear forgets the failures of the keys (a successful sign-in, a manager's
 // clearLockout, a completed password reset).
-func (t *Throttle) Clear(ctx context.Context, key string) error {
-	_, err := t.client.LoginThrottle.Delete().Where(loginthrottle.Key(key)).Exec(system(ctx))
+func (t *Throttle) Clear(ctx context.Context, keys ...string) error {
+	_, err := t.client.LoginThrottle.Delete().Where(loginthrottle.KeyIn(keys...)).Exec(system(ctx))
 	return err
 }
 

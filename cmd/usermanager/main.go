@@ -73,7 +73,9 @@ func main() {
 		os.Exit(2)
 	}
 	if err != nil {
-		slog.Error(cmd+" failed", "error", err)
+		// Plain text, not a log record: a refusal to start lists its
+		// reasons one per line for the person starting the server.
+		fmt.Fprintf(os.Stderr, "usermanager %s failed: %v\n", cmd, err)
 		os.Exit(1)
 	}
 }

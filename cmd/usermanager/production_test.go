@@ -57,8 +57,11 @@ func TestProdRefusesUnsafeSettings(t *testing.T) {
 		weak     = "JWT_SECRET is too weak"
 		cors     = "CORS_ALLOWED_ORIGINS must list"
 		tls      = "declare TLS"
+		proxies  = "TRUSTED_PROXIES must list"
+		proxy    = "TLS_TERMINATION=proxy"
+		trusted  = "TRUSTED_PROXIES=10.0.0.0/8"
 	)
-	all := []string{noSecret, weak, cors, tls}
+	all := []string{noSecret, weak, cors, tls, proxies}
 	cases := []struct {
 		name string
 		env  []string
@@ -69,12 +72,13 @@ func TestProdRefusesUnsafeSettings(t *testing.T) {
 		{"nothing set", nil, []string{noSecret, tls}, ""},
 		{"every problem at once", []string{"JWT_SECRET=short-secret-1", "CORS_ALLOWED_ORIGINS=https://admin.example.com,*"},
 			[]string{weak, cors, tls}, "short-secret-1"},
-		{"a long secret of few characters", []string{"JWT_SECRET=" + strings.Repeat("ab12", 10), "TLS_TERMINATION=proxy"},
+		{"a long secret of few characters", []string{"JWT_SECRET=" + strings.Repeat("ab12", 10), proxy, trusted},
 			[]string{weak}, strings.Repeat("ab12", 10)},
-		{"a 31-byte secret", []string{"JWT_SECRET=" + good[:31], "TLS_TERMINATION=proxy"}, []string{weak}, good[:31]},
-		{"CORS for every origin", []string{"JWT_SECRET=" + good, "TLS_TERMINATION=proxy", "CORS_ALLOWED_ORIGINS=*"},
+		{"a 31-byte secret", []string{"JWT_SECRET=" + good[:31], proxy, trusted}, []string{weak}, good[:31]},
+		{"CORS for every origin", []string{"JWT_SECRET=" + good, proxy, trusted, "CORS_ALLOWED_ORIGINS=*"},
 			[]string{cors}, good},
 		{"no TLS declared", []string{"JWT_SECRET=" + good}, []string{tls}, good},
+		{"a proxy but no trusted proxies", []string{"JWT_SECRET=" + good, proxy}, []string{proxies}, good},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,7 +130,7 @@ func TestProdStartsWithSafeSettings(t *testing.T) {
 	data := t.TempDir()
 	secret := prodSecret(t)
 	p := start(t, prodEnviron("PRODUCTION=true", "JWT_SECRET="+secret, "TLS_TERMINATION=proxy",
-		"CORS_ALLOWED_ORIGINS=https://admin.example.com", "DATA_DIR="+data)...)
+		"TRUSTED_PROXIES=127.0.0.1", "CORS_ALLOWED_ORIGINS=https://admin.example.com", "DATA_DIR="+data)...)
 	base := "http://" + p.addr
 	for _, path := range []string{"/", "/graphql?query=%7B__typename%7D", "/healthz"} {
 		res, err := http.Get(base + path)

@@ -187,6 +187,11 @@ func (c *Config) checkProduction() error {
 	if c.TLSTermination == "" && c.TLSCertFile == "" {
 		problems = append(problems, "declare TLS: TLS_TERMINATION=proxy behind a TLS-terminating proxy, or TLS_CERT_FILE and TLS_KEY_FILE")
 	}
+	if c.TLSTermination == "proxy" && len(c.TrustedProxies) == 0 {
+		// Otherwise every client has the proxy's address, and failed
+		// sign-ins from anyone lock that address for everyone.
+		problems = append(problems, "TRUSTED_PROXIES must list the proxy's addresses or CIDR ranges when TLS_TERMINATION=proxy, so sign-in throttling and the audit trail see each client's address")
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("refusing to start in production mode:\n  - %s", strings.Join(problems, "\n  - "))
 	}

@@ -62,7 +62,7 @@ type Config struct {
 	TLSTermination   string        `env:"TLS_TERMINATION" help:"proxy when a load balancer or reverse proxy terminates TLS in front of the server; required in production unless TLS_CERT_FILE is set"`
 	TLSCertFile      string        `env:"TLS_CERT_FILE" help:"serve HTTPS with this certificate (and TLS_KEY_FILE)"`
 	TLSKeyFile       string        `env:"TLS_KEY_FILE" help:"the private key of TLS_CERT_FILE"`
-	TrustedProxies   []string      `env:"TRUSTED_PROXIES" envSeparator:"," help:"addresses or CIDR ranges of the proxies in front of the server, whose X-Forwarded-For names the client (for sign-in throttling and the audit trail)"`
+	TrustedProxies   []string      `env:"TRUSTED_PROXIES" envSeparator:"," help:"addresses or CIDR ranges of the proxies in front of the server, whose X-Forwarded-For names the client (for sign-in throttling and the audit trail); required in production with TLS_TERMINATION=proxy"`
 	GraphiQL         *bool         `env:"GRAPHIQL" help:"serve GraphiQL at / (default on, off in production)"`
 	Introspection    *bool         `env:"INTROSPECTION" help:"answer introspection queries (default on, off in production)"`
 }

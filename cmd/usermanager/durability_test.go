@@ -65,18 +65,7 @@ func durDatabases(t *testing.T, fn func(t *testing.T, d durDB)) {
 		fn(t, durDB{env: []string{"DATA_DIR=" + data}, data: data, outbox: filepath.Join(data, "outbox"), embedded: true})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		url := os.Getenv("TEST_DATABASE_URL")
-		if url == "" {
-			srv, err := pgtemp.Start()
-			if err != nil {
-				if os.Getenv("REQUIRE_POSTGRES") == "1" {
-					t.Fatal(err)
-				}
-				t.Skipf("PostgreSQL half skipped: %v", err)
-			}
-			t.Cleanup(srv.Stop)
-			url = srv.URL("postgres")
-		}
+		url := postgresURL(t)
 		dbURL, err := pgtemp.CreateDatabase(url, fmt.Sprintf("cmd_dur_%d_%d", os.Getpid(), durSeq.Add(1)))
 		if err != nil {
 			t.Fatal(err)

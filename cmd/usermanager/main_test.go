@@ -201,9 +201,10 @@ func TestCreateSupport(t *testing.T) {
 	p.stop(t)
 }
 
-// On PostgreSQL: serve refuses to start without a shared signing secret,
-// migrate applies the versioned migrations, and serve then works.
-func TestMigrateAndServePostgres(t *testing.T) {
+// postgresURL is TEST_DATABASE_URL or a throwaway server's; without either
+// the test is skipped unless REQUIRE_POSTGRES=1.
+func postgresURL(t *testing.T) string {
+	t.Helper()
 	url := os.Getenv("TEST_DATABASE_URL")
 	if url == "" {
 		srv, err := pgtemp.Start()
@@ -216,6 +217,13 @@ func TestMigrateAndServePostgres(t *testing.T) {
 		t.Cleanup(srv.Stop)
 		url = srv.URL("postgres")
 	}
+	return url
+}
+
+// On PostgreSQL: serve refuses to start without a shared signing secret,
+// migrate applies the versioned migrations, and serve then works.
+func TestMigrateAndServePostgres(t *testing.T) {
+	url := postgresURL(t)
 	dbURL, err := pgtemp.CreateDatabase(url, fmt.Sprintf("cmd_test_%d", os.Getpid()))
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,6 @@
 package apitest_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -87,19 +85,14 @@ func adjCode(p adjPayload) string {
 // of words.
 func adjOutbox(t *testing.T, env *apitest.Env, words ...string) []string {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(env.Outbox, "*.eml"))
 	var out []string
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, text := range env.Mail() {
 		ok := true
 		for _, w := range words {
-			ok = ok && strings.Contains(string(b), w)
+			ok = ok && strings.Contains(text, w)
 		}
 		if ok {
-			out = append(out, string(b))
+			out = append(out, text)
 		}
 	}
 	return out

@@ -415,18 +415,39 @@ func (r *Response) Decode(t testing.TB, v any) {
 	}
 }
 
+// authorize adds the client's token and chosen clinic to a request.
+func (c *Client) authorize(h http.Header) {
+	if c.Token != "" {
+		h.Set("Authorization", "Bearer "+c.Token)
+	}
+	if c.Clinic != "" {
+		h.Set(auth.ClinicHeader, c.Clinic)
+	}
+}
+
+// Mail returns the text of every message in the outbox, with
+// quoted-printable soft line breaks and "=3D" undone so links read whole.
+func (e *Env) Mail() []string {
+	e.T.Helper()
+	files, _ := filepath.Glob(filepath.Join(e.Outbox, "*.eml"))
+	var out []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		out = append(out, strings.NewReplacer("=\r\n", "", "=\n", "", "=3D", "=").Replace(string(b)))
+	}
+	return out
+}
+
 // Do sends a query and returns the response, whatever it holds.
 func (c *Client) Do(query string, vars map[string]any) *Response {
 	c.env.T.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, _ := http.NewRequest(http.MethodPost, c.env.Server.URL+"/graphql", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	if c.Clinic != "" {
-		req.Header.Set(auth.ClinicHeader, c.Clinic)
-	}
+	c.authorize(req.Header)
 	res, err := c.env.Server.Client().Do(req)
 	if err != nil {
 		c.env.T.Fatalf("POST /graphql: %v", err)

@@ -120,12 +120,7 @@ func (c *Client) subscribeSSE(ctx context.Context, s *Subscription, payload []by
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.env.Server.URL+"/graphql", bytes.NewReader(payload))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "text/event-stream")
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	if c.Clinic != "" {
-		req.Header.Set(auth.ClinicHeader, c.Clinic)
-	}
+	c.authorize(req.Header)
 	res, err := c.env.Server.Client().Do(req)
 	if err != nil {
 		t.Fatalf("SSE: %v", err)

@@ -6,7 +6,6 @@ import (
 	"entgo.io/ent/dialect/sql"
 
 	"github.com/clinicemr/usermanager/ent"
-	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/license"
 	"github.com/clinicemr/usermanager/ent/licenseadjustment"
 	"github.com/clinicemr/usermanager/internal/apperr"
@@ -40,16 +39,8 @@ func (s *Service) Counts(ctx context.Context, clinicID, organizationID *int) ([]
 	orgID := v.OrganizationID
 	if clinicID != nil {
 		var err error
-		// The privacy rules hide other organizations' clinics.
-		c, err = s.client.Clinic.Query().Where(clinic.ID(*clinicID)).Only(ctx)
-		if ent.IsNotFound(err) {
-			return nil, apperr.NotFound("no such clinic")
-		}
-		if err != nil {
+		if c, err = s.accessibleClinic(ctx, v, *clinicID); err != nil {
 			return nil, err
-		}
-		if !v.HasClinic(c.ID) {
-			return nil, apperr.Forbidden("no access to this clinic")
 		}
 		orgID = c.OrganizationID
 	} else if v.Support {

@@ -3,8 +3,13 @@
 package server
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -24,6 +29,7 @@ import (
 
 	"github.com/clinicemr/usermanager/graph"
 	"github.com/clinicemr/usermanager/graph/generated"
+	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/events"
@@ -189,15 +195,47 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ready\n"))
 }
 
+// limitBody bounds request bodies. A JSON body is read here, so an oversized
+// one is answered 413 and an array of operations (batching, which would
+// multiply one request's work and sign-in guesses) is refused with a clear
+// message rather than a decoding error that echoes the body.
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		limit := int64(MaxBodyBytes)
 		if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
-			limit = MaxUploadBytes
+			r.Body = http.MaxBytesReader(w, r.Body, MaxUploadBytes)
+			next.ServeHTTP(w, r)
+			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			refuseRequest(w, http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("the request body is too large: at most %d bytes", MaxBodyBytes))
+			return
+		case err != nil:
+			refuseRequest(w, http.StatusBadRequest, "the request body could not be read")
+			return
+		case bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("[")):
+			refuseRequest(w, http.StatusBadRequest, "batching is not supported: send one operation per request")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// refuseRequest answers a request refused before GraphQL saw it, in the
+// GraphQL error shape.
+func refuseRequest(w http.ResponseWriter, status int, message string) {
+	w.Header().Set("Content-Type", "application/graphql-response+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{{
+		"message": message, "extensions": map[string]any{"code": apperr.CodeBadUserInput}}}})
 }
 
 // websocketInit authenticates a WebSocket from its connection_init payload

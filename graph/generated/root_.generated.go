@@ -3136,7 +3136,10 @@ type LicenseCount {
 type Mutation {
   """
   Sign in with username or email and password (R29). Wrong credentials and
-  inactive accounts get the same answer, INVALID_CREDENTIALS.
+  inactive accounts get the same answer, INVALID_CREDENTIALS. A name that
+  failed repeatedly, known or not, gets TOO_MANY_ATTEMPTS for a while; an
+  account locked through another of its names refuses every password with
+  INVALID_CREDENTIALS, so a lock never links a username to an email.
   """
   login(input: LoginInput!): SessionPayload!
   """

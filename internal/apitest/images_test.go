@@ -184,5 +184,11 @@ func TestImagesUploadServeRemove(t *testing.T) {
 		if res, _ := http.Get(env.Server.URL + url); res.StatusCode != http.StatusNotFound {
 			t.Fatalf("removed picture still served: %d", res.StatusCode)
 		}
+		// Removing it again changes nothing and answers the user.
+		removed.RemoveProfilePicture.User.ProfilePictureURL = new(string)
+		admin.MustDo(`mutation($id: ID!) { removeProfilePicture(input: {userId: $id}) { user { profilePictureUrl } } }`, map[string]any{"id": jordan}, &removed)
+		if removed.RemoveProfilePicture.User.ProfilePictureURL != nil {
+			t.Fatal("removing a removed picture answered a picture")
+		}
 	})
 }

@@ -40,7 +40,7 @@ func (r *Resets) ClearLockout(ctx context.Context, in ClearLockoutInput) (*UserP
 	if err != nil {
 		return nil, err
 	}
-	return unchanged(u), nil
+	return succeeded(u, nil), nil
 }
 
 // LockedUntil is when a user's sign-in lock ends, shown to managers (View

@@ -85,7 +85,7 @@ func succeeded(u *ent.User, warnings []*apperr.Warning) *UserPayload {
 	if warnings == nil {
 		warnings = []*apperr.Warning{}
 	}
-	return &UserPayload{User: u.Unwrap(), Warnings: warnings, UserErrors: []*apperr.UserError{}}
+	return &UserPayload{User: u.Detach(), Warnings: warnings, UserErrors: []*apperr.UserError{}}
 }
 
 // Profiles creates and edits user profiles with every rule of R4-R16.

@@ -121,14 +121,7 @@ func (r *Resets) Send(ctx context.Context, in SendPasswordResetInput) (*UserPayl
 	if err := r.issue(ctx, u, "a manager"); err != nil {
 		return nil, err
 	}
-	return unchanged(u), nil
-}
-
-// unchanged answers a mutation that did not change the user's row: u was
-// read outside a transaction, so succeeded (which unwraps a transaction's
-// entity) does not apply and would panic.
-func unchanged(u *ent.User) *UserPayload {
-	return &UserPayload{User: u, Warnings: []*apperr.Warning{}, UserErrors: []*apperr.UserError{}}
+	return succeeded(u, nil), nil
 }
 
 // Request emails a reset link to the account named by a username or an

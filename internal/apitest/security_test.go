@@ -846,34 +846,35 @@ func secCheckOversized(t *testing.T, env *apitest.Env, admin *apitest.Client) {
 // thousands of times (field-merging validation compares every pair). Each
 // must be answered, or refused, quickly.
 func TestSecQueryBombsAnsweredQuickly(t *testing.T) {
-	env := apitest.New(t, apitest.Dialects[0], apitest.Options{Production: true})
-	bomb := func(on, top, leaf string, levels int) string {
-		var b strings.Builder
-		fmt.Fprintf(&b, "query { %s }\n", top)
-		for i := range levels {
-			fmt.Fprintf(&b, "fragment F%d on %s { ...F%d ...F%d }\n", i, on, i+1, i+1)
+	apitest.ForEachDatabaseWith(t, apitest.Options{Production: true}, func(t *testing.T, env *apitest.Env) {
+		bomb := func(on, top, leaf string, levels int) string {
+			var b strings.Builder
+			fmt.Fprintf(&b, "query { %s }\n", top)
+			for i := range levels {
+				fmt.Fprintf(&b, "fragment F%d on %s { ...F%d ...F%d }\n", i, on, i+1, i+1)
+			}
+			fmt.Fprintf(&b, "fragment F%d on %s { %s }\n", levels, on, leaf)
+			return b.String()
 		}
-		fmt.Fprintf(&b, "fragment F%d on %s { %s }\n", levels, on, leaf)
-		return b.String()
-	}
-	attacks := []struct{ name, query string }{
-		// 2^23 spreads; the cost limit refuses it, but only after walking them all.
-		{"fragment bomb, 23 levels", bomb("Query", "...F0", "__typename", 23)},
-		// Introspection costs nothing, so nothing stops the walk (in
-		// production too, where introspection itself is refused).
-		{"introspection fragment bomb, 23 levels", bomb("__Schema", "__schema { ...F0 }", "description", 23)},
-		{"one field 4,000 times", "{ viewer { " + strings.Repeat("id ", 4000) + "} }"},
-	}
-	for _, a := range attacks {
-		body := secBody(t, a.query, nil)
-		r, _, took := secPost(t, env, nil, body)
-		t.Logf("%s (%d-byte request): answered in %d ms, status %d: %.160s", a.name, len(body), took.Milliseconds(), r.Status, r.Body)
-		// A 209 kB request of 10,000 aliases is refused in well under this.
-		if took > 300*time.Millisecond {
-			t.Errorf("%s: a %d-byte request kept the server busy for %v (want under 300ms): the work grows without bound with the size of the query",
-				a.name, len(body), took)
+		attacks := []struct{ name, query string }{
+			// 2^23 spreads; the cost limit refuses it, but only after walking them all.
+			{"fragment bomb, 23 levels", bomb("Query", "...F0", "__typename", 23)},
+			// Introspection costs nothing, so nothing stops the walk (in
+			// production too, where introspection itself is refused).
+			{"introspection fragment bomb, 23 levels", bomb("__Schema", "__schema { ...F0 }", "description", 23)},
+			{"one field 4,000 times", "{ viewer { " + strings.Repeat("id ", 4000) + "} }"},
 		}
-	}
+		for _, a := range attacks {
+			body := secBody(t, a.query, nil)
+			r, _, took := secPost(t, env, nil, body)
+			t.Logf("%s (%d-byte request): answered in %d ms, status %d: %.160s", a.name, len(body), took.Milliseconds(), r.Status, r.Body)
+			// A 209 kB request of 10,000 aliases is refused in well under this.
+			if took > 300*time.Millisecond {
+				t.Errorf("%s: a %d-byte request kept the server busy for %v (want under 300ms): the work grows without bound with the size of the query",
+					a.name, len(body), took)
+			}
+		}
+	})
 }
 
 func secGet(t *testing.T, env *apitest.Env, method, path string, header http.Header) (*http.Response, string) {
@@ -959,8 +960,14 @@ func secCheckHeadersAndCORS(t *testing.T, env *apitest.Env, admin *apitest.Clien
 // HSTS. The same checks on a development server show each one is a real
 // difference; that server also gets the header and CORS checks.
 func TestSecProductionMode(t *testing.T) {
-	prod := apitest.New(t, apitest.Dialects[0], apitest.Options{Production: true})
-	dev := apitest.New(t, apitest.Dialects[0], apitest.Options{})
+	for _, dialect := range apitest.Dialects {
+		t.Run(dialect, func(t *testing.T) { secCheckProductionMode(t, dialect) })
+	}
+}
+
+func secCheckProductionMode(t *testing.T, dialect string) {
+	prod := apitest.New(t, dialect, apitest.Options{Production: true})
+	dev := apitest.New(t, dialect, apitest.Options{})
 	secCheckHeadersAndCORS(t, dev, dev.LoginDemo(demo.AdminUsername))
 	for _, s := range []struct {
 		name string

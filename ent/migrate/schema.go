@@ -409,6 +409,22 @@ var (
 				Columns: []*schema.Column{UsersColumns[14]},
 			},
 			{
+				Name:    "user_real_npi_per_organization",
+				Unique:  true,
+				Columns: []*schema.Column{UsersColumns[21], UsersColumns[14]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "npi <> '9999999995'",
+				},
+			},
+			{
+				Name:    "user_real_license_per_organization",
+				Unique:  true,
+				Columns: []*schema.Column{UsersColumns[21], UsersColumns[16], UsersColumns[15]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "license_number <> '00000'",
+				},
+			},
+			{
 				Name:    "user_search_text",
 				Unique:  false,
 				Columns: []*schema.Column{UsersColumns[12]},

@@ -92,6 +92,16 @@ func (User) Indexes() []ent.Index {
 		index.Fields("organization_id", "user_type", "status"),
 		index.Fields("home_clinic_id"),
 		index.Fields("npi"),
+		// R14: a real NPI, or a real license number in one state, belongs to
+		// one user of an organization, also when two saves race. The
+		// placeholders (credentials.PlaceholderNPI, PlaceholderLicenseNumber)
+		// are left out of the indexes, so any number of users may carry them.
+		index.Fields("organization_id", "npi").Unique().
+			StorageKey("user_real_npi_per_organization").
+			Annotations(entsql.IndexWhere("npi <> '9999999995'")),
+		index.Fields("organization_id", "license_state", "license_number").Unique().
+			StorageKey("user_real_license_per_organization").
+			Annotations(entsql.IndexWhere("license_number <> '00000'")),
 		index.Fields("search_text").
 			Annotations(
 				entsql.IndexTypes(map[string]string{dialect.Postgres: "GIN"}),

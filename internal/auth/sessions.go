@@ -10,6 +10,7 @@ import (
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/audit"
+	"github.com/clinicemr/usermanager/internal/permissions"
 	"github.com/clinicemr/usermanager/internal/txn"
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
@@ -40,7 +41,8 @@ type RevokeSessionsPayload struct {
 
 // sessionOwner checks the viewer may see (manage: change) a user's
 // sessions: their own always; others' with View Users (Edit Users), when
-// the privacy rules let them see the user (R1-R3).
+// the privacy rules let them see the user (R1-R3) and the user is no more
+// powerful than they are (R33).
 func (s *Service) sessionOwner(ctx context.Context, userID *int, manage bool) (*viewer.Viewer, int, error) {
 	v, err := viewer.Require(ctx)
 	if err != nil {
@@ -57,11 +59,16 @@ func (s *Service) sessionOwner(ctx context.Context, userID *int, manage bool) (*
 		return nil, 0, apperr.Forbidden("managing another user's sessions needs the Edit Users permission")
 	}
 	// Queried with the viewer's context: invisible users are not found.
-	if n, err := s.client.User.Query().Where(user.ID(*userID)).Count(ctx); err != nil || n == 0 {
-		if err != nil {
-			return nil, 0, err
-		}
+	target, err := s.client.User.Query().Where(user.ID(*userID)).WithPermissions().WithClinics().Only(ctx)
+	if ent.IsNotFound(err) {
 		return nil, 0, apperr.NotFound("no such user")
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	// Nobody watches or ends the sessions of someone more powerful (R33).
+	if err := permissions.CheckManage(v, target); err != nil {
+		return nil, 0, err
 	}
 	return v, *userID, nil
 }

@@ -44,6 +44,10 @@ func New(client *ent.Client, dialectName string, bus *events.Bus, q *jobs.Queue)
 }
 
 // countsChanged announces, when tx commits, that a clinic's counts changed.
+// Dialect is the database's dialect (dialect.SQLite or dialect.Postgres), for
+// services that share this one's database and lock rows the same way.
+func (s *Service) Dialect() string { return s.dialect }
+
 func (s *Service) countsChanged(ctx context.Context, tx *ent.Tx, orgID, clinicID int) error {
 	return s.events.PublishTx(ctx, tx, events.Event{Kind: events.CountsChanged, OrganizationID: orgID, ClinicID: clinicID})
 }

@@ -53,8 +53,8 @@ var (
 var Catalog = []Entry{
 	{ViewPatients, "View Patients", "Open patient charts.", practice, false, false},
 	{EditPatients, "Edit Patients", "Add and edit patient demographics and cases.", practice, false, false},
-	{ViewUsers, "View Users", "Open the User Manager: search and read users, add users, request license adjustments.", practice, false, true},
-	{EditUsers, "Edit Users", "Edit other users' profiles and switch them active or inactive.", practice, false, true},
+	{ViewUsers, "View Users", "Open the User Manager: search and read users, add users (granting only what the granter holds).", practice, false, true},
+	{EditUsers, "Edit Users", "Edit other users' profiles, switch them active or inactive, and request license adjustments.", practice, false, true},
 	{StartSOAPNotes, "Start SOAP Notes", "Create and document SOAP notes.", clinicians, false, false},
 	{ForwardSOAPNotes, "Forward SOAP Notes", "Forward SOAP notes to a supervising therapist for co-signature.", supervised, false, false},
 	{FinishSOAPNotes, "Finish SOAP Notes", "Sign and finalize SOAP notes.", therapists, false, false},

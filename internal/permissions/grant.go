@@ -37,11 +37,12 @@ func EntryOf(key string) (Entry, bool) {
 // Available reports whether key may be granted to a user type.
 func (e Entry) Available(t staff.UserType) bool { return slices.Contains(e.AvailableTo, t) }
 
-// CheckGrant checks that the viewer may grant keys to a user of type t (R16):
-// every key exists, is available to the type, and restricted ones are
-// granted by Support only. Keys the user already holds (kept) are exempt
-// from the restricted rule, so editing a profile a Support person once
-// granted a restricted permission does not fail.
+// CheckGrant checks that the viewer may grant keys to a user of type t (R16,
+// R32): every key exists and is available to the type, restricted ones are
+// granted by Support only, and administrative ones only by someone who holds
+// them. Keys the user already holds (kept) are exempt, so editing a profile
+// a Support person once granted a restricted permission does not fail (and
+// R33 keeps a manager from editing anyone holding more than they do).
 func CheckGrant(ctx context.Context, errs *apperr.List, field string, keys, kept []string, t staff.UserType) {
 	v := viewer.FromContext(ctx)
 	for _, key := range keys {
@@ -51,8 +52,11 @@ func CheckGrant(ctx context.Context, errs *apperr.List, field string, keys, kept
 			errs.Add(field, UnknownPermission, "there is no permission %q", key)
 		case !e.Available(t):
 			errs.Add(field, PermissionNotAvailable, "%s is not available to user type %s", e.Name, t)
-		case e.Restricted && !v.Support && !slices.Contains(kept, key):
+		case slices.Contains(kept, key) || MayGrant(v, key):
+		case e.Restricted:
 			errs.Add(field, Forbidden, "%s can only be granted by Support", e.Name)
+		default:
+			errs.Add(field, NotGrantable, "you can grant %s only if you hold it yourself", e.Name)
 		}
 	}
 	if len(keys) == 0 {

@@ -23,8 +23,9 @@ type CopyPermissionsInput struct {
 
 // copyable collects what may be copied from source users onto a user of type
 // t (R15): their permissions except the SOAP-note signing ones and those not
-// available to t (or restricted, unless the viewer is Support), and their
-// clinics the viewer can access. Sources may be active or inactive.
+// available to t or not the viewer's to grant (R32: restricted ones, and
+// administrative ones the viewer lacks), and their clinics the viewer can
+// access. Sources may be active or inactive.
 func (p *Profiles) copyable(ctx context.Context, sourceIDs []int, t staff.UserType) (keys []string, clinics []int, warnings []*apperr.Warning, err error) {
 	v := viewer.FromContext(ctx)
 	sources, err := p.client.User.Query().Where(user.IDIn(sourceIDs...)).WithPermissions().WithClinics().All(ctx)
@@ -41,7 +42,8 @@ func (p *Profiles) copyable(ctx context.Context, sourceIDs []int, t staff.UserTy
 			switch {
 			case slices.Contains(permissions.SOAPSigning, perm.Key):
 				// Never copied: signing notes is personal.
-			case !known || !e.Available(t) || (e.Restricted && !v.Support):
+			case !known || !e.Available(t) || !permissions.MayGrant(v, perm.Key):
+				// Copying grants no more than the viewer could grant (R32).
 				if !slices.Contains(skipped, perm.Key) {
 					skipped = append(skipped, perm.Key)
 				}
@@ -57,7 +59,7 @@ func (p *Profiles) copyable(ctx context.Context, sourceIDs []int, t staff.UserTy
 	}
 	if len(skipped) > 0 {
 		warnings = append(warnings, &apperr.Warning{Code: NotCopied, Message: fmt.Sprintf(
-			"not copied because not available to %s or restricted: %s", t, permissions.Names(skipped))})
+			"not copied because not available to %s, restricted, or not yours to grant: %s", t, permissions.Names(skipped))})
 	}
 	return keys, clinics, warnings, nil
 }
@@ -67,6 +69,9 @@ func (p *Profiles) copyable(ctx context.Context, sourceIDs []int, t staff.UserTy
 func (p *Profiles) CopyPermissions(ctx context.Context, in CopyPermissionsInput) (*UserPayload, error) {
 	u, err := p.Editable(ctx, in.TargetUserID)
 	if err != nil {
+		return nil, err
+	}
+	if err := permissions.CheckNotSelf(viewer.FromContext(ctx), u.ID, "your own permissions"); err != nil {
 		return nil, err
 	}
 	if len(in.SourceUserIDs) == 0 {

@@ -75,7 +75,7 @@ func CheckUnique(ctx context.Context, client *ent.Client, errs *apperr.List, use
 // Create writes a validated profile inside tx and activates it if a license
 // of its class is free at its home clinic; otherwise it stays Inactive and
 // activated is false (R24). A unique-index violation from a concurrent create
-// comes back as USERNAME_TAKEN or EMAIL_TAKEN.
+// comes back as USERNAME_TAKEN, EMAIL_TAKEN or DUPLICATE_PROVIDER.
 func Create(ctx context.Context, tx *ent.Tx, lic *licenses.Service, n NewUser) (u *ent.User, activated bool, err error) {
 	return create(ctx, tx, lic, n, true)
 }
@@ -136,6 +136,12 @@ func uniqueViolation(err error) error {
 		errs.Add("username", apperr.UsernameTaken, "the username is taken")
 	case strings.Contains(msg, "email_key"):
 		errs.Add("email", apperr.EmailTaken, "the email address is already used by another profile")
+	// R14's partial unique indexes: PostgreSQL names the index, SQLite its
+	// columns.
+	case strings.Contains(msg, "user_real_npi_per_organization") || strings.Contains(msg, "users.npi"):
+		errs.Add("npi", DuplicateProviderCode, "another user of the organization already has this NPI: look for the existing profile (duplicateProviders) instead of adding the provider again")
+	case strings.Contains(msg, "user_real_license_per_organization") || strings.Contains(msg, "users.license_number"):
+		errs.Add("licenseNumber", DuplicateProviderCode, "another user of the organization already has this license number in this state: look for the existing profile (duplicateProviders) instead of adding the provider again")
 	default:
 		return err
 	}

@@ -174,6 +174,9 @@ func (p *Profiles) Create(ctx context.Context, in CreateUserInput) (*UserPayload
 		if err := p.checkDuplicateNPI(ctx, &errs, n.OrganizationID, n.NPI, 0); err != nil {
 			return nil, err
 		}
+		if err := p.checkDuplicateLicense(ctx, &errs, n.OrganizationID, n.LicenseNumber, n.LicenseState, 0); err != nil {
+			return nil, err
+		}
 	}
 	if len(errs) > 0 {
 		return failed(errs), nil
@@ -277,6 +280,11 @@ func (p *Profiles) Update(ctx context.Context, in UpdateUserInput) (*UserPayload
 	if in.Permissions != nil || in.Admin != nil {
 		permissions.CheckGrant(ctx, &errs, "permissions", keys, oldKeys, u.UserType)
 	}
+	if !sameSet(keys, oldKeys) || !sameSet(clinics, oldClinics) || home != derefOr(u.HomeClinicID, 0) {
+		if err := permissions.CheckNotSelf(viewer.FromContext(ctx), u.ID, "your own permissions or clinics"); err != nil {
+			return nil, err
+		}
+	}
 	npi, lic, state := u.Npi, u.LicenseNumber, u.LicenseState
 	if in.Npi != nil {
 		npi = normalized(in.Npi)
@@ -294,6 +302,11 @@ func (p *Profiles) Update(ctx context.Context, in UpdateUserInput) (*UserPayload
 				return nil, err
 			}
 		}
+		if in.LicenseNumber != nil || in.LicenseState != nil {
+			if err := p.checkDuplicateLicense(ctx, &errs, *u.OrganizationID, lic, state, u.ID); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := p.checkUniqueExcept(ctx, &errs, u, in.Username, in.Email); err != nil {
 		return nil, err
@@ -304,6 +317,11 @@ func (p *Profiles) Update(ctx context.Context, in UpdateUserInput) (*UserPayload
 
 	var updated *ent.User
 	err = txn.WithTx(ctx, p.client, func(tx *ent.Tx) error {
+		if holdsCompanyAdmin(oldKeys) && !holdsCompanyAdmin(keys) {
+			if err := p.keepAnAdministrator(ctx, tx, u, "permissions"); err != nil {
+				return err
+			}
+		}
 		upd := tx.User.UpdateOneID(u.ID).
 			SetUsername(strings.TrimSpace(username)).SetEmail(strings.TrimSpace(email)).
 			SetFirstName(strings.TrimSpace(first)).SetLastName(strings.TrimSpace(last)).
@@ -404,9 +422,24 @@ func (p *Profiles) auditUpdate(ctx context.Context, client *ent.Client, before, 
 	return nil
 }
 
-// Editable loads a profile the viewer may edit: visible (R1, R3), Edit
-// Users (R2), and a Biller only from their home clinic (R13).
+// Editable loads a profile the viewer may manage: visible (R1, R3), Edit
+// Users (R2), a Biller only from their home clinic (R13), and nobody more
+// powerful than the viewer (R33).
 func (p *Profiles) Editable(ctx context.Context, id int) (*ent.User, error) {
+	u, err := p.Reachable(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := permissions.CheckManage(viewer.FromContext(ctx), u); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// Reachable is Editable without R33: what a manager may do to someone more
+// powerful, such as sending them a reset link that goes to their own
+// mailbox.
+func (p *Profiles) Reachable(ctx context.Context, id int) (*ent.User, error) {
 	v, err := viewer.Require(ctx)
 	if err != nil {
 		return nil, err
@@ -504,6 +537,24 @@ func (p *Profiles) checkDuplicateNPI(ctx context.Context, errs *apperr.List, org
 	}
 	if taken {
 		errs.Add("npi", DuplicateProviderCode, "another user of the organization already has NPI %s: look for the existing profile (duplicateProviders) instead of adding the provider again", *npi)
+	}
+	return nil
+}
+
+// checkDuplicateLicense refuses a real license number in a state that another
+// user of the organization already has (R14), like checkDuplicateNPI.
+func (p *Profiles) checkDuplicateLicense(ctx context.Context, errs *apperr.List, orgID int, lic, state *string, self int) error {
+	if lic == nil || *lic == "" || credentials.IsPlaceholderLicense(*lic) || state == nil || *state == "" {
+		return nil
+	}
+	taken, err := p.client.User.Query().
+		Where(user.OrganizationID(orgID), user.LicenseNumber(*lic), user.LicenseState(*state), user.IDNEQ(self)).
+		Exist(privacy.DecisionContext(ctx, privacy.Allow))
+	if err != nil {
+		return err
+	}
+	if taken {
+		errs.Add("licenseNumber", DuplicateProviderCode, "another user of the organization already has license %s in %s: look for the existing profile (duplicateProviders) instead of adding the provider again", *lic, *state)
 	}
 	return nil
 }

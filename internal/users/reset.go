@@ -108,7 +108,7 @@ func sys(ctx context.Context) context.Context { return privacy.DecisionContext(c
 
 // Send emails a reset link to a user, as their manager (Edit Users).
 func (r *Resets) Send(ctx context.Context, in SendPasswordResetInput) (*UserPayload, error) {
-	u, err := r.profiles.Editable(ctx, in.UserID)
+	u, err := r.profiles.Reachable(ctx, in.UserID)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,9 @@ import (
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/audit"
+	"github.com/clinicemr/usermanager/internal/permissions"
 	"github.com/clinicemr/usermanager/internal/txn"
+	"github.com/clinicemr/usermanager/internal/viewer"
 )
 
 // InvalidStatusTransition refuses a status change that is no change.
@@ -33,6 +35,9 @@ func (p *Profiles) SetStatus(ctx context.Context, in SetStatusInput) (*UserPaylo
 	if err != nil {
 		return nil, err
 	}
+	if err := permissions.CheckNotSelf(viewer.FromContext(ctx), u.ID, "your own status"); err != nil {
+		return nil, err
+	}
 	from := user.StatusINACTIVE
 	if in.Status == user.StatusINACTIVE {
 		from = user.StatusACTIVE
@@ -46,6 +51,11 @@ func (p *Profiles) SetStatus(ctx context.Context, in SetStatusInput) (*UserPaylo
 	}
 	var saved *ent.User
 	err = txn.WithTx(ctx, p.client, func(tx *ent.Tx) error {
+		if in.Status == user.StatusINACTIVE && holdsCompanyAdmin(permissionKeys(u)) {
+			if err := p.keepAnAdministrator(ctx, tx, u, "status"); err != nil {
+				return err
+			}
+		}
 		// Conditional on the current status, so of two concurrent changes
 		// only one applies.
 		n, err := tx.User.Update().Where(user.ID(u.ID), user.StatusEQ(from)).SetStatus(in.Status).Save(ctx)

@@ -582,7 +582,7 @@ func TestProfCreateUserInvalidInput(t *testing.T) {
 		}{
 			{"username with a space", with(base(), "username", "newpt kim"), []string{"username=INVALID_USERNAME"}, nil},
 			{"username with a comma", with(base(), "username", "newpt,kim"), []string{"username=INVALID_USERNAME"}, nil},
-			{"username with a tab", with(base(), "username", "newpt\tkim"), []string{"username=INVALID_USERNAME"}, nil},
+			{"username with a tab", with(base(), "username", "newpt\tkim"), []string{"username=INVALID_CHARACTERS"}, nil}, // R36
 			{"email-shaped username unlike the email", with(base(), "username", "kim.newton@example.org"), []string{"username=INVALID_USERNAME"}, nil},
 			{"bad email", with(base(), "email", "not-an-email"), []string{"email=INVALID_EMAIL"}, nil},
 			{"bad email without domain", with(base(), "email", "newpt.kim@"), []string{"email=INVALID_EMAIL"}, nil},

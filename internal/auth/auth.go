@@ -28,6 +28,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/passwords"
 	"github.com/clinicemr/usermanager/internal/requestinfo"
 	"github.com/clinicemr/usermanager/internal/staff"
+	"github.com/clinicemr/usermanager/internal/textinput"
 	"github.com/clinicemr/usermanager/internal/txn"
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
@@ -132,7 +133,9 @@ func (s *Service) tooManyAttempts(until time.Time) *SessionPayload {
 // locked accounts and unknown names that failed as often (R29).
 func (s *Service) Login(ctx context.Context, in LoginInput) (*SessionPayload, error) {
 	key := strings.ToLower(strings.TrimSpace(in.Login))
-	if key == "" || in.Password == "" || len(in.Password) > passwords.MaxLength {
+	// A name with control characters (R36) can be no account's: answered
+	// as a wrong password, without a lookup or a record of the raw text.
+	if key == "" || !textinput.SingleLine(key) || in.Password == "" || len(in.Password) > passwords.MaxLength {
 		passwords.VerifyDummy(in.Password)
 		return invalidCredentials(), nil
 	}

@@ -8,12 +8,13 @@ package gid
 import (
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/clinicemr/usermanager/internal/apperr"
 )
 
 const prefix = "um:"
@@ -46,11 +47,38 @@ func MarshalID(id int) graphql.Marshaler {
 	})
 }
 
-// UnmarshalID is the gqlgen unmarshaler of the ID scalar.
+// InvalidCode is the userError code of a malformed ID in a mutation's
+// input.
+const InvalidCode apperr.Code = "INVALID_ID"
+
+// Invalid is what UnmarshalID makes of a malformed ID: no object has it.
+const Invalid = 0
+
+// UnmarshalID is the gqlgen unmarshaler of the ID scalar. A malformed ID
+// becomes Invalid instead of an error: gqlgen decodes a field's arguments
+// before any middleware runs, so an error here would replace a mutation's
+// payload, and every other problem of its input, with a bare GraphQL error.
+// The server's input check (internal/server/hostile.go) refuses malformed
+// IDs, with Check, before any resolver runs and names the field; should one
+// slip through, Invalid matches no object.
 func UnmarshalID(v any) (int, error) {
+	s, _ := v.(string)
+	id, err := Decode(s)
+	if err != nil {
+		return Invalid, nil
+	}
+	return id, nil
+}
+
+// Check says why v, a raw ID argument, is not an ID this server issued
+// ("" when it is).
+func Check(v any) string {
 	s, ok := v.(string)
 	if !ok {
-		return 0, fmt.Errorf("%w: an ID is a string", ErrInvalid)
+		return "is not an ID: IDs are strings"
 	}
-	return Decode(s)
+	if _, err := Decode(s); err != nil {
+		return "is not an ID this server issued"
+	}
+	return ""
 }

@@ -148,6 +148,7 @@ func New(opts Options) *Server {
 	gql.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	gql.Use(DefaultLimits)
 	gql.AroundFields(boundPageSize)
+	gql.Use(newInputCheck[generated.MutationResolver]())
 	gql.AroundOperations(endWithSession(opts.Auth))
 	gql.AroundOperations(timeLimit(cmp.Or(opts.OperationTimeout, 15*time.Second)))
 	gql.SetErrorPresenter(presentError)

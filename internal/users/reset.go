@@ -23,6 +23,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/lockout"
 	"github.com/clinicemr/usermanager/internal/mail"
 	"github.com/clinicemr/usermanager/internal/passwords"
+	"github.com/clinicemr/usermanager/internal/textinput"
 	"github.com/clinicemr/usermanager/internal/txn"
 )
 
@@ -106,7 +107,9 @@ type ResetPasswordPayload struct {
 
 func sys(ctx context.Context) context.Context { return privacy.DecisionContext(ctx, privacy.Allow) }
 
-// Send emails a reset link to a user, as their manager (Edit Users).
+// Send emails a reset link to a user, as their manager (Edit Users). It is
+// allowed for users more powerful than the manager (R33): the link goes to
+// the user's own mailbox.
 func (r *Resets) Send(ctx context.Context, in SendPasswordResetInput) (*UserPayload, error) {
 	u, err := r.profiles.Reachable(ctx, in.UserID)
 	if err != nil {
@@ -145,7 +148,8 @@ func (r *Resets) Request(ctx context.Context, in RequestPasswordResetInput) (*Re
 
 func (r *Resets) request(ctx context.Context, in RequestPasswordResetInput) error {
 	key := strings.ToLower(strings.TrimSpace(in.Login))
-	if key == "" || len(key) > 320 {
+	// Text no account can have (R36) is answered as an unknown name.
+	if key == "" || len(key) > 320 || !textinput.SingleLine(key) {
 		return nil
 	}
 	u, err := r.client.User.Query().Where(user.Or(user.UsernameKey(key), user.EmailKey(key))).Only(sys(ctx))

@@ -208,9 +208,11 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	if cfg.SMTPURL == "" {
 		slog.Info("no SMTP_URL: mail is written to the outbox", "dir", cfg.MailOutboxDir)
 	}
+	// No ReadTimeout or WriteTimeout: they would end WebSockets and SSE
+	// streams. Bodies are bounded per request by BoundBodyReads.
 	httpSrv := &http.Server{
 		Addr:              cfg.HTTPAddr,
-		Handler:           srv,
+		Handler:           server.BoundBodyReads(srv, server.BodyTimeouts{Body: cfg.BodyTimeout, Upload: cfg.UploadTimeout}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },

@@ -133,7 +133,10 @@ func TestProdStartsWithSafeSettings(t *testing.T) {
 		"TRUSTED_PROXIES=127.0.0.1", "CORS_ALLOWED_ORIGINS=https://admin.example.com", "DATA_DIR="+data)...)
 	base := "http://" + p.addr
 	for _, path := range []string{"/", "/graphql?query=%7B__typename%7D", "/healthz"} {
-		res, err := http.Get(base + path)
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		// GET queries need a header that forces a CORS preflight (CSRF).
+		req.Header.Set("Apollo-Require-Preflight", "true")
+		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -120,6 +120,12 @@ type Options struct {
 	Production bool
 	// TrustedProxies may set X-Forwarded-For.
 	TrustedProxies []netip.Prefix
+	// BodyTimeout and UploadTimeout bound how long a request body may take
+	// to arrive (defaults as in production).
+	BodyTimeout, UploadTimeout time.Duration
+	// PostgresURL, if set, rewrites the URL of the PostgreSQL database the
+	// server uses (to reach it through a proxy a test can cut).
+	PostgresURL func(url string) string
 }
 
 // Dialects lists the databases ForEachDatabase covers.
@@ -154,6 +160,9 @@ func New(t testing.TB, dialectName string, opts Options) *Env {
 		d, err = db.OpenSQLite(filepath.Join(t.TempDir(), "test.db"))
 	case dialect.Postgres:
 		url := postgresDatabase(t)
+		if opts.PostgresURL != nil {
+			url = opts.PostgresURL(url)
+		}
 		d, err = db.Open(url, "")
 	default:
 		t.Fatalf("unknown dialect %q", dialectName)
@@ -267,11 +276,26 @@ func (e *Env) start(d *db.DB) {
 		defer cancel()
 		_ = e.Jobs.Stop(stopCtx)
 	})
-	e.Server = httptest.NewServer(srv)
+	e.Server = httptest.NewServer(server.BoundBodyReads(srv, server.BodyTimeouts{Body: opts.BodyTimeout, Upload: opts.UploadTimeout}))
+	// Uploads carry the header that forces a CORS preflight, as the admin
+	// app's upload client sends it (the server refuses multipart without it).
+	base := e.Server.Client().Transport
+	e.Server.Client().Transport = uploadPreflight{base.(*http.Transport)}
 	// Subscriptions end with the bus; close it before the server waits for
 	// their connections.
 	t.Cleanup(e.Server.Close)
 	t.Cleanup(e.Events.Close)
+}
+
+// uploadPreflight adds Apollo-Require-Preflight to multipart requests.
+type uploadPreflight struct{ *http.Transport }
+
+func (t uploadPreflight) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") && r.Header.Get("Apollo-Require-Preflight") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Apollo-Require-Preflight", "true")
+	}
+	return t.Transport.RoundTrip(r)
 }
 
 // Clock is a settable clock for the server.
@@ -384,6 +408,8 @@ type Response struct {
 	Data   json.RawMessage `json:"data"`
 	Errors []GraphQLError  `json:"errors"`
 	Body   []byte          `json:"-"`
+	// Header of the HTTP answer (Client.Do only).
+	Header http.Header `json:"-"`
 }
 
 // Codes lists the extensions.code of each error.
@@ -455,7 +481,7 @@ func (c *Client) Do(query string, vars map[string]any) *Response {
 	defer res.Body.Close()
 	var buf bytes.Buffer
 	_, _ = buf.ReadFrom(res.Body)
-	r := &Response{Status: res.StatusCode, Body: buf.Bytes()}
+	r := &Response{Status: res.StatusCode, Body: buf.Bytes(), Header: res.Header}
 	if err := json.Unmarshal(buf.Bytes(), r); err != nil {
 		c.env.T.Fatalf("response is not JSON (status %d): %s", res.StatusCode, buf.Bytes())
 	}

@@ -58,6 +58,8 @@ type Config struct {
 	LockoutMax       time.Duration `env:"LOCKOUT_MAX" envDefault:"15m" help:"the longest lock"`
 	LockoutIPLimit   int           `env:"LOCKOUT_IP_THRESHOLD" envDefault:"30" help:"sign-in failures from one client address that lock the address"`
 	OperationTimeout time.Duration `env:"OPERATION_TIMEOUT" envDefault:"15s" help:"the longest a query or mutation may run before it is stopped"`
+	BodyTimeout      time.Duration `env:"REQUEST_BODY_TIMEOUT" envDefault:"10s" help:"the longest a request body (a query or mutation) may take to arrive; a slower one is answered 408"`
+	UploadTimeout    time.Duration `env:"UPLOAD_TIMEOUT" envDefault:"90s" help:"the longest an upload (multipart, at most 2 MB) may take to arrive; 90s lets a 256 kbit/s line send the largest"`
 	Production       bool          `env:"PRODUCTION" help:"production mode: refuses a generated or weak JWT_SECRET, CORS for every origin and undeclared TLS; turns GraphiQL, introspection and field suggestions off unless enabled, and sends HSTS"`
 	TLSTermination   string        `env:"TLS_TERMINATION" help:"proxy when a load balancer or reverse proxy terminates TLS in front of the server; required in production unless TLS_CERT_FILE is set"`
 	TLSCertFile      string        `env:"TLS_CERT_FILE" help:"serve HTTPS with this certificate (and TLS_KEY_FILE)"`
@@ -78,6 +80,9 @@ func Load() (*Config, error) {
 	}
 	if err := c.checkProduction(); err != nil {
 		return nil, err
+	}
+	if c.BodyTimeout < time.Second || c.UploadTimeout < time.Second {
+		return nil, errors.New("REQUEST_BODY_TIMEOUT and UPLOAD_TIMEOUT must be at least 1s")
 	}
 	if c.JobRescueAfter <= c.JobTimeout {
 		return nil, errors.New("JOB_RESCUE_AFTER must be longer than JOB_TIMEOUT")

@@ -59,6 +59,12 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 		// A deliberate refusal (INTROSPECTION=false), not a server fault.
 		gqlErr.Message = "introspection is turned off on this server"
 		gqlErr.Extensions["code"] = apperr.CodeForbidden
+	case apperr.Outage(err):
+		// The database is unreachable: the client should retry (503, see
+		// answerOutages), not treat it as a fault or a sign-out.
+		slog.WarnContext(ctx, "database unreachable", "request_id", requestID(ctx), "path", gqlErr.Path.String(), "error", err)
+		gqlErr.Message = apperr.UnavailableMessage
+		gqlErr.Extensions["code"] = apperr.CodeUnavailable
 	default:
 		id := requestID(ctx)
 		slog.ErrorContext(ctx, "request failed", "request_id", id, "path", gqlErr.Path.String(), "error", err)

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -151,6 +152,7 @@ func New(opts Options) *Server {
 	gql.Use(newInputCheck[generated.MutationResolver]())
 	gql.AroundOperations(endWithSession(opts.Auth))
 	gql.AroundOperations(timeLimit(cmp.Or(opts.OperationTimeout, 15*time.Second)))
+	gql.AroundOperations(flagOutages) // last added runs outermost: sees the final answer
 	gql.SetErrorPresenter(presentError)
 	gql.SetRecoverFunc(recoverPanic)
 
@@ -158,11 +160,11 @@ func New(opts Options) *Server {
 	api := cors.New(cors.Options{
 		AllowedOrigins:   opts.AllowedOrigins,
 		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodOptions},
-		AllowedHeaders:   []string{"Authorization", "Content-Type", auth.ClinicHeader, "Apollo-Require-Preflight"},
-		ExposedHeaders:   []string{"X-Request-Id"},
+		AllowedHeaders:   append([]string{"Authorization", "Content-Type", auth.ClinicHeader}, PreflightHeaders...),
+		ExposedHeaders:   []string{"X-Request-Id", "Retry-After"},
 		AllowCredentials: false,
 		MaxAge:           600,
-	}).Handler(opts.Auth.Middleware(limitBody(gql)))
+	}).Handler(requirePreflight(answerOutages(opts.Auth.Middleware(limitBody(gql)))))
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", api)
@@ -218,6 +220,10 @@ func limitBody(next http.Handler) http.Handler {
 			refuseRequest(w, http.StatusRequestEntityTooLarge,
 				fmt.Sprintf("the request body is too large: at most %d bytes", MaxBodyBytes))
 			return
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// Cut off by BoundBodyReads.
+			refuseRequest(w, http.StatusRequestTimeout, "the request body arrived too slowly: send it at once")
+			return
 		case err != nil:
 			refuseRequest(w, http.StatusBadRequest, "the request body could not be read")
 			return
@@ -242,7 +248,8 @@ func refuseRequest(w http.ResponseWriter, status int, message string) {
 // websocketInit authenticates a WebSocket from its connection_init payload
 // ({"Authorization": "Bearer <token>", "X-Clinic-Id": "..."}). A refused
 // token closes the socket with 4401 (not 1000, which makes clients retry
-// forever).
+// forever); a database outage with 1013, "try again later", so clients
+// reconnect instead of signing the person out.
 func websocketInit(a *auth.Service) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		token := payload.GetString("Authorization")
@@ -250,6 +257,9 @@ func websocketInit(a *auth.Service) transport.WebsocketInitFunc {
 			token = payload.GetString("authorization")
 		}
 		ctx, err := a.Context(ctx, token, payload.GetString(auth.ClinicHeader))
+		if e, ok := apperr.AsError(err); ok && e.Code == apperr.CodeUnavailable {
+			return transport.WithWebsocketCloseCode(ctx, int(websocket.StatusTryAgainLater)), nil, err
+		}
 		if err != nil {
 			return transport.WithWebsocketCloseCode(ctx, 4401), nil, err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/events"
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/onboarding"
+	"github.com/clinicemr/usermanager/internal/passwords"
 	p "github.com/clinicemr/usermanager/internal/permissions"
 	"github.com/clinicemr/usermanager/internal/staff"
 	"github.com/clinicemr/usermanager/internal/txn"
@@ -165,6 +166,12 @@ func loadPractice(ctx context.Context, d *db.DB, lic *licenses.Service, password
 		{"pt.sam", "Samira", "O'Neill", staff.PT, 2, nil},
 		{"pt.fillin", "Chris", "Delaney", staff.PT, 2, nil}, // no Therapist license left at Lakeview: saved Inactive
 	}
+	// One hash for the password every demo user shares: argon2id is slow on
+	// purpose, and the demo loads on every first run (and every test).
+	hash, err := passwords.Hash(password)
+	if err != nil {
+		return err
+	}
 	return txn.WithTx(sys, d.Client, func(tx *ent.Tx) error {
 		for _, u := range staffList {
 			access := []int{clinicIDs[u.home]}
@@ -173,7 +180,7 @@ func loadPractice(ctx context.Context, d *db.DB, lic *licenses.Service, password
 			}
 			_, _, err := users.Create(sys, tx, lic, users.NewUser{
 				OrganizationID: org.ID, Username: u.username, Email: u.username + "@sunrise-therapy.example",
-				Password: password, UserType: u.userType, FirstName: u.first, LastName: u.last,
+				Password: password, PasswordHash: hash, UserType: u.userType, FirstName: u.first, LastName: u.last,
 				FullName: u.first + " " + u.last, HomeClinicID: clinicIDs[u.home], ClinicIDs: access,
 				Permissions: permsOf(u.userType), NPI: npiFor(u.userType), LicenseNumber: licenseFor(u.userType),
 			})

@@ -11,6 +11,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode"
 
 	"github.com/ccojocar/zxcvbn-go"
@@ -118,13 +119,39 @@ func estimate(password string, personal []string) Strength {
 	return Weak
 }
 
-// argon2id parameters (OWASP's recommended minimum: m=19 MiB, t=2, p=1).
-const (
-	argonTime    = 2
-	argonMemory  = 19 * 1024
-	argonThreads = 1
-	argonKeyLen  = 32
-)
+// Params are the argon2id cost parameters new hashes are made with. Stored
+// hashes carry their own, so verifying is unchanged when these change.
+type Params struct {
+	Time    uint32 // passes over memory
+	Memory  uint32 // KiB
+	Threads uint8
+}
+
+// Production is OWASP's recommended minimum for argon2id: m=19 MiB, t=2, p=1.
+var Production = Params{Time: 2, Memory: 19 * 1024, Threads: 1}
+
+// Cheap is for tests only: a hash costs microseconds instead of 50-500 ms, so
+// a test environment that creates dozens of users is cheap. Never serve with
+// it.
+var Cheap = Params{Time: 1, Memory: 8, Threads: 1}
+
+const keyLen = 32
+
+var current atomic.Pointer[Params]
+
+// UseParams sets the parameters of new hashes (Production by default). Tests
+// call it once, before anything hashes.
+func UseParams(p Params) {
+	current.Store(&p)
+	dummy.Store(nil)
+}
+
+func params() Params {
+	if p := current.Load(); p != nil {
+		return *p
+	}
+	return Production
+}
 
 // Hash returns an encoded argon2id hash of password with a random salt.
 func Hash(password string) (string, error) {
@@ -132,10 +159,11 @@ func Hash(password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	p := params()
+	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, keyLen)
 	enc := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, argonMemory, argonTime, argonThreads, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
+		argon2.Version, p.Memory, p.Time, p.Threads, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
 }
 
 var errMalformed = errors.New("passwords: malformed hash")
@@ -169,12 +197,21 @@ func Verify(encoded, password string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// dummyHash is verified against when no user matches, so an unknown username
-// costs the same time as a wrong password.
-var dummyHash, _ = Hash("dummy password for timing equalisation")
+// dummy is verified against when no user matches, so an unknown username
+// costs the same time as a wrong password. It is made on first use, with the
+// parameters in force.
+var dummy atomic.Pointer[string]
 
 // VerifyDummy spends the time of one verification.
-func VerifyDummy(password string) { _, _ = Verify(dummyHash, password) }
+func VerifyDummy(password string) {
+	h := dummy.Load()
+	if h == nil {
+		made, _ := Hash("dummy password for timing equalisation")
+		dummy.CompareAndSwap(nil, &made)
+		h = dummy.Load()
+	}
+	_, _ = Verify(*h, password)
+}
 
 func (s Strength) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, strconv.Quote(string(s))) }
 

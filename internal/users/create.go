@@ -21,16 +21,19 @@ type NewUser struct {
 	Username       string
 	Email          string
 	Password       string
-	UserType       staff.UserType
-	FirstName      string
-	LastName       string
-	FullName       string
-	HomeClinicID   int
-	ClinicIDs      []int
-	Permissions    []string
-	NPI            *string
-	LicenseNumber  *string
-	LicenseState   *string
+	// PasswordHash, when set, is stored instead of hashing Password: the
+	// demo loader hashes the password its users share once.
+	PasswordHash  string
+	UserType      staff.UserType
+	FirstName     string
+	LastName      string
+	FullName      string
+	HomeClinicID  int
+	ClinicIDs     []int
+	Permissions   []string
+	NPI           *string
+	LicenseNumber *string
+	LicenseState  *string
 }
 
 // Validate checks the rules of a new profile that need no database, adding
@@ -82,9 +85,11 @@ func Create(ctx context.Context, tx *ent.Tx, lic *licenses.Service, n NewUser) (
 
 // create writes a validated profile; with activate it tries to activate it.
 func create(ctx context.Context, tx *ent.Tx, lic *licenses.Service, n NewUser, activate bool) (u *ent.User, activated bool, err error) {
-	hash, err := passwords.Hash(n.Password)
-	if err != nil {
-		return nil, false, err
+	hash := n.PasswordHash
+	if hash == "" {
+		if hash, err = passwords.Hash(n.Password); err != nil {
+			return nil, false, err
+		}
 	}
 	perms, err := tx.Permission.Query().Where(permission.KeyIn(n.Permissions...)).IDs(ctx)
 	if err != nil {

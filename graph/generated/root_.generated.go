@@ -3200,6 +3200,16 @@ enum UserErrorCode {
   PERMISSION_NOT_AVAILABLE
   UNKNOWN_PERMISSION
   FORBIDDEN
+  """
+  The input grants an administrative permission you do not hold yourself
+  (R32).
+  """
+  PERMISSION_NOT_GRANTABLE
+  """
+  The change would leave the organization without an active Company Admin
+  (R35).
+  """
+  LAST_ADMINISTRATOR
   CLINIC_REQUIRED
   CLINIC_NOT_ACCESSIBLE
   INVALID_HOME_CLINIC
@@ -3356,14 +3366,19 @@ extend type Query {
 
 extend type Mutation {
   """
-  Add a user (R4-R16, R24). Needs View Users. Every broken rule is reported
-  at once and nothing is written. Active by default; saved Inactive with a
-  warning when no license is available.
+  Add a user (R4-R16, R24). Needs View Users. You may grant only the
+  administrative permissions you hold and the clinics you access (R32). Every
+  broken rule is reported at once and nothing is written. Active by default;
+  saved Inactive with a warning when no license is available.
   """
   createUser(input: CreateUserInput!): UserPayload!
   """
   Edit a profile. Needs Edit Users; Biller profiles only from their home
   clinic (R13). Moving an active user's home clinic moves their license.
+  FORBIDDEN for a user holding an administrative permission or a clinic you
+  lack (R33), and for changes to your own permissions or clinics (R34); you
+  grant only what you hold (R32); removing Company Admin from the last active
+  one is LAST_ADMINISTRATOR (R35).
   """
   updateUser(input: UpdateUserInput!): UserPayload!
   """
@@ -3373,11 +3388,15 @@ extend type Mutation {
   changeUserType(input: ChangeUserTypeInput!): UserPayload!
   """
   Add to a user the permissions and clinics of one or more users (R15). The
-  SOAP-note signing permissions and clinics you cannot access are never copied.
+  SOAP-note signing permissions, permissions you could not grant yourself
+  (R32) and clinics you cannot access are never copied. Not onto yourself
+  (R34) nor onto someone more powerful (R33).
   """
   copyUserPermissions(input: CopyUserPermissionsInput!): UserPayload!
   """
-  Set a user's password (R7, R30). The user's sessions end.
+  Set a user's password (R7, R30). The user's sessions end. Needs Edit Users;
+  FORBIDDEN for someone more powerful than you (R33): send them a reset email
+  instead.
   """
   setUserPassword(input: SetUserPasswordInput!): UserPayload!
   """
@@ -3598,7 +3617,9 @@ extend type Mutation {
   Make a user Active or Inactive. Activation takes a free license of the
   user's class at their home clinic, or fails with MAXIMUM_LICENSES_REACHED;
   inactivation frees the license (still billed) and ends the user's sessions.
-  Needs Edit Users.
+  Needs Edit Users; FORBIDDEN for your own status (R34) and for someone more
+  powerful than you (R33); inactivating the last active Company Admin is
+  LAST_ADMINISTRATOR (R35).
   """
   setUserStatus(input: SetUserStatusInput!): UserPayload!
 }
@@ -3758,7 +3779,8 @@ type Session {
 extend type Query {
   """
   A user's active sessions, newest first: the viewer's own when userId is
-  null; another user's with View Users.
+  null; another user's with View Users, unless they are more powerful than
+  the viewer (R33).
   """
   sessions(userId: ID): [Session!]!
 }
@@ -3766,7 +3788,8 @@ extend type Query {
 extend type Mutation {
   """
   Manager (Edit Users): email a user a password-reset link (R30). It works
-  once, within PASSWORD_RESET_TTL (1 hour), and voids earlier links.
+  once, within PASSWORD_RESET_TTL (1 hour), and voids earlier links. Allowed
+  also for someone more powerful than you: the link goes to their mailbox.
   """
   sendPasswordResetEmail(input: SendPasswordResetEmailInput!): UserPayload!
   """
@@ -3783,12 +3806,13 @@ extend type Mutation {
   resetPassword(input: ResetPasswordInput!): ResetPasswordPayload!
   """
   Manager (Edit Users): let a user locked after repeated sign-in failures sign
-  in again at once (R29).
+  in again at once (R29). Not for someone more powerful than you (R33).
   """
   clearLockout(input: ClearLockoutInput!): UserPayload!
   """
   End one session (sessionId) or every session of a user (userId): the
-  viewer's own, or, with Edit Users, another user's. Their tokens are refused
+  viewer's own, or, with Edit Users, another user's who is no more powerful
+  than the viewer (R33). Their tokens are refused
   from the next request and their subscriptions close (R25).
   """
   revokeSessions(input: RevokeSessionsInput!): RevokeSessionsPayload!

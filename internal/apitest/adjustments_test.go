@@ -112,6 +112,7 @@ func adjEventually(t *testing.T, what string, timeout time.Duration, cond func()
 // R26: every transition of an adjustment and every refusal; completion
 // changes the totals and emails the requester (R27).
 func TestAdjustmentLifecycle(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
 		support := env.LoginDemo(demo.SupportUsername)
@@ -256,6 +257,7 @@ func TestAdjustmentLifecycle(t *testing.T) {
 // R26: anything still pending when the window ends is processed
 // automatically, once.
 func TestAdjustmentProcessedAutomatically(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabaseWith(t, apitest.Options{AdjustmentWindow: 2 * time.Second}, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
 		northside := stClinicID(t, admin, "Sunrise Northside")

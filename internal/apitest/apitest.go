@@ -98,6 +98,9 @@ func (c *statementCounter) log(_ context.Context, args ...any) {
 type Options struct {
 	// NoDemo starts on an empty database (no demo data).
 	NoDemo bool
+	// Serial runs ForEachDatabaseWith's databases one after the other, for
+	// tests that measure time; by default they run in parallel.
+	Serial bool
 	// AccessTTL of access tokens (default 15m).
 	AccessTTL time.Duration
 	// NoStatementCount leaves out the SQL statement counter (benchmarks).
@@ -131,7 +134,8 @@ type Options struct {
 // Dialects lists the databases ForEachDatabase covers.
 var Dialects = []string{dialect.SQLite, dialect.Postgres}
 
-// ForEachDatabase runs fn as a subtest on SQLite and on PostgreSQL.
+// ForEachDatabase runs fn as a subtest on SQLite and on PostgreSQL, the two
+// in parallel (each has its own server and database).
 func ForEachDatabase(t *testing.T, fn func(t *testing.T, env *Env)) {
 	t.Helper()
 	ForEachDatabaseWith(t, Options{}, fn)
@@ -142,6 +146,9 @@ func ForEachDatabaseWith(t *testing.T, opts Options, fn func(t *testing.T, env *
 	t.Helper()
 	for _, d := range Dialects {
 		t.Run(d, func(t *testing.T) {
+			if !opts.Serial {
+				t.Parallel()
+			}
 			fn(t, New(t, d, opts))
 		})
 	}

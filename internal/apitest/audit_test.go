@@ -97,6 +97,7 @@ func audLogin(t *testing.T, env *apitest.Env, login, password string) []byte {
 // trail filters by action and time and paginates; other organizations and
 // staff without View Users do not see it; it cannot be changed.
 func TestAudTrailOfAProfile(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		p := profSetup(t, env)
 		const username = "aud.user"
@@ -429,6 +430,7 @@ func audJSON(v any) string {
 // that name objects by the IDs the API uses; refused changes record no
 // change (R31).
 func TestAudRecordsProfileChanges(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		p := profSetup(t, env)
 		support := env.LoginDemo(demo.SupportUsername)

@@ -314,6 +314,7 @@ func authFlip(b byte) byte {
 }
 
 func TestAuthLoginByUsernameOrEmail(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		cases := []struct{ login, username string }{
 			{"admin", demo.AdminUsername},
@@ -380,6 +381,7 @@ func TestAuthLoginByUsernameOrEmail(t *testing.T) {
 }
 
 func TestAuthLoginFailuresAllLookTheSame(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
 
@@ -443,6 +445,7 @@ func TestAuthLoginFailuresAllLookTheSame(t *testing.T) {
 }
 
 func TestAuthTokenRefusedAfterInactivation(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		// The administrator (who may search users) and a therapist sign in.
 		_, adminLogin := authDoLogin(t, env, "", "admin", env.Password)
@@ -489,6 +492,7 @@ func TestAuthTokenRefusedAfterInactivation(t *testing.T) {
 }
 
 func TestAuthTokenExpired(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabaseWith(t, apitest.Options{AccessTTL: time.Minute}, func(t *testing.T, env *apitest.Env) {
 		_, login := authDoLogin(t, env, "", "admin", env.Password)
 		authAssertSession(t, env, "login", login, "admin")
@@ -534,6 +538,7 @@ func TestAuthTokenExpired(t *testing.T) {
 }
 
 func TestAuthTokenForgedOrTamperedIsRefused(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
 		jordan := env.LoginDemo("pt.jordan")
@@ -621,6 +626,7 @@ func TestAuthTokenForgedOrTamperedIsRefused(t *testing.T) {
 }
 
 func TestAuthMalformedAuthorizationHeader(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
 		basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:"+env.Password))
@@ -666,6 +672,7 @@ func TestAuthMalformedAuthorizationHeader(t *testing.T) {
 }
 
 func TestAuthRefreshRotationAndReuse(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		_, login := authDoLogin(t, env, "", "admin", env.Password)
 		authAssertSession(t, env, "login", login, "admin")
@@ -740,6 +747,7 @@ func TestAuthRefreshRotationAndReuse(t *testing.T) {
 }
 
 func TestAuthRefreshConcurrentUseSucceedsOnce(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		for round := 0; round < 3; round++ {
 			_, login := authDoLogin(t, env, "", "admin", env.Password)
@@ -789,6 +797,7 @@ func TestAuthRefreshConcurrentUseSucceedsOnce(t *testing.T) {
 }
 
 func TestAuthLogoutEndsOnlyThatSession(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		first := env.LoginDemo(demo.AdminUsername)
 		second := env.LoginDemo(demo.AdminUsername)
@@ -835,6 +844,7 @@ func TestAuthLogoutEndsOnlyThatSession(t *testing.T) {
 }
 
 func TestAuthAnonymousViewer(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		r := authMustPost(t, env, "", authViewerQuery, nil)
 		if len(r.Errors) != 0 || r.Status != http.StatusOK {
@@ -849,6 +859,7 @@ func TestAuthAnonymousViewer(t *testing.T) {
 }
 
 func TestAuthResponsesHoldNoSecrets(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		// The User type has no field that could carry a password or hash.
 		r := authMustPost(t, env, "", `{ __type(name: "User") { fields { name } } }`, nil)
@@ -886,6 +897,7 @@ func TestAuthResponsesHoldNoSecrets(t *testing.T) {
 // shows: the request has no viewer yet, but the answer is about the user who
 // just signed in (SessionPayload.user).
 func TestAuthLoginPayloadUserMatchesViewer(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		const fields = `id username status homeClinic { name } clinics { name } permissions { key }
 			license { id class } licenseClass`
@@ -938,6 +950,7 @@ func TestAuthLoginPayloadUserMatchesViewer(t *testing.T) {
 // Every operation that needs a viewer says why the token was refused, so a
 // client knows whether to refresh the session (expired) or sign in again.
 func TestAuthExpiredTokenReasonOnEveryQuery(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabaseWith(t, apitest.Options{AccessTTL: time.Minute}, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
 		env.Clock.Advance(2 * time.Minute)

@@ -109,6 +109,7 @@ func conDo(c *apitest.Client, mutation, input, fields string, in map[string]any)
 // they lack; a Company Admin still grants everything; a clerical manager
 // still grants SOAP permissions to a therapist.
 func TestContainmentNobodyGrantsMoreThanTheyHold(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		c := conSetup(t, env)
 		downtown := c.clinics[profDowntown]
@@ -193,6 +194,7 @@ func TestContainmentNobodyGrantsMoreThanTheyHold(t *testing.T) {
 // (nor anyone with a clinic they lack), but still manages their own staff
 // and may send the admin a reset email.
 func TestContainmentNobodyManagesSomeoneMorePowerful(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		c := conSetup(t, env)
 		admin := c.ids["admin"]
@@ -256,6 +258,7 @@ func TestContainmentNobodyManagesSomeoneMorePowerful(t *testing.T) {
 // R34: nobody raises themselves, by copying or by editing; a manager still
 // edits their own name.
 func TestContainmentNobodyRaisesThemselves(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		c := conSetup(t, env)
 		self := c.ids["con.north"]
@@ -298,6 +301,7 @@ func TestContainmentNobodyRaisesThemselves(t *testing.T) {
 // R35: the last active Company Admin stays, also when two admins inactivate
 // each other at the same moment.
 func TestContainmentLastAdministratorStays(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		c := conSetup(t, env)
 		in := conNewUser("con.admin2", "CLERICAL", c.clinics[profDowntown], []string{"VIEW_PATIENTS"})
@@ -383,6 +387,7 @@ func TestContainmentLastAdministratorStays(t *testing.T) {
 // R14: simultaneous creations never give a real NPI, or a real license
 // number in one state, to two users of the organization.
 func TestContainmentDuplicateProvidersUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		c := conSetup(t, env)
 		lakeview := c.clinics[profLakeview]

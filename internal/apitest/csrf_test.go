@@ -51,6 +51,7 @@ func csrfMultipart(t *testing.T, endpoint, query string, vars map[string]any) *h
 // unless a header forces a preflight; JSON POSTs (preflighted anyway) and
 // GraphiQL are unaffected.
 func TestCSRFRequiresPreflight(t *testing.T) {
+	t.Parallel()
 	env := apitest.New(t, dialect.SQLite, apitest.Options{ResetMinResponse: time.Millisecond})
 	endpoint := env.Server.URL + "/graphql"
 	wantRefused := func(what string, req *http.Request) {

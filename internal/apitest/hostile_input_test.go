@@ -366,6 +366,7 @@ var hostileAnonymous = []string{"login", "refreshSession", "requestPasswordReset
 // a recovered panic, and nothing written unless the value is acceptable
 // there (line breaks in a multi-line field).
 func TestHostileInputEveryArgument(t *testing.T) {
+	// Not parallel: it reads the process-wide log.
 	logs := secCaptureLog(t)
 	schema := generated.NewExecutableSchema(generated.Config{}).Schema()
 	cases, covered := hostileCases(schema)
@@ -432,6 +433,7 @@ func hostileRefused(r *apitest.Response, field string) bool {
 
 // R36 in detail: what a client sees for each kind of hostile input.
 func TestHostileInputAnswers(t *testing.T) {
+	t.Parallel()
 	opts := apitest.Options{ResetMinResponse: time.Millisecond}
 	apitest.ForEachDatabaseWith(t, opts, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
@@ -532,6 +534,7 @@ func TestHostileInputAnswers(t *testing.T) {
 // without signing in, is BAD_USER_INPUT, logged at most at info, with no
 // recovered panic or stack trace.
 func TestHostileCursorNested(t *testing.T) {
+	// Not parallel: it reads the process-wide log.
 	logs := secCaptureLog(t)
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)

@@ -97,6 +97,7 @@ func imgErrorCodes(payload map[string]any) []string {
 // R18, R19: pictures and signatures through the multipart spec, served by
 // signed URL to the organization's users only.
 func TestImagesUploadServeRemove(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
 		jordan := imgUserID(t, admin, "pt.jordan")

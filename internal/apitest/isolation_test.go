@@ -451,6 +451,7 @@ func isoIds(vals ...string) []string { return vals }
 // R1: Harbor's administrator reads Sunrise's data.
 
 func TestIsolationHarborAdminSearchAndLists(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		f := isoNewFixture(t, env)
 		type tc struct {
@@ -660,6 +661,7 @@ func isoAssertCatalog(t *testing.T, r *apitest.Response) {
 // R1: node(id:) and nodes(ids:) across organizations, both ways.
 
 func TestIsolationNodeLookups(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		f := isoNewFixture(t, env)
 
@@ -770,6 +772,7 @@ func isoSorted(s []string) []string {
 // R1: mutations into another organization.
 
 func TestIsolationMutations(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		f := isoNewFixture(t, env)
 		jordan := env.LoginDemo("pt.jordan")
@@ -897,6 +900,7 @@ func TestIsolationMutations(t *testing.T) {
 // Anonymous requests.
 
 func TestIsolationAnonymous(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		f := isoNewFixture(t, env)
 		anon := env.Anonymous()
@@ -963,6 +967,7 @@ func TestIsolationAnonymous(t *testing.T) {
 // R2: staff without View Users see only themselves.
 
 func TestIsolationStaffWithoutViewUsers(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		f := isoNewFixture(t, env)
 		for _, s := range []struct {
@@ -1114,6 +1119,7 @@ func isoCreateDBUser(t *testing.T, env *apitest.Env, orgID int, u isoDbUser) int
 }
 
 func TestIsolationManagerClinics(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		f := isoNewFixture(t, env)
 		sunriseOrg := f.rawID(t, f.org[isoSunriseName])
@@ -1318,6 +1324,7 @@ func isoAssertNoHiddenClinicUsers(t *testing.T, r *apitest.Response) {
 // Support sees and acts on every organization.
 
 func TestIsolationSupportSeesAll(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		f := isoNewFixture(t, env)
 		s := f.support
@@ -1376,6 +1383,7 @@ func TestIsolationSupportSeesAll(t *testing.T) {
 // never answers with data.
 
 func TestIsolationClinicHeader(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		f := isoNewFixture(t, env)
 

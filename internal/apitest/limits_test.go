@@ -34,6 +34,7 @@ func limRefused(t *testing.T, what string, r *apitest.Response) {
 // Oversized operations are refused before anything runs, with a clear
 // error; ordinary ones (including GraphiQL's introspection) pass.
 func TestLimitsRefuseOversizedOperations(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
 		admin.MustDo(limIntrospection, nil, nil)
@@ -79,6 +80,7 @@ func TestLimitsRefuseOversizedOperations(t *testing.T) {
 // A batch of operations (a JSON array) is refused: one request, one
 // operation.
 func TestLimitsRefuseBatches(t *testing.T) {
+	t.Parallel()
 	env := apitest.New(t, apitest.Dialects[0], apitest.Options{})
 	batch := make([]map[string]any, 1000)
 	for i := range batch {

@@ -319,6 +319,7 @@ func liveCreateManager(t *testing.T, env *apitest.Env, admin *apitest.Client, us
 // the current counts at once, then new counts after each inactivation,
 // activation and processed adjustment.
 func TestLiveCountsOverEveryProtocol(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
 		support := env.LoginDemo(demo.SupportUsername)
@@ -375,6 +376,7 @@ func TestLiveCountsOverEveryProtocol(t *testing.T) {
 // R3, R27: subscribers see their own organization and clinics only, and
 // need View Users.
 func TestLiveTenantIsolation(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
 		support := env.LoginDemo(demo.SupportUsername)
@@ -493,6 +495,7 @@ func TestLiveTenantIsolation(t *testing.T) {
 // R26, R27: adjustments reach their clinic's and organization's
 // subscribers when Completed or Rejected, and only then.
 func TestLiveAdjustmentCompleted(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
 		support := env.LoginDemo(demo.SupportUsername)
@@ -585,6 +588,7 @@ func TestLiveAdjustmentCompleted(t *testing.T) {
 // R25: a subscriber's subscriptions end when their session does: on
 // inactivation (all their sessions) and on sign-out (that session only).
 func TestLiveSubscriptionsEndWithTheSession(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
 		northside := stClinicID(t, admin, "Sunrise Northside")
@@ -684,6 +688,7 @@ func liveStats(ds []time.Duration) string {
 // R27: a change made on one server instance reaches subscribers on another
 // (PostgreSQL LISTEN/NOTIFY), and quickly.
 func TestLiveAcrossInstances(t *testing.T) {
+	// Not parallel: it measures delivery latency.
 	env := apitest.New(t, "postgres", apitest.Options{})
 	if env.Dialect != "postgres" {
 		t.Skip("two instances need PostgreSQL")

@@ -159,6 +159,7 @@ func mjMailJobs(t *testing.T, env *apitest.Env) []mjMailJob {
 // R28: mail recorded while the mail server is down is retried and delivered
 // once it is back, exactly once.
 func TestMailSurvivesSMTPOutage(t *testing.T) {
+	t.Parallel()
 	for _, d := range apitest.Dialects {
 		t.Run(d, func(t *testing.T) { mjMailSurvivesSMTPOutage(t, d) })
 	}

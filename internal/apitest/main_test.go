@@ -1,6 +1,7 @@
 package apitest_test
 
 import (
+	"flag"
 	"os"
 	"testing"
 
@@ -12,7 +13,20 @@ func TestMain(m *testing.M) {
 	// Test environments create dozens of users: hash them cheaply. A unit
 	// test in internal/passwords pins the production cost.
 	passwords.UseParams(passwords.Cheap)
+	// Most of an API test's time is spent waiting (on the database, the job
+	// queue, a subscription), so more of them than there are cores run at
+	// once by default; -parallel still decides when given.
+	flag.Parse()
+	if !flagGiven("test.parallel") {
+		_ = flag.Set("test.parallel", "4")
+	}
 	code := m.Run()
 	apitest.StopPostgres()
 	os.Exit(code)
+}
+
+func flagGiven(name string) bool {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }

@@ -47,6 +47,7 @@ func orgInput(name, username string, clericalLicenses int) map[string]any {
 // A Support account sets up a practice from nothing through the API, and its
 // administrator can sign in and manage it.
 func TestCreateOrganization(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		support := env.LoginDemo(demo.SupportUsername)
 		var out createOrgPayload
@@ -114,6 +115,7 @@ func TestCreateOrganization(t *testing.T) {
 // Every broken rule of the input is reported at once with its field and code,
 // and nothing is written (R10).
 func TestCreateOrganizationReportsEveryBrokenRule(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		support := env.LoginDemo(demo.SupportUsername)
 		in := map[string]any{
@@ -169,6 +171,7 @@ func TestCreateOrganizationReportsEveryBrokenRule(t *testing.T) {
 // R24: an administrator whose class has no license is saved Inactive, with a
 // warning rather than an error.
 func TestCreateOrganizationWithoutLicenseWarns(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		support := env.LoginDemo(demo.SupportUsername)
 		var out createOrgPayload
@@ -189,6 +192,7 @@ func TestCreateOrganizationWithoutLicenseWarns(t *testing.T) {
 }
 
 func TestOnboardingNeedsSupportOrCompanyAdmin(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
 		if r := admin.Do(createOrganization, map[string]any{"in": orgInput("Sneaky", "sneaky", 1)}); r.Code() != "FORBIDDEN" {

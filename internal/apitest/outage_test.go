@@ -27,6 +27,7 @@ import (
 // is a file opened in process, with no connection to lose; closing its
 // *sql.DB is a shutdown, not an outage.
 func TestOutageIsNotASignOut(t *testing.T) {
+	t.Parallel()
 	var proxy *outageProxy
 	env := apitest.New(t, dialect.Postgres, apitest.Options{PostgresURL: func(raw string) string {
 		u, err := url.Parse(raw)

@@ -364,6 +364,7 @@ func profDeref(s *string) string {
 // license, and with no license free the profile is saved Inactive with a
 // warning naming the clinic (R24).
 func TestProfCreateUserHappyPaths(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		p := profSetup(t, env)
 		cases := []struct {
@@ -519,6 +520,7 @@ func TestProfCreateUserHappyPaths(t *testing.T) {
 // userError with its field and code, and nothing is written (R5-R10, R14,
 // R16).
 func TestProfCreateUserInvalidInput(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		p := profSetup(t, env)
 		support := env.LoginDemo(demo.SupportUsername)
@@ -713,6 +715,7 @@ func TestProfCreateUserInvalidInput(t *testing.T) {
 // same username (or email) in different case: exactly one succeeds, the
 // others get USERNAME_TAKEN (EMAIL_TAKEN), never an internal error (R5, R6).
 func TestProfCreateUserConcurrentSameName(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		p := profSetup(t, env)
 		const n = 8
@@ -802,6 +805,7 @@ func TestProfCreateUserConcurrentSameName(t *testing.T) {
 // clinic (R13), Edit Users is needed (R2), and other organizations' users
 // are not found (R1).
 func TestProfUpdateUser(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		p := profSetup(t, env)
 		casey, jordan, taylor := p.userID(t, "ot.casey"), p.userID(t, "pt.jordan"), p.userID(t, "pta.taylor")
@@ -1018,6 +1022,7 @@ func profSearchNames(t *testing.T, c *apitest.Client, name string) []string {
 // (R12, R23); permissions the new type cannot hold are removed; the user's
 // tokens stop working.
 func TestProfChangeUserType(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		p := profSetup(t, env)
 		support := env.LoginDemo(demo.SupportUsername)
@@ -1131,6 +1136,7 @@ func TestProfChangeUserType(t *testing.T) {
 // more users, active or inactive, add-only; SOAP-note signing permissions
 // and clinics the manager cannot access are never copied (R15).
 func TestProfCopyUserPermissions(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		p := profSetup(t, env)
 		fillin, desk, jordan, taylor := p.userID(t, "pt.fillin"), p.userID(t, "front.desk"), p.userID(t, "pt.jordan"), p.userID(t, "pta.taylor")
@@ -1268,6 +1274,7 @@ func TestProfCopyUserPermissions(t *testing.T) {
 // is refused; a strong one lets the user sign in with it and ends their
 // sessions.
 func TestProfSetUserPassword(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		p := profSetup(t, env)
 		jordan := p.userID(t, "pt.jordan")
@@ -1411,6 +1418,7 @@ func profCheckPassword(t *testing.T, c *apitest.Client, password string, persona
 // TestProfPasswordStrength: each requirement of R7 reported met or not, the
 // four-level strength, and the username and names making a password weaker.
 func TestProfPasswordStrength(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		anon := env.Anonymous()
 		keys := []string{"MIN_LENGTH", "DIGIT", "SPECIAL", "UPPER", "LOWER", "NOT_USERNAME", "STRONG"}
@@ -1510,6 +1518,7 @@ func profDuplicates(t *testing.T, c *apitest.Client, in map[string]any) ([]profD
 // email, similar current or earlier name; placeholders never match; View
 // Users is needed; other organizations are never searched (R14, R1).
 func TestProfDuplicateProviders(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		p := profSetup(t, env)
 		jordan, casey := p.userID(t, "pt.jordan"), p.userID(t, "ot.casey")
@@ -1635,6 +1644,7 @@ type profClinicPayload struct {
 // the organization, any case; others are refused; another organization's
 // clinic is not found.
 func TestProfUpdateClinic(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		p := profSetup(t, env)
 		lake, north, down := p.clinics[profLakeview], p.clinics[profNorthside], p.clinics[profDowntown]

@@ -15,6 +15,7 @@ import (
 // comes from X-Forwarded-For only when a trusted proxy sent it, and only its
 // last untrusted hop: a client cannot choose its own address.
 func TestClientAddressBehindTrustedProxy(t *testing.T) {
+	t.Parallel()
 	loginFrom := func(env *apitest.Env, xff string) string {
 		t.Helper()
 		body, _ := json.Marshal(map[string]any{

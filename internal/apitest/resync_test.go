@@ -14,6 +14,7 @@ import (
 // lost; after the listener reconnects, subscribers get fresh counts rather
 // than a silent gap.
 func TestListenerReconnectResendsCounts(t *testing.T) {
+	t.Parallel()
 	env := apitest.New(t, "postgres", apitest.Options{})
 	admin := env.LoginDemo(demo.AdminUsername)
 	downtown := stClinicID(t, admin, "Sunrise Downtown")

@@ -282,6 +282,7 @@ func searchCaseTable() []searchCase {
 }
 
 func TestSearchUsersFilters(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		c := env.LoginDemo(demo.AdminUsername)
 		clinics := searchClinicIDs(t, c)
@@ -414,6 +415,7 @@ func searchCheckSorted(t *testing.T, nodes []searchUserNode, cmp func(a, b searc
 }
 
 func TestSearchUsersOrder(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		c := env.LoginDemo(demo.AdminUsername)
 		cmps := searchOrderFields(searchByteOrder(t, env))
@@ -466,6 +468,7 @@ func searchOrderName(o map[string]any) string {
 }
 
 func TestSearchUsersForwardPagination(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		c := env.LoginDemo(demo.AdminUsername)
 		cmps := searchOrderFields(searchByteOrder(t, env))
@@ -554,6 +557,7 @@ func TestSearchUsersForwardPagination(t *testing.T) {
 }
 
 func TestSearchUsersBackwardPagination(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		c := env.LoginDemo(demo.AdminUsername)
 		for _, order := range searchPaginationOrders {
@@ -650,6 +654,7 @@ func searchSeedExtraUsers(t *testing.T, env *apitest.Env, n int) []string {
 }
 
 func TestSearchUsersPageSize(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		c := env.LoginDemo(demo.AdminUsername)
 		for _, p := range []searchPage{{first: searchIntp(101)}, {last: searchIntp(101)}, {first: searchIntp(1000000)}, {first: searchIntp(-1)}, {last: searchIntp(-1)}} {
@@ -721,6 +726,7 @@ const searchStatementsQuery = `query($first: Int) {
 }`
 
 func TestSearchUsersStatementsDoNotGrowWithPageSize(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		c := env.LoginDemo(demo.AdminUsername)
 		count := func(first int) (int64, int) {
@@ -764,6 +770,7 @@ func TestSearchUsersStatementsDoNotGrowWithPageSize(t *testing.T) {
 }
 
 func TestSearchUsersVisibility(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		// R1: Harbor Rehab's administrator sees only Harbor Rehab.
 		h := env.LoginDemo("harbor.admin")

@@ -263,6 +263,7 @@ func secCaptureLog(t *testing.T) *secLogBuffer {
 // together do not lock the test's address; TestSecAddressLockSpansAccounts
 // tests that lock).
 func TestSecAccountsUnderAttack(t *testing.T) {
+	// Not parallel: it reads the process-wide log.
 	logs := secCaptureLog(t)
 	opts := apitest.Options{AccessTTL: 24 * time.Hour, Lockout: lockout.Policy{IPThreshold: 100}}
 	apitest.ForEachDatabaseWith(t, opts, func(t *testing.T, env *apitest.Env) {
@@ -395,6 +396,7 @@ func secCheckLockout(t *testing.T, env *apitest.Env, admin *apitest.Client) {
 // for every account, whatever X-Forwarded-For claims; the accounts
 // themselves are not locked.
 func TestSecAddressLockSpansAccounts(t *testing.T) {
+	t.Parallel()
 	opts := apitest.Options{Lockout: lockout.Policy{IPThreshold: 10}}
 	apitest.ForEachDatabaseWith(t, opts, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
@@ -466,7 +468,8 @@ func secCheckLoginAnswers(t *testing.T, env *apitest.Env) {
 // which email belongs to which username (or that either exists): lock a
 // username, then try an email.
 func TestSecLockoutDoesNotLinkUsernameAndEmail(t *testing.T) {
-	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+	// Not parallel: it measures response times.
+	apitest.ForEachDatabaseWith(t, apitest.Options{Serial: true}, func(t *testing.T, env *apitest.Env) {
 		answer := func(name, email string) secLoginPayload {
 			for i := 1; i <= 5; i++ {
 				secLogin(t, env, name, fmt.Sprintf("Wrong-Guess-%d!", i), nil)
@@ -846,7 +849,8 @@ func secCheckOversized(t *testing.T, env *apitest.Env, admin *apitest.Client) {
 // thousands of times (field-merging validation compares every pair). Each
 // must be answered, or refused, quickly.
 func TestSecQueryBombsAnsweredQuickly(t *testing.T) {
-	apitest.ForEachDatabaseWith(t, apitest.Options{Production: true}, func(t *testing.T, env *apitest.Env) {
+	// Not parallel: it measures response times.
+	apitest.ForEachDatabaseWith(t, apitest.Options{Production: true, Serial: true}, func(t *testing.T, env *apitest.Env) {
 		bomb := func(on, top, leaf string, levels int) string {
 			var b strings.Builder
 			fmt.Fprintf(&b, "query { %s }\n", top)
@@ -960,6 +964,7 @@ func secCheckHeadersAndCORS(t *testing.T, env *apitest.Env, admin *apitest.Clien
 // HSTS. The same checks on a development server show each one is a real
 // difference; that server also gets the header and CORS checks.
 func TestSecProductionMode(t *testing.T) {
+	t.Parallel()
 	for _, dialect := range apitest.Dialects {
 		t.Run(dialect, func(t *testing.T) { secCheckProductionMode(t, dialect) })
 	}

@@ -60,6 +60,7 @@ func drip(n int) [][]byte {
 // (answered 408, or for an upload refused by the multipart reader, and the
 // connection closed); one that arrives in time, even in pieces, is served.
 func TestSlowBodyIsCutOff(t *testing.T) {
+	// Not parallel: it measures a read deadline.
 	env := apitest.New(t, dialect.SQLite, apitest.Options{NoDemo: true, BodyTimeout: slowBound, UploadTimeout: 2 * slowBound})
 	for _, c := range []struct {
 		name, contentType string
@@ -119,6 +120,7 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 // The bound ends with the body: subscriptions over WebSocket and SSE (whose
 // request body is read at once) stay open and live past it.
 func TestSlowBodyBoundSparesSubscriptions(t *testing.T) {
+	// Not parallel: it measures a read deadline.
 	env := apitest.New(t, dialect.SQLite, apitest.Options{BodyTimeout: slowBound, UploadTimeout: slowBound})
 	admin := env.LoginDemo(demo.AdminUsername)
 	downtown := stClinicID(t, admin, "Sunrise Downtown")

@@ -8,6 +8,7 @@ import (
 )
 
 func TestViewerAfterLogin(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		c := env.LoginDemo(demo.AdminUsername)
 		var out struct {

@@ -65,6 +65,7 @@ func stClinicID(t *testing.T, c *apitest.Client, name string) string {
 // R21, R23, R25: a license is shared by inactivating one user and activating
 // another of the same class at the same home clinic; never across classes.
 func TestStatusShareLicense(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
 		lakeview := stClinicID(t, admin, "Sunrise Lakeview")
@@ -127,6 +128,7 @@ func TestStatusShareLicense(t *testing.T) {
 // R23: under many more concurrent activations than licenses, exactly as many
 // succeed as there are licenses, on every database.
 func TestStatusConcurrentActivations(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		const licenses, users = 3, 12
 		support := env.LoginDemo(demo.SupportUsername)

@@ -14,7 +14,8 @@ import (
 // An operation that outlives OPERATION_TIMEOUT is stopped with a clear
 // error (code TIMEOUT), and a mutation stopped midway writes nothing.
 func TestOperationTimeout(t *testing.T) {
-	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+	// Not parallel: it measures an operation timeout.
+	apitest.ForEachDatabaseWith(t, apitest.Options{Serial: true}, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
 		jordan := imgUserID(t, admin, "pt.jordan")
 		slow := apitest.New(t, env.Dialect, apitest.Options{OperationTimeout: time.Nanosecond})

@@ -35,6 +35,7 @@ func dialGraphQL(t *testing.T, env *apitest.Env, header http.Header) (*websocket
 // A WebSocket is authenticated by the token in connection_init, and
 // operations on it run as that viewer.
 func TestWebSocketAuthenticatesAtConnectionInit(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -71,6 +72,7 @@ func TestWebSocketAuthenticatesAtConnectionInit(t *testing.T) {
 }
 
 func TestWebSocketRefusesBadTokenAndForeignOrigin(t *testing.T) {
+	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()

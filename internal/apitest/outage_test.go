@@ -1,6 +1,8 @@
 package apitest_test
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -12,6 +14,8 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
 
 	"github.com/clinicemr/usermanager/internal/apitest"
 	"github.com/clinicemr/usermanager/internal/demo"
@@ -58,6 +62,24 @@ func TestOutageIsNotASignOut(t *testing.T) {
 	wantUnavailable("login", env.Anonymous().Do(`mutation($l: String!, $p: String!) {
 		login(input: {login: $l, password: $p}) { accessToken userErrors { code } } }`,
 		map[string]any{"l": demo.AdminUsername, "p": env.Password}))
+	// A WebSocket signing in now is told to try again later (1013), not
+	// that its token is bad (4401, on which clients sign out).
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, _, err := dialGraphQL(t, env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	init, _ := json.Marshal(map[string]string{"Authorization": "Bearer " + admin.Token})
+	if err := wsjson.Write(ctx, conn, wsMessage{Type: "connection_init", Payload: init}); err != nil {
+		t.Fatal(err)
+	}
+	var msg wsMessage
+	err = wsjson.Read(ctx, conn, &msg)
+	if status := websocket.CloseStatus(err); status != websocket.StatusTryAgainLater {
+		t.Fatalf("WebSocket during the outage: close status %d (err %v, message %+v), want 1013", status, err, msg)
+	}
 	// Answers that need no database still work.
 	if r := env.Anonymous().Do(`{ __typename }`, nil); r.Status != 200 || len(r.Errors) > 0 {
 		t.Fatalf("__typename during the outage: %d %s", r.Status, r.Body)

@@ -156,17 +156,27 @@ func ForEachDatabaseWith(t *testing.T, opts Options, fn func(t *testing.T, env *
 
 // New starts a server on a fresh database of the dialect. It skips the test
 // when PostgreSQL is unavailable and not required.
+//
+// The database is a copy of a seed built once per dialect (migrated, the
+// permission catalog synced, the demo practice loaded): a file copy on
+// SQLite, CREATE DATABASE ... TEMPLATE on PostgreSQL. Each Env still has a
+// database of its own.
 func New(t testing.TB, dialectName string, opts Options) *Env {
 	t.Helper()
+	seed := seedOf(t, dialectName, opts.NoDemo)
 	var (
 		d   *db.DB
 		err error
 	)
 	switch dialectName {
 	case dialect.SQLite:
-		d, err = db.OpenSQLite(filepath.Join(t.TempDir(), "test.db"))
+		path := filepath.Join(t.TempDir(), "test.db")
+		if err := copyFile(seed.source, path); err != nil {
+			t.Fatalf("copying the seed database: %v", err)
+		}
+		d, err = db.OpenSQLite(path)
 	case dialect.Postgres:
-		url := postgresDatabase(t)
+		url := postgresDatabase(t, fmt.Sprintf("test_%d_%d", os.Getpid(), pgSeq.Add(1)), seed.source)
 		if opts.PostgresURL != nil {
 			url = opts.PostgresURL(url)
 		}
@@ -178,23 +188,109 @@ func New(t testing.TB, dialectName string, opts Options) *Env {
 		t.Fatalf("opening %s: %v", dialectName, err)
 	}
 	t.Cleanup(func() { d.Close() })
+	env := &Env{T: t, Dialect: dialectName, Clock: &Clock{}, Password: seed.password, opts: opts}
+	env.start(d)
+	return env
+}
+
+// A seed is a database built once, that Envs copy.
+type seed struct {
+	once sync.Once
+	// source is the SQLite file, or the PostgreSQL template database.
+	source   string
+	password string // of the demo accounts
+	err      error
+}
+
+type seedKey struct {
+	dialect string
+	noDemo  bool
+}
+
+var (
+	seedsMu  sync.Mutex
+	seeds    = map[seedKey]*seed{}
+	seedsDir string
+)
+
+// seedOf returns the seed of a dialect, building it on first use.
+func seedOf(t testing.TB, dialectName string, noDemo bool) *seed {
+	t.Helper()
+	seedsMu.Lock()
+	s, ok := seeds[seedKey{dialectName, noDemo}]
+	if !ok {
+		s = &seed{}
+		seeds[seedKey{dialectName, noDemo}] = s
+	}
+	seedsMu.Unlock()
+	s.once.Do(func() { s.err = s.build(t, dialectName, noDemo) })
+	if s.err != nil {
+		t.Fatalf("building the %s seed database: %v", dialectName, s.err)
+	}
+	return s
+}
+
+func (s *seed) build(t testing.TB, dialectName string, noDemo bool) error {
+	seedsMu.Lock()
+	if seedsDir == "" {
+		dir, err := os.MkdirTemp("", "usermanager-seeds-")
+		if err != nil {
+			seedsMu.Unlock()
+			return err
+		}
+		seedsDir = dir
+	}
+	dir := seedsDir
+	seedsMu.Unlock()
+	name := fmt.Sprintf("seed_%s_demo_%v", dialectName, !noDemo)
+	var (
+		d   *db.DB
+		err error
+	)
+	if dialectName == dialect.SQLite {
+		s.source = filepath.Join(dir, name+".db")
+		d, err = db.OpenSQLite(s.source)
+	} else {
+		s.source = fmt.Sprintf("%s_%d", name, os.Getpid())
+		d, err = db.Open(postgresDatabase(t, s.source, ""), "")
+	}
+	if err != nil {
+		return err
+	}
 	ctx := context.Background()
 	if err := d.Migrate(ctx); err != nil {
-		t.Fatalf("migrating %s: %v", dialectName, err)
+		d.Close()
+		return fmt.Errorf("migrating: %w", err)
 	}
 	if err := permissions.Sync(ctx, d.Client); err != nil {
-		t.Fatal(err)
+		d.Close()
+		return err
 	}
-	env := &Env{T: t, Dialect: dialectName, Clock: &Clock{}, opts: opts}
-	env.start(d)
-	if !opts.NoDemo {
-		creds, err := demo.Load(ctx, d, t.TempDir())
+	if !noDemo {
+		creds, err := demo.Load(ctx, d, dir)
 		if err != nil {
-			t.Fatalf("loading demo data: %v", err)
+			d.Close()
+			return fmt.Errorf("loading demo data: %w", err)
 		}
-		env.Password = creds.Password
+		s.password = creds.Password
 	}
-	return env
+	if dialectName == dialect.SQLite {
+		// Everything into the main file, which is what is copied.
+		if _, err := d.SQL.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			d.Close()
+			return err
+		}
+	}
+	// A template database must have no connections while it is copied.
+	return d.Close()
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o600)
 }
 
 // SecondInstance starts another server on the same PostgreSQL database, as
@@ -322,8 +418,9 @@ var (
 	pgSeq    atomic.Int64
 )
 
-// postgresDatabase returns the URL of a new empty PostgreSQL database.
-func postgresDatabase(t testing.TB) string {
+// postgresDatabase creates a PostgreSQL database and returns its URL: empty,
+// or a copy of the template database.
+func postgresDatabase(t testing.TB, name, template string) string {
 	t.Helper()
 	pgOnce.Do(func() {
 		if url := os.Getenv("TEST_DATABASE_URL"); url != "" {
@@ -341,19 +438,21 @@ func postgresDatabase(t testing.TB) string {
 		}
 		t.Skipf("PostgreSQL half skipped: %v", pgErr)
 	}
-	name := fmt.Sprintf("test_%d_%d", os.Getpid(), pgSeq.Add(1))
-	url, err := pgtemp.CreateDatabase(pgAdmin, name)
+	url, err := pgtemp.CreateDatabaseFrom(pgAdmin, name, template)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return url
 }
 
-// StopPostgres stops the throwaway PostgreSQL server, if one was started.
-// Call it from TestMain after m.Run.
+// StopPostgres stops the throwaway PostgreSQL server, if one was started,
+// and removes the SQLite seeds. Call it from TestMain after m.Run.
 func StopPostgres() {
 	if pgServer != nil {
 		pgServer.Stop()
+	}
+	if seedsDir != "" {
+		_ = os.RemoveAll(seedsDir)
 	}
 }
 

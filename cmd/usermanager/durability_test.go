@@ -61,10 +61,12 @@ var durSeq atomic.Int64
 // none unless REQUIRE_POSTGRES=1).
 func durDatabases(t *testing.T, fn func(t *testing.T, d durDB)) {
 	t.Run("sqlite3", func(t *testing.T) {
+		t.Parallel()
 		data := t.TempDir()
 		fn(t, durDB{env: []string{"DATA_DIR=" + data}, data: data, outbox: filepath.Join(data, "outbox"), embedded: true})
 	})
 	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
 		url := postgresURL(t)
 		dbURL, err := pgtemp.CreateDatabase(url, fmt.Sprintf("cmd_dur_%d_%d", os.Getpid(), durSeq.Add(1)))
 		if err != nil {
@@ -263,6 +265,7 @@ func durOutbox(t *testing.T, dir, subject string) []string {
 // right after the request) is processed after the restart, once: the totals
 // grow by exactly the quantity and the requester gets one email.
 func TestKilledProcessFinishesAdjustmentOnce(t *testing.T) {
+	t.Parallel()
 	durDatabases(t, durKilledProcessFinishesAdjustmentOnce)
 }
 
@@ -411,6 +414,7 @@ func (s *durSession) Data(r io.Reader) error {
 // A process killed while it is sending an email: after the restart the job
 // is rescued and the email delivered, once.
 func TestKilledMidSendMailDeliveredOnce(t *testing.T) {
+	t.Parallel()
 	durDatabases(t, durKilledMidSendMailDeliveredOnce)
 }
 

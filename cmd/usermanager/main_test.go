@@ -34,6 +34,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if pgServer != nil {
+		pgServer.Stop()
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -132,6 +135,7 @@ func (p *process) login(t *testing.T, login, password string) string {
 // The README's first command: an empty embedded database gets the demo
 // practice, logs how to sign in, serves GraphiQL, and the demo admin signs in.
 func TestServeEmbeddedWithDemoData(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	p := start(t, "DATA_DIR="+data)
 	if !strings.Contains(p.log.String(), "loaded the demo organization") {
@@ -173,6 +177,7 @@ func TestServeEmbeddedWithDemoData(t *testing.T) {
 }
 
 func TestCreateSupport(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	run := func(stdin string, env []string, args ...string) (string, error) {
 		cmd := exec.Command(binary, append([]string{"create-support"}, args...)...)
@@ -201,28 +206,34 @@ func TestCreateSupport(t *testing.T) {
 	p.stop(t)
 }
 
-// postgresURL is TEST_DATABASE_URL or a throwaway server's; without either
+// postgresURL is TEST_DATABASE_URL or the URL of a throwaway server shared
+// by the tests (started on first use, stopped by TestMain); without either
 // the test is skipped unless REQUIRE_POSTGRES=1.
 func postgresURL(t *testing.T) string {
 	t.Helper()
-	url := os.Getenv("TEST_DATABASE_URL")
-	if url == "" {
-		srv, err := pgtemp.Start()
-		if err != nil {
-			if os.Getenv("REQUIRE_POSTGRES") == "1" {
-				t.Fatal(err)
-			}
-			t.Skipf("PostgreSQL half skipped: %v", err)
-		}
-		t.Cleanup(srv.Stop)
-		url = srv.URL("postgres")
+	if url := os.Getenv("TEST_DATABASE_URL"); url != "" {
+		return url
 	}
-	return url
+	pgOnce.Do(func() { pgServer, pgErr = pgtemp.Start() })
+	if pgErr != nil {
+		if os.Getenv("REQUIRE_POSTGRES") == "1" {
+			t.Fatal(pgErr)
+		}
+		t.Skipf("PostgreSQL half skipped: %v", pgErr)
+	}
+	return pgServer.URL("postgres")
 }
+
+var (
+	pgOnce   sync.Once
+	pgServer *pgtemp.Server
+	pgErr    error
+)
 
 // On PostgreSQL: serve refuses to start without a shared signing secret,
 // migrate applies the versioned migrations, and serve then works.
 func TestMigrateAndServePostgres(t *testing.T) {
+	t.Parallel()
 	url := postgresURL(t)
 	dbURL, err := pgtemp.CreateDatabase(url, fmt.Sprintf("cmd_test_%d", os.Getpid()))
 	if err != nil {
@@ -261,6 +272,7 @@ func TestMigrateAndServePostgres(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command(binary, "--help").CombinedOutput()
 	if err != nil {
 		t.Fatal(err)

@@ -51,6 +51,7 @@ func prodSecret(t *testing.T) string {
 }
 
 func TestProdRefusesUnsafeSettings(t *testing.T) {
+	t.Parallel()
 	good := prodSecret(t)
 	const (
 		noSecret = "JWT_SECRET must be set"
@@ -127,6 +128,7 @@ func TestProdRefusesUnsafeSettings(t *testing.T) {
 }
 
 func TestProdStartsWithSafeSettings(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	secret := prodSecret(t)
 	p := start(t, prodEnviron("PRODUCTION=true", "JWT_SECRET="+secret, "TLS_TERMINATION=proxy",

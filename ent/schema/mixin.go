@@ -23,8 +23,8 @@ func (TimeMixin) Fields() []ent.Field {
 }
 
 // TenantMixin marks an entity as owned by one organization (R1). Its privacy
-// policy (tenant_policy.go) confines every query and mutation of such an
-// entity to the viewer's organization.
+// policy (policy.go, with the rules of internal/tenant) confines every query
+// and mutation of such an entity to the viewer's organization.
 type TenantMixin struct{ mixin.Schema }
 
 func (TenantMixin) Fields() []ent.Field {

@@ -85,8 +85,8 @@ func (AuditEvent) Policy() ent.Policy {
 	}
 }
 
-// Policy keeps password-reset links to the system (internal/auth).
+// Policy keeps password-reset links to the system (internal/users, reset.go).
 func (PasswordReset) Policy() ent.Policy { return systemOnly() }
 
-// Policy keeps sign-in throttling to the system (internal/auth).
+// Policy keeps sign-in throttling to the system (internal/lockout).
 func (LoginThrottle) Policy() ent.Policy { return systemOnly() }

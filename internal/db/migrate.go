@@ -13,7 +13,7 @@ import (
 )
 
 // migrations are the versioned PostgreSQL migrations, generated from the ent
-// schema by `go generate ./internal/db` (see gen_migration.go).
+// schema by `go run ./internal/db/gen_migration.go <name>` (see generate.go).
 //
 //go:embed migrations/*.sql
 var migrations embed.FS

@@ -22,9 +22,11 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/clinicemr/usermanager/internal/app"
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/demo"
 	"github.com/clinicemr/usermanager/internal/pgtemp"
+	"github.com/clinicemr/usermanager/internal/users"
 )
 
 // Durability (R28): work the server has committed to, an adjustment's
@@ -56,6 +58,9 @@ func (d durDB) demoPassword(t *testing.T) string {
 
 var durSeq atomic.Int64
 
+// durSecret signs the PostgreSQL servers' tokens.
+const durSecret = "0123456789abcdef0123456789abcdef-test"
+
 // durDatabases runs fn as a subtest on the embedded SQLite database and on
 // PostgreSQL (TEST_DATABASE_URL or a throwaway server; skipped when there is
 // none unless REQUIRE_POSTGRES=1).
@@ -82,14 +87,23 @@ func durDatabases(t *testing.T, fn func(t *testing.T, d durDB)) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		creds, err := demo.Load(context.Background(), d, t.TempDir())
+		ctx := context.Background()
+		a, err := app.New(ctx, d, app.Settings{
+			Secret: []byte(durSecret), BlobURL: "mem://", MailOutboxDir: t.TempDir(),
+			Resets: users.ResetConfig{Key: []byte(durSecret)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds, err := demo.Load(ctx, a, t.TempDir())
+		_ = a.Stop(ctx)
 		d.Close()
 		if err != nil || creds == nil {
 			t.Fatalf("loading the demo data: %v", err)
 		}
 		data := t.TempDir()
 		outbox := filepath.Join(data, "outbox")
-		fn(t, durDB{env: []string{"DATABASE_URL=" + dbURL, "JWT_SECRET=0123456789abcdef0123456789abcdef-test",
+		fn(t, durDB{env: []string{"DATABASE_URL=" + dbURL, "JWT_SECRET=" + durSecret,
 			"DATA_DIR=" + data, "MAIL_OUTBOX_DIR=" + outbox}, data: data, outbox: outbox, password: creds.Password})
 	})
 }

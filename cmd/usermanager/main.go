@@ -23,16 +23,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/clinicemr/usermanager/internal/app"
 	"github.com/clinicemr/usermanager/internal/apperr"
-	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/config"
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/demo"
-	"github.com/clinicemr/usermanager/internal/events"
 	"github.com/clinicemr/usermanager/internal/jobs"
 	"github.com/clinicemr/usermanager/internal/lockout"
-	"github.com/clinicemr/usermanager/internal/mail"
-	"github.com/clinicemr/usermanager/internal/media"
 	"github.com/clinicemr/usermanager/internal/permissions"
 	"github.com/clinicemr/usermanager/internal/server"
 	"github.com/clinicemr/usermanager/internal/users"
@@ -135,35 +132,36 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	defer d.Close()
-	bus := events.New(d.Dialect, cfg.DatabaseURL)
-	if err := bus.Start(ctx); err != nil {
-		return err
-	}
-	defer bus.Close()
-	sender, err := mail.Open(cfg.SMTPURL, cfg.MailFrom, cfg.MailOutboxDir)
+	proxies, err := cfg.TrustedProxyPrefixes()
 	if err != nil {
 		return err
 	}
-	queue, err := jobs.New(d.SQL, d.Dialect, jobs.Config{
-		RetryBase: cfg.JobRetryBase, RetryMax: cfg.JobRetryMax,
-		JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter, PollInterval: cfg.JobPollInterval,
-	})
+	blobURL, err := cfg.BlobBucketURL()
 	if err != nil {
 		return err
 	}
-	throttle := lockout.New(d.Client, lockout.Policy{
-		Threshold: cfg.LockoutThreshold, Base: cfg.LockoutBase, Max: cfg.LockoutMax, IPThreshold: cfg.LockoutIPLimit,
-	}, nil)
-	authSvc, err := auth.New(d.Client, auth.Config{
+	a, err := app.New(ctx, d, app.Settings{
 		Secret: secret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
-		Events: bus, Lockout: throttle,
+		Lockout: lockout.Policy{
+			Threshold: cfg.LockoutThreshold, Base: cfg.LockoutBase, Max: cfg.LockoutMax, IPThreshold: cfg.LockoutIPLimit,
+		},
+		SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, MailOutboxDir: cfg.MailOutboxDir,
+		Jobs: jobs.Config{
+			RetryBase: cfg.JobRetryBase, RetryMax: cfg.JobRetryMax,
+			JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter, PollInterval: cfg.JobPollInterval,
+		},
+		BlobURL: blobURL, MediaKey: config.MediaSecret(secret),
+		AdjustmentWindow: cfg.AdjustmentWindow,
+		Resets: users.ResetConfig{
+			Key: config.ResetSecret(secret), TTL: cfg.PasswordResetTTL, LinkURL: cfg.PasswordResetURL,
+		},
 	})
 	if err != nil {
 		return err
 	}
 	if cfg.Embedded() && cfg.DemoData {
-		creds, err := demo.Load(ctx, d, cfg.DataDir)
+		creds, err := demo.Load(ctx, a, cfg.DataDir)
 		if err != nil {
 			return fmt.Errorf("loading demo data: %w", err)
 		}
@@ -173,37 +171,19 @@ func serve(ctx context.Context, cfg *config.Config) error {
 				"password_file", creds.File)
 		}
 	}
-	proxies, err := cfg.TrustedProxyPrefixes()
-	if err != nil {
-		return err
-	}
-	blobURL, err := cfg.BlobBucketURL()
-	if err != nil {
-		return err
-	}
-	store, err := media.Open(ctx, blobURL)
-	if err != nil {
-		return fmt.Errorf("opening blob storage: %w", err)
-	}
-	defer store.Close()
 	srv := server.New(server.Options{
-		DB: d, Auth: authSvc, AllowedOrigins: cfg.CORSAllowedOrigins,
-		Media: store, MediaSigner: media.Signer{Secret: config.MediaSecret(secret)},
-		Events: bus, Jobs: queue, Mail: sender, AdjustmentWindow: cfg.AdjustmentWindow,
-		Lockout: throttle,
-		Resets: users.ResetConfig{
-			Key: config.ResetSecret(secret), TTL: cfg.PasswordResetTTL, LinkURL: cfg.PasswordResetURL,
-		},
+		DB: d, Auth: a.Auth, Resolver: a.Resolver(), Media: a.MediaHandler(),
+		AllowedOrigins:   cfg.CORSAllowedOrigins,
 		OperationTimeout: cfg.OperationTimeout,
 		Production:       cfg.Production,
 		GraphiQL:         cfg.GraphiQLEnabled(),
 		Introspection:    cfg.IntrospectionEnabled(),
 		TrustedProxies:   proxies,
 	})
-	// The queue outlives the signal context: Stop below lets running jobs
-	// finish.
-	if err := queue.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("starting the job queue: %w", err)
+	// The job queue outlives the signal context: Stop below lets running
+	// jobs finish.
+	if err := a.Start(ctx); err != nil {
+		return err
 	}
 	if cfg.SMTPURL == "" {
 		slog.Info("no SMTP_URL: mail is written to the outbox", "dir", cfg.MailOutboxDir)
@@ -243,13 +223,13 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	slog.Info("shutting down")
 	srv.Drain()
 	// Ends open subscriptions, which http.Server.Shutdown does not.
-	bus.Close()
+	a.Events.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	if err := queue.Stop(shutdownCtx); err != nil {
+	if err := a.Stop(shutdownCtx); err != nil {
 		return fmt.Errorf("stopping the job queue: %w", err)
 	}
 	return nil

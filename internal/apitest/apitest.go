@@ -30,14 +30,13 @@ import (
 
 	"github.com/clinicemr/usermanager/ent"
 
+	"github.com/clinicemr/usermanager/internal/app"
 	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/demo"
 	"github.com/clinicemr/usermanager/internal/events"
 	"github.com/clinicemr/usermanager/internal/jobs"
 	"github.com/clinicemr/usermanager/internal/lockout"
-	"github.com/clinicemr/usermanager/internal/mail"
-	"github.com/clinicemr/usermanager/internal/media"
 	"github.com/clinicemr/usermanager/internal/permissions"
 	"github.com/clinicemr/usermanager/internal/pgtemp"
 	"github.com/clinicemr/usermanager/internal/server"
@@ -61,8 +60,10 @@ type Env struct {
 	T       testing.TB
 	Dialect string
 	DB      *db.DB
-	Auth    *auth.Service
-	Server  *httptest.Server
+	// App is the server's services (the composition root's).
+	App    *app.App
+	Auth   *auth.Service
+	Server *httptest.Server
 	// Password of every demo account (demo.AdminUsername, demo.SupportUsername,
 	// and the demo staff).
 	Password string
@@ -267,7 +268,13 @@ func (s *seed) build(t testing.TB, dialectName string, noDemo bool) error {
 		return err
 	}
 	if !noDemo {
-		creds, err := demo.Load(ctx, d, dir)
+		a, err := app.New(ctx, d, settings(Options{}, dir, time.Now))
+		if err != nil {
+			d.Close()
+			return err
+		}
+		creds, err := demo.Load(ctx, a, dir)
+		_ = a.Stop(ctx)
 		if err != nil {
 			d.Close()
 			return fmt.Errorf("loading demo data: %w", err)
@@ -319,65 +326,28 @@ func (e *Env) start(d *db.DB) {
 		d.Client = ent.NewClient(ent.Driver(dialect.DebugWithContext(entsql.OpenDB(d.Dialect, d.SQL), counter.log)))
 	}
 	e.DB, e.statements = d, counter
-	ttl := opts.AccessTTL
-	if ttl == 0 {
-		ttl = 15 * time.Minute
-	}
-	e.Events = events.New(d.Dialect, d.URL)
-	if err := e.Events.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Events.Close)
-	throttle := lockout.New(d.Client, opts.Lockout, e.Clock.Now)
-	a, err := auth.New(d.Client, auth.Config{
-		Secret: Secret, Issuer: Issuer, Audience: Audience,
-		AccessTTL: ttl, RefreshTTL: 12 * time.Hour, Now: e.Clock.Now, Events: e.Events, Lockout: throttle,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.Auth = a
 	e.Outbox = t.TempDir()
-	sender, err := mail.Open(opts.SMTPURL, "User Manager <no-reply@usermanager.test>", e.Outbox)
+	a, err := app.New(ctx, d, settings(opts, e.Outbox, e.Clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
-	retry := opts.JobRetryBase
-	if retry == 0 {
-		retry = 200 * time.Millisecond
-	}
-	e.Jobs, err = jobs.New(d.SQL, d.Dialect, jobs.Config{
-		RetryBase: retry, RetryMax: 2 * time.Second, PollInterval: 100 * time.Millisecond,
-		Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := media.Open(ctx, "mem://")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	e.App, e.Auth, e.Events, e.Jobs = a, a.Auth, a.Events, a.Jobs
 	srv := server.New(server.Options{
-		DB: d, Auth: a, AllowedOrigins: []string{"http://localhost:3000"},
-		Media: store, MediaSigner: media.Signer{Secret: Secret, Now: e.Clock.Now},
-		Events: e.Events, Jobs: e.Jobs, Mail: sender, AdjustmentWindow: opts.AdjustmentWindow, Now: e.Clock.Now,
-		Lockout: throttle,
-		Resets: users.ResetConfig{Key: ResetKey, LinkURL: "http://localhost:3000/reset-password",
-			MinResponse: opts.ResetMinResponse},
+		DB: d, Auth: a.Auth, Resolver: a.Resolver(), Media: a.MediaHandler(),
+		AllowedOrigins:   []string{"http://localhost:3000"},
 		OperationTimeout: opts.OperationTimeout,
 		Production:       opts.Production,
 		GraphiQL:         !opts.Production,
 		Introspection:    !opts.Production,
 		TrustedProxies:   opts.TrustedProxies,
 	})
-	if err := e.Jobs.Start(ctx); err != nil {
+	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = e.Jobs.Stop(stopCtx)
+		_ = a.Stop(stopCtx)
 	})
 	e.Server = httptest.NewServer(server.BoundBodyReads(srv, server.BodyTimeouts{Body: opts.BodyTimeout, Upload: opts.UploadTimeout}))
 	// Uploads carry the header that forces a CORS preflight, as the admin
@@ -388,6 +358,33 @@ func (e *Env) start(d *db.DB) {
 	// their connections.
 	t.Cleanup(e.Server.Close)
 	t.Cleanup(e.Events.Close)
+}
+
+// settings are a test server's: the test secrets, mail into outbox, blobs in
+// memory, and quick job retries.
+func settings(opts Options, outbox string, now func() time.Time) app.Settings {
+	ttl := opts.AccessTTL
+	if ttl == 0 {
+		ttl = 15 * time.Minute
+	}
+	retry := opts.JobRetryBase
+	if retry == 0 {
+		retry = 200 * time.Millisecond
+	}
+	return app.Settings{
+		Secret: Secret, Issuer: Issuer, Audience: Audience, AccessTTL: ttl, RefreshTTL: 12 * time.Hour,
+		Lockout: opts.Lockout,
+		SMTPURL: opts.SMTPURL, MailFrom: "User Manager <no-reply@usermanager.test>", MailOutboxDir: outbox,
+		Jobs: jobs.Config{
+			RetryBase: retry, RetryMax: 2 * time.Second, PollInterval: 100 * time.Millisecond,
+			Logger: slog.New(slog.DiscardHandler),
+		},
+		BlobURL: "mem://", MediaKey: Secret,
+		AdjustmentWindow: opts.AdjustmentWindow,
+		Resets: users.ResetConfig{Key: ResetKey, LinkURL: "http://localhost:3000/reset-password",
+			MinResponse: opts.ResetMinResponse},
+		Now: now,
+	}
 }
 
 // uploadPreflight adds Apollo-Require-Preflight to multipart requests.

@@ -12,8 +12,7 @@ import (
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/privacy"
-	"github.com/clinicemr/usermanager/internal/db"
-	"github.com/clinicemr/usermanager/internal/events"
+	"github.com/clinicemr/usermanager/internal/app"
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/onboarding"
 	"github.com/clinicemr/usermanager/internal/passwords"
@@ -39,9 +38,11 @@ const (
 	SupportUsername = "support"
 )
 
-// Load fills an empty database with the demo practice. It does nothing and
+// Load fills an empty database with the demo practice, through the services
+// of a (the composition root), before they are started. It does nothing and
 // returns nil credentials when the database already has an organization.
-func Load(ctx context.Context, d *db.DB, dataDir string) (*Credentials, error) {
+func Load(ctx context.Context, a *app.App, dataDir string) (*Credentials, error) {
+	d := a.DB
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	if n, err := d.Client.Organization.Query().Count(sys); err != nil || n > 0 {
 		return nil, err
@@ -50,17 +51,14 @@ func Load(ctx context.Context, d *db.DB, dataDir string) (*Credentials, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Nobody is subscribed yet and demo data asks for no adjustments: no
-	// listener and no job queue.
-	lic := licenses.New(d.Client, d.Dialect, events.New(d.Dialect, ""), nil)
 	if _, err := users.CreateSupport(ctx, d.Client, SupportUsername, "support@usermanager.example",
 		password, "Sam", "Support"); err != nil {
 		return nil, fmt.Errorf("demo support account: %w", err)
 	}
-	if err := loadPractice(ctx, d, lic, password); err != nil {
+	if err := loadPractice(ctx, a, password); err != nil {
 		return nil, err
 	}
-	if err := loadSecondPractice(ctx, d, lic, password); err != nil {
+	if err := loadSecondPractice(ctx, a, password); err != nil {
 		return nil, err
 	}
 	creds := &Credentials{AdminUsername: AdminUsername, SupportUsername: SupportUsername, Password: password,
@@ -108,8 +106,8 @@ func permsOf(t staff.UserType) []string {
 	return assistantPerms
 }
 
-func loadPractice(ctx context.Context, d *db.DB, lic *licenses.Service, password string) error {
-	ob := onboarding.New(d.Client, lic)
+func loadPractice(ctx context.Context, a *app.App, password string) error {
+	d, lic, ob := a.DB, a.Licenses, a.Onboarding
 	out, err := ob.CreateOrganization(asSupport(ctx), onboarding.CreateOrganizationInput{
 		Name:       "Sunrise Therapy Group",
 		ClinicName: "Sunrise Downtown",
@@ -194,8 +192,8 @@ func loadPractice(ctx context.Context, d *db.DB, lic *licenses.Service, password
 
 // loadSecondPractice adds a second organization, so tenant isolation can be
 // seen: Sunrise's administrator never sees Harbor's data.
-func loadSecondPractice(ctx context.Context, d *db.DB, lic *licenses.Service, password string) error {
-	out, err := onboarding.New(d.Client, lic).CreateOrganization(asSupport(ctx), onboarding.CreateOrganizationInput{
+func loadSecondPractice(ctx context.Context, a *app.App, password string) error {
+	out, err := a.Onboarding.CreateOrganization(asSupport(ctx), onboarding.CreateOrganizationInput{
 		Name: "Harbor Rehab", ClinicName: "Harbor Main",
 		Licenses: quantities([4]int{2, 1, 0, 1}),
 		Administrator: &onboarding.AdministratorInput{

@@ -24,7 +24,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
-	"github.com/riverqueue/river"
 	"github.com/rs/cors"
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -33,42 +32,24 @@ import (
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/db"
-	"github.com/clinicemr/usermanager/internal/events"
 	"github.com/clinicemr/usermanager/internal/graphiql"
-	"github.com/clinicemr/usermanager/internal/jobs"
-	"github.com/clinicemr/usermanager/internal/licenses"
-	"github.com/clinicemr/usermanager/internal/lockout"
-	"github.com/clinicemr/usermanager/internal/mail"
-	"github.com/clinicemr/usermanager/internal/media"
-	"github.com/clinicemr/usermanager/internal/onboarding"
 	"github.com/clinicemr/usermanager/internal/users"
 )
 
-// Options configures the server.
+// Options configures the server. The services come ready-made from the
+// composition root (internal/app); the server only wires them to HTTP.
 type Options struct {
-	DB   *db.DB
+	// DB answers /readyz.
+	DB *db.DB
+	// Auth authenticates requests and WebSockets.
 	Auth *auth.Service
+	// Resolver is the GraphQL resolver over the services.
+	Resolver *graph.Resolver
+	// Media serves pictures and signatures (under users.URLPrefix).
+	Media http.Handler
 	// AllowedOrigins are the origins of browser clients, for CORS and for
 	// WebSocket upgrades.
 	AllowedOrigins []string
-	// Media stores profile pictures and signatures; MediaSigner signs the
-	// short-lived URLs they are served under.
-	Media       *media.Store
-	MediaSigner media.Signer
-	// Events carries live changes to subscribers; Jobs is the durable
-	// queue, whose workers New registers; Mail delivers the product's email.
-	Events *events.Bus
-	Jobs   *jobs.Queue
-	Mail   mail.Sender
-	// AdjustmentWindow: pending license adjustments are processed
-	// automatically after it (default 24h).
-	AdjustmentWindow time.Duration
-	// Now is the clock (tests move it); nil means time.Now.
-	Now func() time.Time
-	// Lockout slows password guessing; it must be the one Auth uses.
-	Lockout *lockout.Throttle
-	// Resets configures password-reset links (Key is required).
-	Resets users.ResetConfig
 	// OperationTimeout stops queries and mutations that run longer
 	// (default 15s).
 	OperationTimeout time.Duration
@@ -97,33 +78,7 @@ type Server struct {
 
 // New builds the server.
 func New(opts Options) *Server {
-	client := opts.DB.Client
-	lic := licenses.New(client, opts.DB.Dialect, opts.Events, opts.Jobs)
-	if opts.AdjustmentWindow > 0 {
-		lic.Window = opts.AdjustmentWindow
-	}
-	if opts.Now != nil {
-		lic.Now = opts.Now
-	}
-	river.AddWorker(opts.Jobs.Workers(), &licenses.ProcessAdjustmentWorker{Licenses: lic})
-	river.AddWorker(opts.Jobs.Workers(), &mail.SendWorker{Sender: opts.Mail})
-	profiles := users.NewProfiles(client, lic, opts.Events)
-	if opts.Resets.Now == nil {
-		opts.Resets.Now = opts.Now
-	}
-	resets := users.NewResets(client, profiles, opts.Jobs, opts.Lockout, opts.Resets)
-	river.AddWorker(opts.Jobs.Workers(), &users.ResetMailWorker{Resets: resets, Sender: opts.Mail})
-	resolver := &graph.Resolver{
-		Resets:      resets,
-		Client:      client,
-		Auth:        opts.Auth,
-		UserService: users.New(client),
-		Profiles:    profiles,
-		Images:      users.NewImages(profiles, opts.Media, opts.MediaSigner),
-		Licenses:    lic,
-		Onboarding:  onboarding.New(client, lic),
-	}
-	gql := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: resolver}))
+	gql := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: opts.Resolver}))
 	gql.AddTransport(transport.SSE{KeepAlivePingInterval: 15 * time.Second})
 	gql.AddTransport(transport.Websocket{
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
@@ -168,7 +123,7 @@ func New(opts Options) *Server {
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", api)
-	mux.Handle(users.URLPrefix+"/", media.Handler(opts.Media, opts.MediaSigner, users.URLPrefix))
+	mux.Handle(users.URLPrefix+"/", opts.Media)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", s.ready)
 	if opts.GraphiQL {

@@ -4,21 +4,19 @@ import (
 	"entgo.io/ent"
 
 	"github.com/clinicemr/usermanager/ent/privacy"
-	"github.com/clinicemr/usermanager/internal/auth"
-	"github.com/clinicemr/usermanager/internal/tenant"
-	"github.com/clinicemr/usermanager/internal/users"
+	"github.com/clinicemr/usermanager/internal/policy"
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
 
-// Privacy policies. The rules live in internal/tenant; system work bypasses
+// Privacy policies. The rules live in internal/policy; system work bypasses
 // them with privacy.DecisionContext(ctx, privacy.Allow).
 
 // Policy confines every tenant entity to the viewer's organization (R1).
 func (TenantMixin) Policy() ent.Policy {
 	return privacy.Policy{
-		Query: privacy.QueryPolicy{tenant.RequireViewer(), tenant.FilterOrganization()},
+		Query: privacy.QueryPolicy{policy.RequireViewer(), policy.FilterOrganization()},
 		Mutation: privacy.MutationPolicy{
-			tenant.RequireViewer(), tenant.CreateInOwnOrganization(), tenant.FilterOrganization(),
+			policy.RequireViewer(), policy.CreateInOwnOrganization(), policy.FilterOrganization(),
 		},
 	}
 }
@@ -28,9 +26,9 @@ func (TenantMixin) Policy() ent.Policy {
 // still keeps those writes inside the organization.
 func (User) Policy() ent.Policy {
 	return privacy.Policy{
-		Query: privacy.QueryPolicy{tenant.RequireViewer(), tenant.FilterVisibleUsers()},
+		Query: privacy.QueryPolicy{policy.RequireViewer(), policy.FilterVisibleUsers()},
 		Mutation: privacy.MutationPolicy{
-			tenant.RequireViewer(), tenant.CreateInOwnOrganization(), tenant.FilterOrganization(),
+			policy.RequireViewer(), policy.CreateInOwnOrganization(), policy.FilterOrganization(),
 		},
 	}
 }
@@ -39,7 +37,7 @@ func (User) Policy() ent.Policy {
 // writes it.
 func (Permission) Policy() ent.Policy {
 	return privacy.Policy{
-		Query:    privacy.QueryPolicy{tenant.RequireViewer(), privacy.AlwaysAllowRule()},
+		Query:    privacy.QueryPolicy{policy.RequireViewer(), privacy.AlwaysAllowRule()},
 		Mutation: privacy.MutationPolicy{privacy.AlwaysDenyRule()},
 	}
 }
@@ -47,8 +45,8 @@ func (Permission) Policy() ent.Policy {
 // Policy shows an organization to its own members and to Support.
 func (Organization) Policy() ent.Policy {
 	return privacy.Policy{
-		Query:    privacy.QueryPolicy{tenant.RequireViewer(), tenant.FilterOwnOrganization()},
-		Mutation: privacy.MutationPolicy{tenant.RequireViewer(), privacy.AlwaysDenyRule()},
+		Query:    privacy.QueryPolicy{policy.RequireViewer(), policy.FilterOwnOrganization()},
+		Mutation: privacy.MutationPolicy{policy.RequireViewer(), privacy.AlwaysDenyRule()},
 	}
 }
 
@@ -68,7 +66,7 @@ func systemOnly() ent.Policy {
 // Hooks keep the user's derived columns (case-insensitive keys, search text)
 // current on every write, and end an inactivated user's sessions (R25).
 func (User) Hooks() []ent.Hook {
-	return []ent.Hook{users.NormalizeHook(), auth.EndSessionsOnInactivationHook()}
+	return []ent.Hook{policy.NormalizeHook(), policy.EndSessionsOnInactivationHook()}
 }
 
 // Policy shows an organization's audit trail to its managers (View Users)
@@ -77,7 +75,7 @@ func (User) Hooks() []ent.Hook {
 // deletes to everyone.
 func (AuditEvent) Policy() ent.Policy {
 	return privacy.Policy{
-		Query: privacy.QueryPolicy{tenant.RequireViewer(), tenant.RequirePermission(viewer.PermViewUsers), tenant.FilterOrganization()},
+		Query: privacy.QueryPolicy{policy.RequireViewer(), policy.RequirePermission(viewer.PermViewUsers), policy.FilterOrganization()},
 		Mutation: privacy.MutationPolicy{
 			privacy.OnMutationOperation(privacy.AlwaysAllowRule(), ent.OpCreate),
 			privacy.AlwaysDenyRule(),

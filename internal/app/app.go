@@ -105,7 +105,7 @@ func New(ctx context.Context, d *db.DB, s Settings) (*App, error) {
 		a.Licenses.Now = s.Now
 	}
 	a.Users = users.New(d.Client)
-	a.Profiles = users.NewProfiles(d.Client, a.Licenses, a.Events)
+	a.Profiles = users.NewProfiles(d.Client, a.Licenses, a.Auth)
 	a.Images = users.NewImages(a.Profiles, a.Media, a.Signer)
 	if s.Resets.Now == nil {
 		s.Resets.Now = s.Now

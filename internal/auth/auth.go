@@ -26,6 +26,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/events"
 	"github.com/clinicemr/usermanager/internal/lockout"
 	"github.com/clinicemr/usermanager/internal/passwords"
+	"github.com/clinicemr/usermanager/internal/policy"
 	"github.com/clinicemr/usermanager/internal/requestinfo"
 	"github.com/clinicemr/usermanager/internal/staff"
 	"github.com/clinicemr/usermanager/internal/textinput"
@@ -397,6 +398,18 @@ func (s *Service) RevokeSession(ctx context.Context, sessionID int) error {
 		}
 		return s.SessionsEnded(sctx, tx, sess.UserID)
 	})
+}
+
+// EndSessions ends every session of a user inside tx (R25): a password set
+// or reset, a type change, an inactivation. The sessions are revoked at once
+// and, when tx commits, the user's live connections are told to close. It is
+// the one owner of ending a user's sessions; the User schema's hook revokes
+// them too on inactivation, so no write can skip that part.
+func (s *Service) EndSessions(ctx context.Context, tx *ent.Tx, userID int) error {
+	if err := policy.RevokeSessions(ctx, tx.Client(), s.now(), userID); err != nil {
+		return err
+	}
+	return s.SessionsEnded(ctx, tx, userID)
 }
 
 // SessionsEnded announces, when tx commits, that sessions of a user ended,

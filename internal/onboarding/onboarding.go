@@ -117,7 +117,7 @@ func (s *Service) CreateOrganization(ctx context.Context, in CreateOrganizationI
 			return err
 		}
 		if !activated {
-			payload.Warnings = append(payload.Warnings, inactiveWarning(admin.UserType, c.Name))
+			payload.Warnings = append(payload.Warnings, users.SavedInactive(admin.UserType, c.Name))
 		}
 		payload.Organization, payload.Clinic, payload.Administrator = org, c, u
 		return audit.Record(ctx, tx.Client(), audit.Event{Action: auditevent.ActionORGANIZATION_CREATED,
@@ -154,15 +154,6 @@ func newAdministrator(in *AdministratorInput) users.NewUser {
 		n.UserType = *in.UserType
 	}
 	return n
-}
-
-func inactiveWarning(t staff.UserType, clinicName string) *apperr.Warning {
-	class, _ := t.Class()
-	return &apperr.Warning{
-		Code: apperr.SavedInactiveNoLicense,
-		Message: fmt.Sprintf("no %s license is available at %s: the user was saved Inactive. "+
-			"Request a license adjustment, then make the user Active.", strings.ToLower(string(class)), clinicName),
-	}
 }
 
 // CreateClinic adds a clinic: Company Admin for their own organization, or

@@ -15,7 +15,7 @@ import (
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/gid"
-	"github.com/clinicemr/usermanager/internal/tenant"
+	"github.com/clinicemr/usermanager/internal/policy"
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
 
@@ -33,7 +33,7 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 	case errors.As(err, &apiErr):
 		gqlErr.Message = apiErr.Message
 		gqlErr.Extensions["code"] = apiErr.Code
-	case errors.Is(err, tenant.ErrUnauthenticated):
+	case errors.Is(err, policy.ErrUnauthenticated):
 		// Say why the request has no viewer (expired token, refused clinic).
 		var missing *apperr.Error
 		errors.As(viewer.Missing(ctx), &missing)

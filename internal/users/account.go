@@ -6,8 +6,6 @@ import (
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/auditevent"
-	"github.com/clinicemr/usermanager/ent/privacy"
-	"github.com/clinicemr/usermanager/ent/session"
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/audit"
@@ -46,7 +44,7 @@ func (p *Profiles) SetPassword(ctx context.Context, in SetPasswordInput) (*UserP
 		if saved, err = tx.User.UpdateOneID(u.ID).SetPasswordHash(hash).SetPasswordChangedAt(time.Now()).Save(ctx); err != nil {
 			return err
 		}
-		if err := p.endSessions(ctx, tx, u.ID); err != nil {
+		if err := p.sessions.EndSessions(ctx, tx, u.ID); err != nil {
 			return err
 		}
 		// Reset links sent before are void once the password changes.
@@ -60,15 +58,6 @@ func (p *Profiles) SetPassword(ctx context.Context, in SetPasswordInput) (*UserP
 		return nil, err
 	}
 	return succeeded(saved, nil), nil
-}
-
-func (p *Profiles) endSessions(ctx context.Context, tx *ent.Tx, userID int) error {
-	err := tx.Session.Update().Where(session.UserID(userID), session.RevokedAtIsNil()).
-		SetRevokedAt(time.Now()).Exec(privacy.DecisionContext(ctx, privacy.Allow))
-	if err != nil {
-		return err
-	}
-	return p.sessionsEnded(ctx, tx, userID)
 }
 
 // ChangeUserTypeInput is the input of changeUserType.
@@ -152,7 +141,7 @@ func (p *Profiles) ChangeType(ctx context.Context, in ChangeUserTypeInput) (*Use
 				return err
 			}
 		}
-		if err := p.endSessions(ctx, tx, u.ID); err != nil {
+		if err := p.sessions.EndSessions(ctx, tx, u.ID); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx.Client(), audit.Event{Action: auditevent.ActionUSER_TYPE_CHANGED,

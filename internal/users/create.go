@@ -12,6 +12,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/passwords"
+	"github.com/clinicemr/usermanager/internal/policy"
 	"github.com/clinicemr/usermanager/internal/staff"
 )
 
@@ -58,14 +59,14 @@ func (n *NewUser) Validate(errs *apperr.List) {
 // under concurrency; this gives the friendly answer in the common case.
 func CheckUnique(ctx context.Context, client *ent.Client, errs *apperr.List, username, email string) error {
 	sctx := privacy.DecisionContext(ctx, privacy.Allow) // uniqueness is platform-wide
-	taken, err := client.User.Query().Where(user.UsernameKey(Key(username))).Exist(sctx)
+	taken, err := client.User.Query().Where(user.UsernameKey(policy.Key(username))).Exist(sctx)
 	if err != nil {
 		return err
 	}
 	if taken {
 		errs.Add("username", apperr.UsernameTaken, "the username %q is taken", username)
 	}
-	taken, err = client.User.Query().Where(user.EmailKey(Key(email))).Exist(sctx)
+	taken, err = client.User.Query().Where(user.EmailKey(policy.Key(email))).Exist(sctx)
 	if err != nil {
 		return err
 	}

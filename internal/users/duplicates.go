@@ -12,6 +12,7 @@ import (
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/credentials"
+	"github.com/clinicemr/usermanager/internal/policy"
 	"github.com/clinicemr/usermanager/internal/staff"
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
@@ -80,7 +81,7 @@ func (s *Service) DuplicateProviders(ctx context.Context, in DuplicateProvidersI
 	if lic := strings.ToUpper(strings.TrimSpace(derefOr(in.LicenseNumber, ""))); lic != "" && !credentials.IsPlaceholderLicense(lic) {
 		preds = append(preds, func(q *ent.UserQuery) *ent.UserQuery { return q.Where(user.LicenseNumber(lic)) })
 	}
-	if email := Key(derefOr(in.Email, "")); email != "" {
+	if email := policy.Key(derefOr(in.Email, "")); email != "" {
 		preds = append(preds, func(q *ent.UserQuery) *ent.UserQuery { return q.Where(user.EmailKey(email)) })
 	}
 	// Names: narrow to users whose names (current or earlier, folded in
@@ -130,7 +131,7 @@ func duplicateReasons(u *ent.User, in DuplicateProvidersInput, first, last strin
 		(state == "" || derefOr(u.LicenseState, "") == state) {
 		r = append(r, SameLicense)
 	}
-	if email := Key(derefOr(in.Email, "")); email != "" && u.EmailKey == email {
+	if email := policy.Key(derefOr(in.Email, "")); email != "" && u.EmailKey == email {
 		r = append(r, SameEmail)
 	}
 	if first != "" || last != "" {
@@ -157,8 +158,8 @@ func nameFragments(first, last string) []string {
 			out = append(out, f)
 		}
 	}
-	l := []rune(strings.ReplaceAll(SearchFragment(last), " ", ""))
-	f := []rune(strings.ReplaceAll(SearchFragment(first), " ", ""))
+	l := []rune(strings.ReplaceAll(policy.SearchFragment(last), " ", ""))
+	f := []rune(strings.ReplaceAll(policy.SearchFragment(first), " ", ""))
 	if len(l) > 0 {
 		add(string(l[:min(3, len(l))]))
 		add(string(l[max(0, len(l)-3):]))

@@ -1,3 +1,6 @@
+// Package users owns user profiles: the rules of a profile (R4-R16),
+// creating and editing users, their status, copying permissions, pictures
+// and signatures, the user search (R17) and password resets (R30).
 package users
 
 import (
@@ -13,11 +16,12 @@ import (
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/audit"
+	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/credentials"
-	"github.com/clinicemr/usermanager/internal/events"
 	"github.com/clinicemr/usermanager/internal/gid"
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/permissions"
+	"github.com/clinicemr/usermanager/internal/policy"
 	"github.com/clinicemr/usermanager/internal/staff"
 	"github.com/clinicemr/usermanager/internal/txn"
 	"github.com/clinicemr/usermanager/internal/viewer"
@@ -92,19 +96,12 @@ func succeeded(u *ent.User, warnings []*apperr.Warning) *UserPayload {
 type Profiles struct {
 	client   *ent.Client
 	licenses *licenses.Service
-	events   *events.Bus
+	sessions *auth.Service
 }
 
-// NewProfiles returns a Profiles service; ended sessions are announced on
-// bus.
-func NewProfiles(client *ent.Client, lic *licenses.Service, bus *events.Bus) *Profiles {
-	return &Profiles{client: client, licenses: lic, events: bus}
-}
-
-// sessionsEnded announces, when tx commits, that a user's sessions ended, so
-// their open subscriptions close (R25).
-func (p *Profiles) sessionsEnded(ctx context.Context, tx *ent.Tx, userID int) error {
-	return p.events.PublishTx(ctx, tx, events.Event{Kind: events.SessionsEnded, UserID: userID})
+// NewProfiles returns a Profiles service; sessions end through auth (R25).
+func NewProfiles(client *ent.Client, lic *licenses.Service, sessions *auth.Service) *Profiles {
+	return &Profiles{client: client, licenses: lic, sessions: sessions}
 }
 
 // Create adds a profile (createUser). View Users lets a manager add users
@@ -561,8 +558,8 @@ func (p *Profiles) checkDuplicateLicense(ctx context.Context, errs *apperr.List,
 
 func (p *Profiles) checkUniqueExcept(ctx context.Context, errs *apperr.List, u *ent.User, username, email *string) error {
 	sctx := privacy.DecisionContext(ctx, privacy.Allow)
-	if username != nil && Key(*username) != u.UsernameKey {
-		taken, err := p.client.User.Query().Where(user.UsernameKey(Key(*username))).Exist(sctx)
+	if username != nil && policy.Key(*username) != u.UsernameKey {
+		taken, err := p.client.User.Query().Where(user.UsernameKey(policy.Key(*username))).Exist(sctx)
 		if err != nil {
 			return err
 		}
@@ -570,8 +567,8 @@ func (p *Profiles) checkUniqueExcept(ctx context.Context, errs *apperr.List, u *
 			errs.Add("username", apperr.UsernameTaken, "the username %q is taken", *username)
 		}
 	}
-	if email != nil && Key(*email) != u.EmailKey {
-		taken, err := p.client.User.Query().Where(user.EmailKey(Key(*email))).Exist(sctx)
+	if email != nil && policy.Key(*email) != u.EmailKey {
+		taken, err := p.client.User.Query().Where(user.EmailKey(policy.Key(*email))).Exist(sctx)
 		if err != nil {
 			return err
 		}

@@ -255,7 +255,7 @@ func (r *Resets) Reset(ctx context.Context, in ResetPasswordInput) (*ResetPasswo
 		if err := tx.User.UpdateOneID(u.ID).SetPasswordHash(pwHash).SetPasswordChangedAt(now).Exec(sctx); err != nil {
 			return err
 		}
-		if err := r.profiles.endSessions(sctx, tx, u.ID); err != nil {
+		if err := r.profiles.sessions.EndSessions(sctx, tx, u.ID); err != nil {
 			return err
 		}
 		return audit.Record(sctx, tx.Client(), audit.Event{Action: auditevent.ActionPASSWORD_RESET_COMPLETED,

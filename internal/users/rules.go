@@ -8,6 +8,7 @@ import (
 
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/passwords"
+	"github.com/clinicemr/usermanager/internal/policy"
 )
 
 // ValidateUsername checks R5: no whitespace, no commas, and a username that
@@ -22,7 +23,7 @@ func ValidateUsername(errs *apperr.List, field, username, email string) {
 		errs.Add(field, apperr.TooLong, "the username is too long (at most 254 bytes)")
 	case strings.ContainsFunc(username, func(r rune) bool { return unicode.IsSpace(r) || r == ',' || unicode.IsControl(r) }):
 		errs.Add(field, apperr.InvalidUsername, "a username cannot contain spaces or commas")
-	case strings.Contains(username, "@") && Key(username) != Key(email):
+	case strings.Contains(username, "@") && policy.Key(username) != policy.Key(email):
 		errs.Add(field, apperr.InvalidUsername, "a username that is an email address must match the email field")
 	}
 }

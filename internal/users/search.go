@@ -12,6 +12,7 @@ import (
 	"github.com/clinicemr/usermanager/ent/predicate"
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apperr"
+	"github.com/clinicemr/usermanager/internal/policy"
 	"github.com/clinicemr/usermanager/internal/staff"
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
@@ -66,7 +67,7 @@ func (f *Search) predicates() []predicate.User {
 		// search_text is folded (SearchText) and, on PostgreSQL,
 		// trigram-indexed. A fragment of punctuation only is part of no
 		// name.
-		switch frag := SearchFragment(*f.Name); {
+		switch frag := policy.SearchFragment(*f.Name); {
 		case frag != "":
 			ps = append(ps, user.SearchTextContains(frag))
 		case strings.TrimSpace(*f.Name) != "":
@@ -74,10 +75,10 @@ func (f *Search) predicates() []predicate.User {
 		}
 	}
 	if f.Username != nil && *f.Username != "" {
-		ps = append(ps, user.UsernameKeyContains(Key(*f.Username)))
+		ps = append(ps, user.UsernameKeyContains(policy.Key(*f.Username)))
 	}
 	if f.Email != nil && *f.Email != "" {
-		ps = append(ps, user.EmailKeyContains(Key(*f.Email)))
+		ps = append(ps, user.EmailKeyContains(policy.Key(*f.Email)))
 	}
 	if f.ClinicID != nil {
 		ps = append(ps, user.HasClinicsWith(clinic.ID(*f.ClinicID)))

@@ -27,8 +27,8 @@ type SetStatusInput struct {
 // SetStatus makes a user Active or Inactive (R21, R23, R25). Activation
 // takes a free license of the user's class at their home clinic, or fails
 // with MAXIMUM_LICENSES_REACHED naming both; inactivation frees the license
-// (still billed) and ends the user's sessions at once (the User schema's
-// hook). Inactivating one user and activating another of the same class is
+// (still billed) and ends the user's sessions and live connections at once
+// (auth.EndSessions). Inactivating one user and activating another of the same class is
 // how a license is shared.
 func (p *Profiles) SetStatus(ctx context.Context, in SetStatusInput) (*UserPayload, error) {
 	u, err := p.Editable(ctx, in.UserID)
@@ -71,12 +71,10 @@ func (p *Profiles) SetStatus(ctx context.Context, in SetStatusInput) (*UserPaylo
 				return err
 			}
 		} else {
-			// The schema's hook ends the sessions (R25); this ends their
-			// subscriptions.
 			if err := p.licenses.Release(ctx, tx, u.ID); err != nil {
 				return err
 			}
-			if err := p.sessionsEnded(ctx, tx, u.ID); err != nil {
+			if err := p.sessions.EndSessions(ctx, tx, u.ID); err != nil {
 				return err
 			}
 		}

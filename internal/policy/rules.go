@@ -1,12 +1,17 @@
-// Package tenant holds the privacy rules that keep each organization's data
-// to itself (R1) and managers to the users of their clinics (R2, R3).
+// Package policy holds what the ent schema enforces below every service: the
+// privacy rules that keep each organization's data to itself (R1) and
+// managers to the users of their clinics (R2, R3), and the hooks that keep a
+// user's derived columns current and end an inactivated user's sessions
+// (R5, R6, R17, R25). It depends on ent and the viewer only (and on the
+// pure name folding of internal/credentials), so that ent/schema imports no
+// service and a broken service cannot block `go generate ./ent`.
 //
 // The rules are attached to the ent schema (ent/schema/policy.go), so they run
 // below the resolvers on every query ent builds: top-level queries, node and
 // nodes, connections, and eager-loaded edges alike. Work the system does on its
 // own behalf (sign-in, seeding) runs with privacy.DecisionContext(ctx,
 // privacy.Allow), which skips them.
-package tenant
+package policy
 
 import (
 	"context"
@@ -60,7 +65,7 @@ func FilterOrganization() privacy.QueryMutationRule {
 		}
 		of, ok := f.(orgFilter)
 		if !ok {
-			return privacy.Denyf("tenant: unexpected filter type %T", f)
+			return privacy.Denyf("policy: unexpected filter type %T", f)
 		}
 		of.WhereOrganizationID(entql.IntEQ(v.OrganizationID))
 		return privacy.Skip
@@ -77,7 +82,7 @@ func CreateInOwnOrganization() privacy.MutationRule {
 		v := viewer.FromContext(ctx)
 		om, ok := m.(orgMutation)
 		if !ok {
-			return privacy.Denyf("tenant: %s has no organization", m.Type())
+			return privacy.Denyf("policy: %s has no organization", m.Type())
 		}
 		if id, set := om.OrganizationID(); !set || v == nil || id != v.OrganizationID {
 			return privacy.Denyf("%w", ErrWrongOrganization)

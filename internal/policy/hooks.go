@@ -1,14 +1,16 @@
-// Package users owns user profiles: the rules of a profile, creating users,
-// and the user search (R17).
-package users
+package policy
 
 import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/hook"
+	"github.com/clinicemr/usermanager/ent/privacy"
+	"github.com/clinicemr/usermanager/ent/session"
+	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/credentials"
 )
 
@@ -43,7 +45,7 @@ func normalize(ctx context.Context, m *ent.UserMutation) error {
 		return nil
 	}
 	if m.Op().Is(ent.OpUpdate) {
-		return fmt.Errorf("users: names can only be changed one user at a time")
+		return fmt.Errorf("policy: names can only be changed one user at a time")
 	}
 	if m.Op().Is(ent.OpUpdateOne) {
 		var err error
@@ -90,3 +92,38 @@ func SearchText(first, last, full string, previous ...string) string {
 
 // SearchFragment folds a name fragment as SearchText folds names.
 func SearchFragment(s string) string { return credentials.NormalizeName(s) }
+
+// EndSessionsOnInactivationHook ends every session of a user who is made
+// Inactive, in the same transaction (R25): their tokens stop working at once
+// and stay dead if the user is activated again. It is attached to the User
+// schema, so every way of inactivating a user does it.
+func EndSessionsOnInactivationHook() ent.Hook {
+	return hook.On(func(next ent.Mutator) ent.Mutator {
+		return hook.UserFunc(func(ctx context.Context, m *ent.UserMutation) (ent.Value, error) {
+			status, set := m.Status()
+			if !set || status != user.StatusINACTIVE {
+				return next.Mutate(ctx, m)
+			}
+			ids, err := m.IDs(ctx)
+			if err != nil {
+				return nil, err
+			}
+			v, err := next.Mutate(ctx, m)
+			if err != nil || len(ids) == 0 {
+				return v, err
+			}
+			return v, RevokeSessions(ctx, m.Client(), time.Now(), ids...)
+		})
+	}, ent.OpUpdate|ent.OpUpdateOne)
+}
+
+// RevokeSessions revokes every live session of the users at now: their
+// access tokens are refused from the next request and their refresh tokens
+// are dead. It is the one write that ends sessions (R25); auth.EndSessions
+// adds the announcement that closes live connections.
+func RevokeSessions(ctx context.Context, client *ent.Client, now time.Time, userIDs ...int) error {
+	return client.Session.Update().
+		Where(session.UserIDIn(userIDs...), session.RevokedAtIsNil()).
+		SetRevokedAt(now).
+		Exec(privacy.DecisionContext(ctx, privacy.Allow))
+}

@@ -23,7 +23,7 @@ func (TimeMixin) Fields() []ent.Field {
 }
 
 // TenantMixin marks an entity as owned by one organization (R1). Its privacy
-// policy (policy.go, with the rules of internal/tenant) confines every query
+// policy (policy.go, with the rules of internal/policy) confines every query
 // and mutation of such an entity to the viewer's organization.
 type TenantMixin struct{ mixin.Schema }
 

@@ -38,7 +38,7 @@ type Service struct {
 func New(client *ent.Client) *Service { return &Service{client: client} }
 
 // Search answers the users query. Which users the viewer may see at all is
-// decided by the privacy rules (internal/tenant); this adds the filters.
+// decided by the privacy rules (internal/policy); this adds the filters.
 func (s *Service) Search(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int,
 	orderBy *ent.UserOrder, filter *Search) (*ent.UserConnection, error) {
 	v, err := viewer.Require(ctx)

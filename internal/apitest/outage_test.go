@@ -2,7 +2,6 @@ package apitest_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -15,7 +14,6 @@ import (
 
 	"entgo.io/ent/dialect"
 	"github.com/coder/websocket"
-	"github.com/coder/websocket/wsjson"
 
 	"github.com/clinicemr/usermanager/internal/apitest"
 	"github.com/clinicemr/usermanager/internal/demo"
@@ -66,17 +64,7 @@ func TestOutageIsNotASignOut(t *testing.T) {
 	// that its token is bad (4401, on which clients sign out).
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	conn, _, err := dialGraphQL(t, env, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.CloseNow()
-	init, _ := json.Marshal(map[string]string{"Authorization": "Bearer " + admin.Token})
-	if err := wsjson.Write(ctx, conn, wsMessage{Type: "connection_init", Payload: init}); err != nil {
-		t.Fatal(err)
-	}
-	var msg wsMessage
-	err = wsjson.Read(ctx, conn, &msg)
+	_, msg, err := wsSignIn(ctx, t, env, admin.Token)
 	if status := websocket.CloseStatus(err); status != websocket.StatusTryAgainLater {
 		t.Fatalf("WebSocket during the outage: close status %d (err %v, message %+v), want 1013", status, err, msg)
 	}

@@ -32,6 +32,25 @@ func dialGraphQL(t *testing.T, env *apitest.Env, header http.Header) (*websocket
 	})
 }
 
+// wsSignIn opens a graphql-transport-ws socket, sends connection_init with
+// the token and reads the server's first answer (err is how the socket
+// closed, if it did).
+func wsSignIn(ctx context.Context, t *testing.T, env *apitest.Env, token string) (*websocket.Conn, wsMessage, error) {
+	t.Helper()
+	conn, _, err := dialGraphQL(t, env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.CloseNow() })
+	init, _ := json.Marshal(map[string]string{"Authorization": "Bearer " + token})
+	if err := wsjson.Write(ctx, conn, wsMessage{Type: "connection_init", Payload: init}); err != nil {
+		t.Fatal(err)
+	}
+	var msg wsMessage
+	err = wsjson.Read(ctx, conn, &msg)
+	return conn, msg, err
+}
+
 // A WebSocket is authenticated by the token in connection_init, and
 // operations on it run as that viewer.
 func TestWebSocketAuthenticatesAtConnectionInit(t *testing.T) {
@@ -41,17 +60,8 @@ func TestWebSocketAuthenticatesAtConnectionInit(t *testing.T) {
 		defer cancel()
 		admin := env.LoginDemo(demo.AdminUsername)
 
-		conn, _, err := dialGraphQL(t, env, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.CloseNow()
-		init, _ := json.Marshal(map[string]string{"Authorization": "Bearer " + admin.Token})
-		if err := wsjson.Write(ctx, conn, wsMessage{Type: "connection_init", Payload: init}); err != nil {
-			t.Fatal(err)
-		}
-		var ack wsMessage
-		if err := wsjson.Read(ctx, conn, &ack); err != nil || ack.Type != "connection_ack" {
+		conn, ack, err := wsSignIn(ctx, t, env, admin.Token)
+		if err != nil || ack.Type != "connection_ack" {
 			t.Fatalf("connection_ack: %+v %v", ack, err)
 		}
 		if strings.Contains(string(ack.Payload), admin.Token) {
@@ -76,17 +86,7 @@ func TestWebSocketRefusesBadTokenAndForeignOrigin(t *testing.T) {
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		conn, _, err := dialGraphQL(t, env, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.CloseNow()
-		init, _ := json.Marshal(map[string]string{"Authorization": "Bearer not-a-token"})
-		if err := wsjson.Write(ctx, conn, wsMessage{Type: "connection_init", Payload: init}); err != nil {
-			t.Fatal(err)
-		}
-		var msg wsMessage
-		err = wsjson.Read(ctx, conn, &msg)
+		_, msg, err := wsSignIn(ctx, t, env, "not-a-token")
 		if status := websocket.CloseStatus(err); status != 4401 {
 			t.Fatalf("bad token: close status %d (err %v, message %+v), want 4401", status, err, msg)
 		}

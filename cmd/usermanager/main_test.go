@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/clinicemr/usermanager/internal/pgtemp"
+	"github.com/clinicemr/usermanager/internal/testdb"
 )
 
 // These tests build the binary and use it as an operator would.
@@ -34,9 +35,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	if pgServer != nil {
-		pgServer.Stop()
-	}
+	testdb.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -206,29 +205,10 @@ func TestCreateSupport(t *testing.T) {
 	p.stop(t)
 }
 
-// postgresURL is TEST_DATABASE_URL or the URL of a throwaway server shared
-// by the tests (started on first use, stopped by TestMain); without either
-// the test is skipped unless REQUIRE_POSTGRES=1.
-func postgresURL(t *testing.T) string {
-	t.Helper()
-	if url := os.Getenv("TEST_DATABASE_URL"); url != "" {
-		return url
-	}
-	pgOnce.Do(func() { pgServer, pgErr = pgtemp.Start() })
-	if pgErr != nil {
-		if os.Getenv("REQUIRE_POSTGRES") == "1" {
-			t.Fatal(pgErr)
-		}
-		t.Skipf("PostgreSQL half skipped: %v", pgErr)
-	}
-	return pgServer.URL("postgres")
-}
-
-var (
-	pgOnce   sync.Once
-	pgServer *pgtemp.Server
-	pgErr    error
-)
+// postgresURL is the URL of a role that may create databases on the test
+// PostgreSQL server (internal/testdb); without one the test is skipped
+// unless REQUIRE_POSTGRES=1.
+func postgresURL(t *testing.T) string { return testdb.PostgresAdmin(t) }
 
 // On PostgreSQL: serve refuses to start without a shared signing secret,
 // migrate applies the versioned migrations, and serve then works.

@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,8 +37,8 @@ import (
 	"github.com/clinicemr/usermanager/internal/jobs"
 	"github.com/clinicemr/usermanager/internal/lockout"
 	"github.com/clinicemr/usermanager/internal/permissions"
-	"github.com/clinicemr/usermanager/internal/pgtemp"
 	"github.com/clinicemr/usermanager/internal/server"
+	"github.com/clinicemr/usermanager/internal/testdb"
 	"github.com/clinicemr/usermanager/internal/users"
 )
 
@@ -158,146 +157,49 @@ func ForEachDatabaseWith(t *testing.T, opts Options, fn func(t *testing.T, env *
 // New starts a server on a fresh database of the dialect. It skips the test
 // when PostgreSQL is unavailable and not required.
 //
-// The database is a copy of a seed built once per dialect (migrated, the
-// permission catalog synced, the demo practice loaded): a file copy on
-// SQLite, CREATE DATABASE ... TEMPLATE on PostgreSQL. Each Env still has a
-// database of its own.
+// The database is a copy of a seed built once per dialect (internal/testdb):
+// migrated, the permission catalog synced and, unless NoDemo, the demo
+// practice loaded.
 func New(t testing.TB, dialectName string, opts Options) *Env {
 	t.Helper()
-	seed := seedOf(t, dialectName, opts.NoDemo)
-	var (
-		d   *db.DB
-		err error
-	)
-	switch dialectName {
-	case dialect.SQLite:
-		path := filepath.Join(t.TempDir(), "test.db")
-		if err := copyFile(seed.source, path); err != nil {
-			t.Fatalf("copying the seed database: %v", err)
-		}
-		d, err = db.OpenSQLite(path)
-	case dialect.Postgres:
-		url := postgresDatabase(t, fmt.Sprintf("test_%d_%d", os.Getpid(), pgSeq.Add(1)), seed.source)
-		if opts.PostgresURL != nil {
-			url = opts.PostgresURL(url)
-		}
-		d, err = db.Open(url, "")
-	default:
-		t.Fatalf("unknown dialect %q", dialectName)
+	seed, fill := "demo", loadDemo
+	if opts.NoDemo {
+		seed, fill = "empty", syncCatalog
 	}
-	if err != nil {
-		t.Fatalf("opening %s: %v", dialectName, err)
+	dsn, password := testdb.Create(t, dialectName, seed, fill)
+	if dialectName == dialect.Postgres && opts.PostgresURL != nil {
+		dsn = opts.PostgresURL(dsn)
 	}
-	t.Cleanup(func() { d.Close() })
-	env := &Env{T: t, Dialect: dialectName, Clock: &Clock{}, Password: seed.password, opts: opts}
-	env.start(d)
+	env := &Env{T: t, Dialect: dialectName, Clock: &Clock{}, Password: password, opts: opts}
+	env.start(testdb.Open(t, dialectName, dsn))
 	return env
 }
 
-// A seed is a database built once, that Envs copy.
-type seed struct {
-	once sync.Once
-	// source is the SQLite file, or the PostgreSQL template database.
-	source   string
-	password string // of the demo accounts
-	err      error
+func syncCatalog(ctx context.Context, d *db.DB) (string, error) {
+	return "", permissions.Sync(ctx, d.Client)
 }
 
-type seedKey struct {
-	dialect string
-	noDemo  bool
-}
-
-var (
-	seedsMu  sync.Mutex
-	seeds    = map[seedKey]*seed{}
-	seedsDir string
-)
-
-// seedOf returns the seed of a dialect, building it on first use.
-func seedOf(t testing.TB, dialectName string, noDemo bool) *seed {
-	t.Helper()
-	seedsMu.Lock()
-	s, ok := seeds[seedKey{dialectName, noDemo}]
-	if !ok {
-		s = &seed{}
-		seeds[seedKey{dialectName, noDemo}] = s
-	}
-	seedsMu.Unlock()
-	s.once.Do(func() { s.err = s.build(t, dialectName, noDemo) })
-	if s.err != nil {
-		t.Fatalf("building the %s seed database: %v", dialectName, s.err)
-	}
-	return s
-}
-
-func (s *seed) build(t testing.TB, dialectName string, noDemo bool) error {
-	seedsMu.Lock()
-	if seedsDir == "" {
-		dir, err := os.MkdirTemp("", "usermanager-seeds-")
-		if err != nil {
-			seedsMu.Unlock()
-			return err
-		}
-		seedsDir = dir
-	}
-	dir := seedsDir
-	seedsMu.Unlock()
-	name := fmt.Sprintf("seed_%s_demo_%v", dialectName, !noDemo)
-	var (
-		d   *db.DB
-		err error
-	)
-	if dialectName == dialect.SQLite {
-		s.source = filepath.Join(dir, name+".db")
-		d, err = db.OpenSQLite(s.source)
-	} else {
-		s.source = fmt.Sprintf("%s_%d", name, os.Getpid())
-		d, err = db.Open(postgresDatabase(t, s.source, ""), "")
-	}
-	if err != nil {
-		return err
-	}
-	ctx := context.Background()
-	if err := d.Migrate(ctx); err != nil {
-		d.Close()
-		return fmt.Errorf("migrating: %w", err)
-	}
+// loadDemo fills a seed with the catalog and the demo practice, through the
+// composition root as serve does; it returns the demo accounts' password.
+func loadDemo(ctx context.Context, d *db.DB) (string, error) {
 	if err := permissions.Sync(ctx, d.Client); err != nil {
-		d.Close()
-		return err
+		return "", err
 	}
-	if !noDemo {
-		a, err := app.New(ctx, d, settings(Options{}, dir, time.Now))
-		if err != nil {
-			d.Close()
-			return err
-		}
-		creds, err := demo.Load(ctx, a, dir)
-		_ = a.Stop(ctx)
-		if err != nil {
-			d.Close()
-			return fmt.Errorf("loading demo data: %w", err)
-		}
-		s.password = creds.Password
-	}
-	if dialectName == dialect.SQLite {
-		// Everything into the main file, which is what is copied.
-		if _, err := d.SQL.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-			d.Close()
-			return err
-		}
-	}
-	// A template database must have no connections while it is copied.
-	return d.Close()
-}
-
-func copyFile(from, to string) error {
-	b, err := os.ReadFile(from)
+	dir, err := os.MkdirTemp("", "usermanager-demo-")
 	if err != nil {
-		return err
+		return "", err
 	}
-	return os.WriteFile(to, b, 0o600)
+	defer os.RemoveAll(dir)
+	a, err := app.New(ctx, d, settings(Options{}, dir, time.Now))
+	if err != nil {
+		return "", err
+	}
+	defer a.Stop(ctx)
+	creds, err := demo.Load(ctx, a, dir)
+	if err != nil {
+		return "", fmt.Errorf("loading demo data: %w", err)
+	}
+	return creds.Password, nil
 }
 
 // SecondInstance starts another server on the same PostgreSQL database, as
@@ -407,51 +309,9 @@ func (c *Clock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.L
 // Advance moves the clock forward.
 func (c *Clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
-var (
-	pgOnce   sync.Once
-	pgAdmin  string
-	pgErr    error
-	pgServer *pgtemp.Server
-	pgSeq    atomic.Int64
-)
-
-// postgresDatabase creates a PostgreSQL database and returns its URL: empty,
-// or a copy of the template database.
-func postgresDatabase(t testing.TB, name, template string) string {
-	t.Helper()
-	pgOnce.Do(func() {
-		if url := os.Getenv("TEST_DATABASE_URL"); url != "" {
-			pgAdmin = url
-			return
-		}
-		pgServer, pgErr = pgtemp.Start()
-		if pgErr == nil {
-			pgAdmin = pgServer.URL("postgres")
-		}
-	})
-	if pgErr != nil {
-		if os.Getenv("REQUIRE_POSTGRES") == "1" {
-			t.Fatalf("PostgreSQL is required (REQUIRE_POSTGRES=1) but unavailable: %v", pgErr)
-		}
-		t.Skipf("PostgreSQL half skipped: %v", pgErr)
-	}
-	url, err := pgtemp.CreateDatabaseFrom(pgAdmin, name, template)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return url
-}
-
 // StopPostgres stops the throwaway PostgreSQL server, if one was started,
 // and removes the SQLite seeds. Call it from TestMain after m.Run.
-func StopPostgres() {
-	if pgServer != nil {
-		pgServer.Stop()
-	}
-	if seedsDir != "" {
-		_ = os.RemoveAll(seedsDir)
-	}
-}
+func StopPostgres() { testdb.Stop() }
 
 // Client is a GraphQL client of an Env, signed in or not.
 type Client struct {

@@ -207,7 +207,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*SessionPayload, er
 	case u.Status != user.StatusACTIVE:
 		return fail("the account is inactive")
 	}
-	if err := s.lockout.Clear(sctx, lockout.AccountKeys(u.ID, u.UsernameKey, u.EmailKey)...); err != nil {
+	if _, err := s.lockout.ClearAccount(sctx, u); err != nil {
 		return nil, err
 	}
 	return s.startSession(sctx, u)

@@ -90,6 +90,25 @@ func AccountKeys(userID int, usernameKey, emailKey string) []string {
 	return []string{UserKey(userID), LoginKey(usernameKey), LoginKey(emailKey)}
 }
 
+// AccountLockedUntil is when the sign-in lock of an account ends (through
+// its own key, its username's or its email's), or nil when it is not
+// locked: what a manager sees (R29).
+func (t *Throttle) AccountLockedUntil(ctx context.Context, u *ent.User) (*time.Time, error) {
+	return t.LockedUntil(ctx, AccountKeys(u.ID, u.UsernameKey, u.EmailKey)...)
+}
+
+// ClearAccount ends an account's lock and failure count, after a successful
+// sign-in, a password reset or a manager's clearLockout (R29), and returns
+// when the lock would have ended (nil when there was none).
+func (t *Throttle) ClearAccount(ctx context.Context, u *ent.User) (*time.Time, error) {
+	keys := AccountKeys(u.ID, u.UsernameKey, u.EmailKey)
+	until, err := t.LockedUntil(ctx, keys...)
+	if err != nil {
+		return nil, err
+	}
+	return until, t.Clear(ctx, keys...)
+}
+
 // AddressKey is the key of a client address.
 func AddressKey(ip string) string { return "ip:" + ip }
 

@@ -9,6 +9,7 @@ import (
 
 	"entgo.io/ent/dialect"
 
+	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/internal/testdb"
 )
 
@@ -305,5 +306,33 @@ func TestLoginKeyHidesTheName(t *testing.T) {
 		if strings.Contains(k, part) {
 			t.Errorf("key %q carries %q", k, part)
 		}
+	}
+}
+
+// An account is locked through its own key, its username's or its email's;
+// ClearAccount ends all three and says until when the lock would have held.
+func TestAccountLockThroughAnyOfItsNames(t *testing.T) {
+	t.Parallel()
+	th, c := newThrottle(t, Policy{Threshold: 2, Base: time.Minute, Max: time.Hour})
+	ctx := t.Context()
+	u := &ent.User{ID: 42, UsernameKey: "pat", EmailKey: "pat@example.com"}
+	for range 2 {
+		if err := th.Fail(ctx, LoginKey("pat@example.com")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	until, err := th.AccountLockedUntil(ctx, u)
+	if err != nil || until == nil || !until.Equal(c.Now().Add(time.Minute)) {
+		t.Fatalf("locked until %v (%v), want a minute from now", until, err)
+	}
+	was, err := th.ClearAccount(ctx, u)
+	if err != nil || was == nil || !was.Equal(*until) {
+		t.Fatalf("ClearAccount returned %v (%v), want %v", was, err, until)
+	}
+	if until, err := th.AccountLockedUntil(ctx, u); err != nil || until != nil {
+		t.Fatalf("after ClearAccount: locked until %v (%v)", until, err)
+	}
+	if was, err := th.ClearAccount(ctx, u); err != nil || was != nil {
+		t.Fatalf("clearing an unlocked account: %v (%v)", was, err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/auditevent"
 	"github.com/clinicemr/usermanager/internal/audit"
-	"github.com/clinicemr/usermanager/internal/lockout"
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
 
@@ -23,12 +22,8 @@ func (r *Resets) ClearLockout(ctx context.Context, in ClearLockoutInput) (*UserP
 	if err != nil {
 		return nil, err
 	}
-	keys := lockout.AccountKeys(u.ID, u.UsernameKey, u.EmailKey)
-	until, err := r.lockout.LockedUntil(ctx, keys...)
+	until, err := r.lockout.ClearAccount(ctx, u)
 	if err != nil {
-		return nil, err
-	}
-	if err := r.lockout.Clear(ctx, keys...); err != nil {
 		return nil, err
 	}
 	before := map[string]any{"lockedUntil": nil}
@@ -49,5 +44,5 @@ func (r *Resets) LockedUntil(ctx context.Context, u *ent.User) (*time.Time, erro
 	if v := viewer.FromContext(ctx); !v.Can(viewer.PermViewUsers) {
 		return nil, nil
 	}
-	return r.lockout.LockedUntil(ctx, lockout.AccountKeys(u.ID, u.UsernameKey, u.EmailKey)...)
+	return r.lockout.AccountLockedUntil(ctx, u)
 }

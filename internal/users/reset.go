@@ -267,7 +267,7 @@ func (r *Resets) Reset(ctx context.Context, in ResetPasswordInput) (*ResetPasswo
 	if err != nil {
 		return nil, fmt.Errorf("resetting a password: %w", err)
 	}
-	if err := r.lockout.Clear(sctx, lockout.AccountKeys(u.ID, u.UsernameKey, u.EmailKey)...); err != nil {
+	if _, err := r.lockout.ClearAccount(sctx, u); err != nil {
 		return nil, err
 	}
 	return &ResetPasswordPayload{Succeeded: true, UserErrors: []*apperr.UserError{}}, nil

@@ -3,6 +3,7 @@ package graph
 import (
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/internal/auth"
+	"github.com/clinicemr/usermanager/internal/directory"
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/onboarding"
 	"github.com/clinicemr/usermanager/internal/users"
@@ -11,12 +12,12 @@ import (
 // Resolver is the root resolver. Resolvers are one line of glue: the rules
 // live in the internal/ packages below.
 type Resolver struct {
-	Client      *ent.Client
-	Auth        *auth.Service
-	UserService *users.Service
-	Profiles    *users.Profiles
-	Images      *users.Images
-	Licenses    *licenses.Service
-	Onboarding  *onboarding.Service
-	Resets      *users.Resets
+	Client     *ent.Client
+	Auth       *auth.Service
+	Directory  *directory.Service
+	Profiles   *users.Profiles
+	Images     *users.Images
+	Licenses   *licenses.Service
+	Onboarding *onboarding.Service
+	Resets     *users.Resets
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/clinicemr/usermanager/graph/generated"
 	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/auth"
+	"github.com/clinicemr/usermanager/internal/directory"
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/onboarding"
 	"github.com/clinicemr/usermanager/internal/staff"
@@ -147,12 +148,12 @@ func (r *mutationResolver) RevokeSessions(ctx context.Context, input auth.Revoke
 
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*ent.User, error) {
-	return r.UserService.Viewer(ctx)
+	return r.Directory.Viewer(ctx)
 }
 
 // Users is the resolver for the users field.
-func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, filter *users.Search) (*ent.UserConnection, error) {
-	return r.UserService.Search(ctx, after, first, before, last, orderBy, filter)
+func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, filter *directory.Search) (*ent.UserConnection, error) {
+	return r.Directory.Search(ctx, after, first, before, last, orderBy, filter)
 }
 
 // LicenseCounts is the resolver for the licenseCounts field.
@@ -166,8 +167,8 @@ func (r *queryResolver) PasswordStrength(ctx context.Context, password string, u
 }
 
 // DuplicateProviders is the resolver for the duplicateProviders field.
-func (r *queryResolver) DuplicateProviders(ctx context.Context, input users.DuplicateProvidersInput) ([]*users.DuplicateProvider, error) {
-	return r.UserService.DuplicateProviders(ctx, input)
+func (r *queryResolver) DuplicateProviders(ctx context.Context, input directory.DuplicateProvidersInput) ([]*directory.DuplicateProvider, error) {
+	return r.Directory.DuplicateProviders(ctx, input)
 }
 
 // AuditEvents is the resolver for the auditEvents field.

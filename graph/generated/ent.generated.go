@@ -20,6 +20,7 @@ import (
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/auth"
+	"github.com/clinicemr/usermanager/internal/directory"
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/staff"
 	"github.com/clinicemr/usermanager/internal/users"
@@ -35,10 +36,10 @@ type QueryResolver interface {
 	Organizations(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.OrganizationOrder, where *ent.OrganizationWhereInput) (*ent.OrganizationConnection, error)
 	Permissions(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PermissionOrder, where *ent.PermissionWhereInput) (*ent.PermissionConnection, error)
 	Viewer(ctx context.Context) (*ent.User, error)
-	Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, filter *users.Search) (*ent.UserConnection, error)
+	Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, filter *directory.Search) (*ent.UserConnection, error)
 	LicenseCounts(ctx context.Context, clinicID *int, organizationID *int) ([]*licenses.Count, error)
 	PasswordStrength(ctx context.Context, password string, username *string, email *string, firstName *string, lastName *string) (*users.PasswordCheck, error)
-	DuplicateProviders(ctx context.Context, input users.DuplicateProvidersInput) ([]*users.DuplicateProvider, error)
+	DuplicateProviders(ctx context.Context, input directory.DuplicateProvidersInput) ([]*directory.DuplicateProvider, error)
 	AuditEvents(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, filter *audit.Filter) (*ent.AuditEventConnection, error)
 	LicenseAdjustments(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.LicenseAdjustmentOrder, filter *licenses.AdjustmentSearch) (*ent.LicenseAdjustmentConnection, error)
 	Sessions(ctx context.Context, userID *int) ([]*auth.SessionInfo, error)
@@ -272,8 +273,8 @@ func (ec *executionContext) field_Query_duplicateProviders_args(ctx context.Cont
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (users.DuplicateProvidersInput, error) {
-			return ec.unmarshalNDuplicateProvidersInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐDuplicateProvidersInput(ctx, v)
+		func(ctx context.Context, v any) (directory.DuplicateProvidersInput, error) {
+			return ec.unmarshalNDuplicateProvidersInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋdirectoryᚐDuplicateProvidersInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -598,8 +599,8 @@ func (ec *executionContext) field_Query_users_args(ctx context.Context, rawArgs 
 	}
 	args["orderBy"] = arg4
 	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
-		func(ctx context.Context, v any) (*users.Search, error) {
-			return ec.unmarshalOUserSearch2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐSearch(ctx, v)
+		func(ctx context.Context, v any) (*directory.Search, error) {
+			return ec.unmarshalOUserSearch2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋdirectoryᚐSearch(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3050,7 +3051,7 @@ func (ec *executionContext) _Query_users(ctx context.Context, field graphql.Coll
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Users(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.UserOrder), fc.Args["filter"].(*users.Search))
+			return ec.Resolvers.Query().Users(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.UserOrder), fc.Args["filter"].(*directory.Search))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.UserConnection) graphql.Marshaler {
@@ -3182,11 +3183,11 @@ func (ec *executionContext) _Query_duplicateProviders(ctx context.Context, field
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().DuplicateProviders(ctx, fc.Args["input"].(users.DuplicateProvidersInput))
+			return ec.Resolvers.Query().DuplicateProviders(ctx, fc.Args["input"].(directory.DuplicateProvidersInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*users.DuplicateProvider) graphql.Marshaler {
-			return ec.marshalNDuplicateProvider2ᚕᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐDuplicateProviderᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*directory.DuplicateProvider) graphql.Marshaler {
+			return ec.marshalNDuplicateProvider2ᚕᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋdirectoryᚐDuplicateProviderᚄ(ctx, selections, v)
 		},
 		true,
 		true,

@@ -13,6 +13,7 @@ import (
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/auth"
+	"github.com/clinicemr/usermanager/internal/directory"
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/onboarding"
 	"github.com/clinicemr/usermanager/internal/users"
@@ -252,7 +253,7 @@ type ComplexityRoot struct {
 	Query struct {
 		AuditEvents        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, filter *audit.Filter) int
 		Clinics            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ClinicOrder, where *ent.ClinicWhereInput) int
-		DuplicateProviders func(childComplexity int, input users.DuplicateProvidersInput) int
+		DuplicateProviders func(childComplexity int, input directory.DuplicateProvidersInput) int
 		LicenseAdjustments func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.LicenseAdjustmentOrder, filter *licenses.AdjustmentSearch) int
 		LicenseCounts      func(childComplexity int, clinicID *int, organizationID *int) int
 		Node               func(childComplexity int, id int) int
@@ -261,7 +262,7 @@ type ComplexityRoot struct {
 		PasswordStrength   func(childComplexity int, password string, username *string, email *string, firstName *string, lastName *string) int
 		Permissions        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PermissionOrder, where *ent.PermissionWhereInput) int
 		Sessions           func(childComplexity int, userID *int) int
-		Users              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, filter *users.Search) int
+		Users              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, filter *directory.Search) int
 		Viewer             func(childComplexity int) int
 	}
 
@@ -1356,7 +1357,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.DuplicateProviders(childComplexity, args["input"].(users.DuplicateProvidersInput)), true
+		return e.ComplexityRoot.Query.DuplicateProviders(childComplexity, args["input"].(directory.DuplicateProvidersInput)), true
 
 	case "Query.licenseAdjustments":
 		if e.ComplexityRoot.Query.LicenseAdjustments == nil {
@@ -1456,7 +1457,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Users(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.UserOrder), args["filter"].(*users.Search)), true
+		return e.ComplexityRoot.Query.Users(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.UserOrder), args["filter"].(*directory.Search)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break

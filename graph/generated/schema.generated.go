@@ -14,6 +14,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/auth"
+	"github.com/clinicemr/usermanager/internal/directory"
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/onboarding"
 	"github.com/clinicemr/usermanager/internal/passwords"
@@ -652,7 +653,7 @@ func (ec *executionContext) fieldContext_CreateOrganizationPayload_userErrors(_ 
 	return fc, nil
 }
 
-func (ec *executionContext) _DuplicateProvider_user(ctx context.Context, field graphql.CollectedField, obj *users.DuplicateProvider) (ret graphql.Marshaler) {
+func (ec *executionContext) _DuplicateProvider_user(ctx context.Context, field graphql.CollectedField, obj *directory.DuplicateProvider) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -684,7 +685,7 @@ func (ec *executionContext) fieldContext_DuplicateProvider_user(_ context.Contex
 	return fc, nil
 }
 
-func (ec *executionContext) _DuplicateProvider_reasons(ctx context.Context, field graphql.CollectedField, obj *users.DuplicateProvider) (ret graphql.Marshaler) {
+func (ec *executionContext) _DuplicateProvider_reasons(ctx context.Context, field graphql.CollectedField, obj *directory.DuplicateProvider) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -696,8 +697,8 @@ func (ec *executionContext) _DuplicateProvider_reasons(ctx context.Context, fiel
 			return obj.Reasons, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []users.DuplicateReason) graphql.Marshaler {
-			return ec.marshalNDuplicateReason2ᚕgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐDuplicateReasonᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []directory.DuplicateReason) graphql.Marshaler {
+			return ec.marshalNDuplicateReason2ᚕgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋdirectoryᚐDuplicateReasonᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3498,8 +3499,8 @@ func UnmarshalCreateUserInput(ctx context.Context, raw any) (users.CreateUserInp
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputDuplicateProvidersInput(ctx context.Context, obj any) (users.DuplicateProvidersInput, error) {
-	var it users.DuplicateProvidersInput
+func (ec *executionContext) unmarshalInputDuplicateProvidersInput(ctx context.Context, obj any) (directory.DuplicateProvidersInput, error) {
+	var it directory.DuplicateProvidersInput
 	if obj == nil {
 		return it, nil
 	}
@@ -3576,8 +3577,8 @@ func (ec *executionContext) unmarshalInputDuplicateProvidersInput(ctx context.Co
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalDuplicateProvidersInput(ctx context.Context, raw any) (users.DuplicateProvidersInput, error) {
-	var out users.DuplicateProvidersInput
+func UnmarshalDuplicateProvidersInput(ctx context.Context, raw any) (directory.DuplicateProvidersInput, error) {
+	var out directory.DuplicateProvidersInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "DuplicateProvidersInput", raw, &out)
 	return out, err
 }
@@ -4492,8 +4493,8 @@ func UnmarshalUploadImageInput(ctx context.Context, raw any) (users.ImageInput, 
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputUserSearch(ctx context.Context, obj any) (users.Search, error) {
-	var it users.Search
+func (ec *executionContext) unmarshalInputUserSearch(ctx context.Context, obj any) (directory.Search, error) {
+	var it directory.Search
 	if obj == nil {
 		return it, nil
 	}
@@ -4563,8 +4564,8 @@ func (ec *executionContext) unmarshalInputUserSearch(ctx context.Context, obj an
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalUserSearch(ctx context.Context, raw any) (users.Search, error) {
-	var out users.Search
+func UnmarshalUserSearch(ctx context.Context, raw any) (directory.Search, error) {
+	var out directory.Search
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UserSearch", raw, &out)
 	return out, err
 }
@@ -4670,7 +4671,7 @@ func (ec *executionContext) _CreateOrganizationPayload(ctx context.Context, sel 
 
 var duplicateProviderImplementors = []string{"DuplicateProvider"}
 
-func (ec *executionContext) _DuplicateProvider(ctx context.Context, sel ast.SelectionSet, obj *users.DuplicateProvider) graphql.Marshaler {
+func (ec *executionContext) _DuplicateProvider(ctx context.Context, sel ast.SelectionSet, obj *directory.DuplicateProvider) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, duplicateProviderImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -5563,11 +5564,11 @@ func (ec *executionContext) unmarshalNCreateUserInput2githubᚗcomᚋclinicemr�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNDuplicateProvider2ᚕᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐDuplicateProviderᚄ(ctx context.Context, sel ast.SelectionSet, v []*users.DuplicateProvider) graphql.Marshaler {
+func (ec *executionContext) marshalNDuplicateProvider2ᚕᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋdirectoryᚐDuplicateProviderᚄ(ctx context.Context, sel ast.SelectionSet, v []*directory.DuplicateProvider) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNDuplicateProvider2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐDuplicateProvider(ctx, sel, v[i])
+		return ec.marshalNDuplicateProvider2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋdirectoryᚐDuplicateProvider(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -5579,7 +5580,7 @@ func (ec *executionContext) marshalNDuplicateProvider2ᚕᚖgithubᚗcomᚋclini
 	return ret
 }
 
-func (ec *executionContext) marshalNDuplicateProvider2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐDuplicateProvider(ctx context.Context, sel ast.SelectionSet, v *users.DuplicateProvider) graphql.Marshaler {
+func (ec *executionContext) marshalNDuplicateProvider2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋdirectoryᚐDuplicateProvider(ctx context.Context, sel ast.SelectionSet, v *directory.DuplicateProvider) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "DuplicateProvider!")
 		return graphql.Null
@@ -5587,28 +5588,28 @@ func (ec *executionContext) marshalNDuplicateProvider2ᚖgithubᚗcomᚋclinicem
 	return ec._DuplicateProvider(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNDuplicateProvidersInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐDuplicateProvidersInput(ctx context.Context, v any) (users.DuplicateProvidersInput, error) {
+func (ec *executionContext) unmarshalNDuplicateProvidersInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋdirectoryᚐDuplicateProvidersInput(ctx context.Context, v any) (directory.DuplicateProvidersInput, error) {
 	res, err := ec.unmarshalInputDuplicateProvidersInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalNDuplicateReason2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐDuplicateReason(ctx context.Context, v any) (users.DuplicateReason, error) {
-	var res users.DuplicateReason
+func (ec *executionContext) unmarshalNDuplicateReason2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋdirectoryᚐDuplicateReason(ctx context.Context, v any) (directory.DuplicateReason, error) {
+	var res directory.DuplicateReason
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNDuplicateReason2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐDuplicateReason(ctx context.Context, sel ast.SelectionSet, v users.DuplicateReason) graphql.Marshaler {
+func (ec *executionContext) marshalNDuplicateReason2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋdirectoryᚐDuplicateReason(ctx context.Context, sel ast.SelectionSet, v directory.DuplicateReason) graphql.Marshaler {
 	return v
 }
 
-func (ec *executionContext) unmarshalNDuplicateReason2ᚕgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐDuplicateReasonᚄ(ctx context.Context, v any) ([]users.DuplicateReason, error) {
+func (ec *executionContext) unmarshalNDuplicateReason2ᚕgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋdirectoryᚐDuplicateReasonᚄ(ctx context.Context, v any) ([]directory.DuplicateReason, error) {
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]users.DuplicateReason, len(vSlice))
+	res := make([]directory.DuplicateReason, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalNDuplicateReason2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐDuplicateReason(ctx, vSlice[i])
+		res[i], err = ec.unmarshalNDuplicateReason2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋdirectoryᚐDuplicateReason(ctx, vSlice[i])
 		if err != nil {
 			return nil, err
 		}
@@ -5616,11 +5617,11 @@ func (ec *executionContext) unmarshalNDuplicateReason2ᚕgithubᚗcomᚋclinicem
 	return res, nil
 }
 
-func (ec *executionContext) marshalNDuplicateReason2ᚕgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐDuplicateReasonᚄ(ctx context.Context, sel ast.SelectionSet, v []users.DuplicateReason) graphql.Marshaler {
+func (ec *executionContext) marshalNDuplicateReason2ᚕgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋdirectoryᚐDuplicateReasonᚄ(ctx context.Context, sel ast.SelectionSet, v []directory.DuplicateReason) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNDuplicateReason2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐDuplicateReason(ctx, sel, v[i])
+		return ec.marshalNDuplicateReason2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋdirectoryᚐDuplicateReason(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -6054,7 +6055,7 @@ func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel
 	return res
 }
 
-func (ec *executionContext) unmarshalOUserSearch2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐSearch(ctx context.Context, v any) (*users.Search, error) {
+func (ec *executionContext) unmarshalOUserSearch2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋdirectoryᚐSearch(ctx context.Context, v any) (*directory.Search, error) {
 	if v == nil {
 		return nil, nil
 	}

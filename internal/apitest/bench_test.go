@@ -36,9 +36,9 @@ import (
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apitest"
+	"github.com/clinicemr/usermanager/internal/directory"
 	"github.com/clinicemr/usermanager/internal/passwords"
 	"github.com/clinicemr/usermanager/internal/staff"
-	"github.com/clinicemr/usermanager/internal/users"
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
 
@@ -498,7 +498,7 @@ func benchSearchStatements(b testing.TB, be *benchEnv, fragment string) []benchS
 		Permissions: []string{viewer.PermViewUsers}, ClinicIDs: be.clinicIDs, CurrentClinicID: be.clinicIDs[0],
 	})
 	first := 20
-	if _, err := users.New(client).Search(ctx, nil, &first, nil, nil, nil, &users.Search{Name: &fragment}); err != nil {
+	if _, err := directory.New(client).Search(ctx, nil, &first, nil, nil, nil, &directory.Search{Name: &fragment}); err != nil {
 		b.Fatal(err)
 	}
 	return drv.stmts

@@ -16,6 +16,7 @@ import (
 	"github.com/clinicemr/usermanager/graph"
 	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/db"
+	"github.com/clinicemr/usermanager/internal/directory"
 	"github.com/clinicemr/usermanager/internal/events"
 	"github.com/clinicemr/usermanager/internal/jobs"
 	"github.com/clinicemr/usermanager/internal/licenses"
@@ -63,7 +64,7 @@ type App struct {
 	Media      *media.Store
 	Signer     media.Signer
 	Licenses   *licenses.Service
-	Users      *users.Service
+	Directory  *directory.Service
 	Profiles   *users.Profiles
 	Images     *users.Images
 	Resets     *users.Resets
@@ -104,7 +105,7 @@ func New(ctx context.Context, d *db.DB, s Settings) (*App, error) {
 	if s.Now != nil {
 		a.Licenses.Now = s.Now
 	}
-	a.Users = users.New(d.Client)
+	a.Directory = directory.New(d.Client)
 	a.Profiles = users.NewProfiles(d.Client, a.Licenses, a.Auth)
 	a.Images = users.NewImages(a.Profiles, a.Media, a.Signer)
 	if s.Resets.Now == nil {
@@ -123,7 +124,7 @@ func New(ctx context.Context, d *db.DB, s Settings) (*App, error) {
 // Resolver is the GraphQL resolver over the services.
 func (a *App) Resolver() *graph.Resolver {
 	return &graph.Resolver{
-		Client: a.DB.Client, Auth: a.Auth, UserService: a.Users, Profiles: a.Profiles,
+		Client: a.DB.Client, Auth: a.Auth, Directory: a.Directory, Profiles: a.Profiles,
 		Images: a.Images, Licenses: a.Licenses, Onboarding: a.Onboarding, Resets: a.Resets,
 	}
 }

@@ -1,6 +1,7 @@
-// Package users owns user profiles: the rules of a profile (R4-R16),
+// Package users owns writing user profiles: the rules of a profile (R4-R16),
 // creating and editing users, their status, copying permissions, pictures
-// and signatures, the user search (R17) and password resets (R30).
+// and signatures, and password resets (R30). Reading them (the search, the
+// duplicate providers) is internal/directory's.
 package users
 
 import (

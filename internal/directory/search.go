@@ -1,4 +1,7 @@
-package users
+// Package directory is the user directory: the user search (R17), the
+// viewer's own profile, and the search for duplicate providers (R14). It
+// reads profiles; internal/users writes them.
+package directory
 
 import (
 	"context"
@@ -29,7 +32,7 @@ type Search struct {
 	ClinicID *int    `json:"clinicId"`
 }
 
-// Service reads and writes user profiles.
+// Service reads user profiles.
 type Service struct {
 	client *ent.Client
 }
@@ -94,4 +97,12 @@ func (s *Service) Viewer(ctx context.Context) (*ent.User, error) {
 		return nil, viewer.Failure(ctx)
 	}
 	return s.client.User.Get(ctx, v.UserID)
+}
+
+// derefOr is *p, or def when p is nil.
+func derefOr[T any](p *T, def T) T {
+	if p != nil {
+		return *p
+	}
+	return def
 }

@@ -309,10 +309,6 @@ func (c *Clock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.L
 // Advance moves the clock forward.
 func (c *Clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
-// StopPostgres stops the throwaway PostgreSQL server, if one was started,
-// and removes the SQLite seeds. Call it from TestMain after m.Run.
-func StopPostgres() { testdb.Stop() }
-
 // Client is a GraphQL client of an Env, signed in or not.
 type Client struct {
 	env *Env

@@ -5,8 +5,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/clinicemr/usermanager/internal/apitest"
 	"github.com/clinicemr/usermanager/internal/passwords"
+	"github.com/clinicemr/usermanager/internal/testdb"
 )
 
 func TestMain(m *testing.M) {
@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 		_ = flag.Set("test.parallel", "4")
 	}
 	code := m.Run()
-	apitest.StopPostgres()
+	testdb.Stop()
 	os.Exit(code)
 }
 

@@ -3,7 +3,6 @@ package licenses
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"testing"
 
@@ -21,11 +20,7 @@ import (
 // supported database"), each on a database of its own (internal/testdb):
 // PostgreSQL is skipped when there is none, unless REQUIRE_POSTGRES=1.
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testdb.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testdb.Main(m) }
 
 // databases are the supported kinds.
 var databases = []string{dialect.SQLite, dialect.Postgres}

@@ -1,7 +1,6 @@
 package lockout
 
 import (
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -35,11 +34,7 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testdb.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testdb.Main(m) }
 
 // newThrottle returns a throttle over a fresh SQLite database (a copy of
 // one migrated once, internal/testdb), with a fake clock. SQLite only: the

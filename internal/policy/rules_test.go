@@ -3,7 +3,6 @@ package policy_test
 import (
 	"context"
 	"errors"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -20,11 +19,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testdb.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testdb.Main(m) }
 
 // tenants is two organizations: Sunrise with clinics north and south and
 // four users, Harbor with one clinic and one user.

@@ -117,8 +117,16 @@ func PostgresAdmin(t testing.TB) string {
 	return pgAdmin
 }
 
+// Main runs a package's tests and then Stop: a package whose tests use
+// testdb has func TestMain(m *testing.M) { testdb.Main(m) }.
+func Main(m *testing.M) {
+	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
 // Stop stops the throwaway PostgreSQL server and removes the SQLite seeds.
-// Call it from TestMain after m.Run.
+// Call it from TestMain after m.Run (Main does).
 func Stop() {
 	if pgServer != nil {
 		pgServer.Stop()

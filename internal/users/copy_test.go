@@ -2,7 +2,6 @@ package users_test
 
 import (
 	"context"
-	"os"
 	"slices"
 	"testing"
 
@@ -21,11 +20,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testdb.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testdb.Main(m) }
 
 // copyFixture is one organization with clinics north and south, a source
 // user holding much in both, a target therapist of north, and the services.

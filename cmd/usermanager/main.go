@@ -5,11 +5,15 @@
 //	usermanager create-support --username U --email E
 //	                          create a Support account; the password comes from
 //	                          USERMANAGER_PASSWORD or standard input
+//	usermanager seed --users N --clinics M
+//	                          load a large practice for benchmarks and demos
 package main
 
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +35,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/jobs"
 	"github.com/clinicemr/usermanager/internal/lockout"
 	"github.com/clinicemr/usermanager/internal/permissions"
+	"github.com/clinicemr/usermanager/internal/seed"
 	"github.com/clinicemr/usermanager/internal/server"
 	"github.com/clinicemr/usermanager/internal/users"
 )
@@ -43,6 +48,11 @@ Usage:
   usermanager create-support --username U --email E [--first-name F --last-name L]
                              create a platform Support account; the password is
                              read from USERMANAGER_PASSWORD or standard input
+  usermanager seed --users N --clinics M [--organization NAME] [--admin-username U]
+                             load a practice of N staff in M clinics (realistic
+                             types, statuses, clinic access, licenses) for
+                             benchmarks and demos; its administrator's password
+                             is USERMANAGER_PASSWORD, or generated and printed
   usermanager help           show this help
 
 Configuration (environment variables, all optional on the embedded database):
@@ -62,6 +72,8 @@ func main() {
 		err = withConfig(migrate)
 	case "create-support":
 		err = withConfig(func(ctx context.Context, cfg *config.Config) error { return createSupport(ctx, cfg, args) })
+	case "seed":
+		err = withConfig(func(ctx context.Context, cfg *config.Config) error { return seedPractice(ctx, cfg, args) })
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage + config.Help())
 		return
@@ -136,27 +148,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	blobURL, err := cfg.BlobBucketURL()
-	if err != nil {
-		return err
-	}
-	a, err := app.New(ctx, d, app.Settings{
-		Secret: secret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
-		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
-		Lockout: lockout.Policy{
-			Threshold: cfg.LockoutThreshold, Base: cfg.LockoutBase, Max: cfg.LockoutMax, IPThreshold: cfg.LockoutIPLimit,
-		},
-		SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, MailOutboxDir: cfg.MailOutboxDir,
-		Jobs: jobs.Config{
-			RetryBase: cfg.JobRetryBase, RetryMax: cfg.JobRetryMax,
-			JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter, PollInterval: cfg.JobPollInterval,
-		},
-		BlobURL: blobURL, MediaKey: config.MediaSecret(secret),
-		AdjustmentWindow: cfg.AdjustmentWindow,
-		Resets: users.ResetConfig{
-			Key: config.ResetSecret(secret), TTL: cfg.PasswordResetTTL, LinkURL: cfg.PasswordResetURL,
-		},
-	})
+	a, err := newApp(ctx, cfg, d, secret)
 	if err != nil {
 		return err
 	}
@@ -235,6 +227,31 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	return nil
 }
 
+// newApp builds the services (the composition root) from the configuration.
+func newApp(ctx context.Context, cfg *config.Config, d *db.DB, secret []byte) (*app.App, error) {
+	blobURL, err := cfg.BlobBucketURL()
+	if err != nil {
+		return nil, err
+	}
+	return app.New(ctx, d, app.Settings{
+		Secret: secret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
+		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
+		Lockout: lockout.Policy{
+			Threshold: cfg.LockoutThreshold, Base: cfg.LockoutBase, Max: cfg.LockoutMax, IPThreshold: cfg.LockoutIPLimit,
+		},
+		SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, MailOutboxDir: cfg.MailOutboxDir,
+		Jobs: jobs.Config{
+			RetryBase: cfg.JobRetryBase, RetryMax: cfg.JobRetryMax,
+			JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter, PollInterval: cfg.JobPollInterval,
+		},
+		BlobURL: blobURL, MediaKey: config.MediaSecret(secret),
+		AdjustmentWindow: cfg.AdjustmentWindow,
+		Resets: users.ResetConfig{
+			Key: config.ResetSecret(secret), TTL: cfg.PasswordResetTTL, LinkURL: cfg.PasswordResetURL,
+		},
+	})
+}
+
 func displayAddr(a net.Addr) string {
 	host, port, _ := net.SplitHostPort(a.String())
 	if host == "" || host == "::" || host == "0.0.0.0" {
@@ -290,6 +307,62 @@ func createSupport(ctx context.Context, cfg *config.Config, args []string) error
 		return err
 	}
 	slog.Info("created Support account", "username", u.Username)
+	return nil
+}
+
+// seedPractice loads a large practice (internal/seed).
+func seedPractice(ctx context.Context, cfg *config.Config, args []string) error {
+	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+	users := fs.Int("users", 10_000, "staff members to create")
+	clinics := fs.Int("clinics", 50, "clinics to create")
+	org := fs.String("organization", "Seeded Therapy Network", "the practice's name")
+	admin := fs.String("admin-username", "seed.admin", "the practice administrator's username")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	password, generated := os.Getenv("USERMANAGER_PASSWORD"), false
+	if password == "" {
+		b := make([]byte, 12)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		password, generated = "Seed-"+base64.RawURLEncoding.EncodeToString(b)+"-7!", true
+	}
+	secret, err := cfg.SigningSecret()
+	if err != nil {
+		return err
+	}
+	d, err := open(ctx, cfg, cfg.Embedded())
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	a, err := newApp(ctx, cfg, d, secret)
+	if err != nil {
+		return err
+	}
+	last := time.Now()
+	p, err := seed.Load(ctx, a, seed.Options{
+		Users: *users, Clinics: *clinics, Organization: *org,
+		AdminUsername: *admin, AdminPassword: password,
+		Progress: func(done int) {
+			if time.Since(last) > 5*time.Second {
+				last = time.Now()
+				slog.Info("seeding", "users", done, "of", *users)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	slog.Info("seeded the practice", "organization", *org, "users", p.Users, "licenses", p.Licenses,
+		"clinics", len(p.ClinicIDs), "took", p.Took.Round(time.Millisecond))
+	if generated {
+		fmt.Printf("Sign in as %s with the password %s\n", *admin, password)
+	}
 	return nil
 }
 

@@ -389,9 +389,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "user_organization_id_last_name_first_name",
+				Name:    "user_organization_id_last_name_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[21], UsersColumns[10], UsersColumns[9]},
+				Columns: []*schema.Column{UsersColumns[21], UsersColumns[10], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_user_type_status",

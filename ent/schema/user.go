@@ -88,7 +88,9 @@ func (User) Edges() []ent.Edge {
 
 func (User) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("organization_id", "last_name", "first_name"),
+		// The user list's default sort (LAST_NAME, then id as the cursor's
+		// tie-breaker) read in order from the index, with no sort step.
+		index.Fields("organization_id", "last_name", "id"),
 		index.Fields("organization_id", "user_type", "status"),
 		index.Fields("home_clinic_id"),
 		index.Fields("npi"),

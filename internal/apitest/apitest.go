@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
-	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/clinicemr/usermanager/ent"
 
@@ -225,7 +224,7 @@ func (e *Env) start(d *db.DB) {
 	t, opts, ctx := e.T, e.opts, context.Background()
 	counter := &statementCounter{}
 	if !opts.NoStatementCount {
-		d.Client = ent.NewClient(ent.Driver(dialect.DebugWithContext(entsql.OpenDB(d.Dialect, d.SQL), counter.log)))
+		d.Client = ent.NewClient(ent.Driver(dialect.DebugWithContext(d.Driver, counter.log)))
 	}
 	e.DB, e.statements = d, counter
 	e.Outbox = t.TempDir()

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -70,7 +71,8 @@ type App struct {
 	Resets     *users.Resets
 	Onboarding *onboarding.Service
 
-	started bool
+	started        bool
+	stopOptimizing context.CancelFunc
 }
 
 // New builds the services on d and registers the job queue's workers.
@@ -105,7 +107,7 @@ func New(ctx context.Context, d *db.DB, s Settings) (*App, error) {
 	if s.Now != nil {
 		a.Licenses.Now = s.Now
 	}
-	a.Directory = directory.New(d.Client)
+	a.Directory = directory.New(d.Client, d.Dialect)
 	a.Profiles = users.NewProfiles(d.Client, a.Licenses, a.Auth)
 	a.Images = users.NewImages(a.Profiles, a.Media, a.Signer)
 	if s.Resets.Now == nil {
@@ -144,7 +146,31 @@ func (a *App) Start(ctx context.Context) error {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
 	a.started = true
+	optimizeCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopOptimizing = cancel
+	go a.optimizeDatabase(optimizeCtx)
 	return nil
+}
+
+// optimizeEvery is how often the embedded database's planner statistics
+// are brought up to date.
+const optimizeEvery = time.Hour
+
+// optimizeDatabase keeps SQLite's planner statistics current while the
+// server runs (db.Optimize), as users are added in their thousands.
+func (a *App) optimizeDatabase(ctx context.Context) {
+	t := time.NewTicker(optimizeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.DB.Optimize(ctx); err != nil && ctx.Err() == nil {
+				slog.Warn("updating the database's planner statistics failed", "error", err)
+			}
+		}
+	}
 }
 
 // Stop ends live subscriptions, lets running jobs finish within ctx, and
@@ -153,6 +179,7 @@ func (a *App) Stop(ctx context.Context) error {
 	a.Events.Close()
 	var err error
 	if a.started {
+		a.stopOptimizing()
 		err = a.Jobs.Stop(ctx)
 	}
 	return errors.Join(err, a.Media.Close())

@@ -29,7 +29,18 @@ func (d *DB) Migrate(ctx context.Context) error {
 		if _, err := d.SQL.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS user_clinics_clinic_id ON user_clinics (clinic_id)`); err != nil {
 			return err
 		}
-		return d.migrateJobs(ctx)
+		// ent's migration keeps indexes the schema no longer has: the user
+		// list's sort is by last name and id now.
+		if _, err := d.SQL.ExecContext(ctx, `DROP INDEX IF EXISTS user_organization_id_last_name_first_name`); err != nil {
+			return err
+		}
+		if err := d.migrateSQLiteSearch(ctx); err != nil {
+			return err
+		}
+		if err := d.migrateJobs(ctx); err != nil {
+			return err
+		}
+		return d.Optimize(ctx)
 	}
 	provider, err := goose.NewProvider(goose.DialectPostgres, d.SQL, mustSub(migrations, "migrations"))
 	if err != nil {

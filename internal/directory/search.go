@@ -34,11 +34,15 @@ type Search struct {
 
 // Service reads user profiles.
 type Service struct {
-	client *ent.Client
+	client  *ent.Client
+	dialect string
 }
 
-// New returns a Service.
-func New(client *ent.Client) *Service { return &Service{client: client} }
+// New returns a Service reading through client, whose database has the
+// dialect dialectName (dialect.SQLite or dialect.Postgres).
+func New(client *ent.Client, dialectName string) *Service {
+	return &Service{client: client, dialect: dialectName}
+}
 
 // Search answers the users query. Which users the viewer may see at all is
 // decided by the privacy rules (internal/policy); this adds the filters.
@@ -53,13 +57,22 @@ func (s *Service) Search(ctx context.Context, after *entgql.Cursor[int], first *
 	}
 	q := s.client.User.Query()
 	if filter != nil {
-		q = q.Where(filter.predicates()...)
+		ps, err := filter.predicates(ctx, s.client, s.dialect, orderBy == nil || orderBy.Field.String() == ent.UserOrderFieldLastName.String())
+		if err != nil {
+			return nil, err
+		}
+		q = q.Where(ps...)
 	}
 	return q.Paginate(ctx, after, first, before, last, ent.WithUserOrder(orderBy))
 }
 
-func (f *Search) predicates() []predicate.User {
+func (f *Search) predicates(ctx context.Context, client *ent.Client, dialectName string, indexOrder bool) ([]predicate.User, error) {
 	var ps []predicate.User
+	contains := func(column, fragment string) error {
+		p, err := containsFragment(ctx, client, dialectName, column, fragment, indexOrder)
+		ps = append(ps, p)
+		return err
+	}
 	if len(f.UserTypes) > 0 {
 		ps = append(ps, user.UserTypeIn(f.UserTypes...))
 	}
@@ -72,21 +85,27 @@ func (f *Search) predicates() []predicate.User {
 		// name.
 		switch frag := policy.SearchFragment(*f.Name); {
 		case frag != "":
-			ps = append(ps, user.SearchTextContains(frag))
+			if err := contains(user.FieldSearchText, frag); err != nil {
+				return nil, err
+			}
 		case strings.TrimSpace(*f.Name) != "":
 			ps = append(ps, predicate.User(func(s *sql.Selector) { s.Where(sql.False()) }))
 		}
 	}
 	if f.Username != nil && *f.Username != "" {
-		ps = append(ps, user.UsernameKeyContains(policy.Key(*f.Username)))
+		if err := contains(user.FieldUsernameKey, policy.Key(*f.Username)); err != nil {
+			return nil, err
+		}
 	}
 	if f.Email != nil && *f.Email != "" {
-		ps = append(ps, user.EmailKeyContains(policy.Key(*f.Email)))
+		if err := contains(user.FieldEmailKey, policy.Key(*f.Email)); err != nil {
+			return nil, err
+		}
 	}
 	if f.ClinicID != nil {
 		ps = append(ps, user.HasClinicsWith(clinic.ID(*f.ClinicID)))
 	}
-	return ps
+	return ps, nil
 }
 
 // Viewer answers the viewer query: the signed-in user, or null for an

@@ -201,7 +201,9 @@ func searchEngineRun(t *testing.T, env *apitest.Env) []searchEngineAnswer {
 func searchEngineUpdate(t *testing.T, c *apitest.Client, prefix string, changes map[string]any) string {
 	t.Helper()
 	var found struct {
-		Users struct{ Edges []struct{ Node struct{ ID, Username string } } }
+		Users struct {
+			Edges []struct{ Node struct{ ID, Username string } }
+		}
 	}
 	c.MustDo(`query($u: String) { users(first: 5, filter: {username: $u}) { edges { node { id username } } } }`,
 		map[string]any{"u": prefix}, &found)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -275,4 +276,92 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// seed loads a practice into the embedded database; its administrator signs
+// in with the printed password and finds the staff, and bad input is refused
+// with a clear message.
+func TestSeed(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(binary, append([]string{"seed"}, args...)...)
+		cmd.Env = append(os.Environ(), "DATA_DIR="+data)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("--users", "300", "--clinics", "3")
+	if err != nil {
+		t.Fatalf("seed: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`Sign in as seed\.admin with the password (\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("seed printed no password:\n%s", out)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--users", "-1"}, "between 0 and"},
+		{[]string{"--clinics", "0"}, "between 1 and"},
+		{[]string{"--users", "10"}, "is taken"},
+		{[]string{"--users", "ten"}, "invalid value"},
+	} {
+		if out, err := run(c.args...); err == nil || !strings.Contains(out, c.want) {
+			t.Errorf("seed %v: %v, want a refusal mentioning %q:\n%s", c.args, err, c.want, out)
+		}
+	}
+
+	p := start(t, "DATA_DIR="+data)
+	token := p.login(t, "seed.admin", m[1])
+	if token == "" {
+		t.Fatalf("the seeded administrator cannot sign in:\n%s", p.log)
+	}
+	body, _ := json.Marshal(map[string]any{"query": `{
+		all: users(first: 1) { totalCount }
+		found: users(first: 5, filter: {name: "Oyelaran"}) { totalCount edges { node { lastName status clinics { name } } } }
+		licenseCounts { class total inUse }
+	}`})
+	req, _ := http.NewRequest(http.MethodPost, "http://"+p.addr+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var answer struct {
+		Data struct {
+			All   struct{ TotalCount int }
+			Found struct {
+				TotalCount int
+				Edges      []struct{ Node struct{ LastName string } }
+			}
+			LicenseCounts []struct {
+				Class        string
+				Total, InUse int
+			}
+		}
+		Errors []json.RawMessage
+	}
+	if err := json.NewDecoder(res.Body).Decode(&answer); err != nil || len(answer.Errors) > 0 {
+		t.Fatalf("%v %s", err, answer.Errors)
+	}
+	if answer.Data.All.TotalCount != 301 {
+		t.Errorf("the administrator sees %d users, want 300 staff and themself", answer.Data.All.TotalCount)
+	}
+	if answer.Data.Found.TotalCount == 0 || answer.Data.Found.Edges[0].Node.LastName != "Oyelaran" {
+		t.Errorf("searching the seeded staff: %+v", answer.Data.Found)
+	}
+	inUse := 0
+	for _, c := range answer.Data.LicenseCounts {
+		if c.InUse > c.Total {
+			t.Errorf("%s: %d licenses in use of %d", c.Class, c.InUse, c.Total)
+		}
+		inUse += c.InUse
+	}
+	if inUse < 200 {
+		t.Errorf("%d licenses in use: the seeded staff are about 70%% active", inUse)
+	}
+	p.stop(t)
 }

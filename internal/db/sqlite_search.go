@@ -102,7 +102,15 @@ func (d *DB) reloadStatistics(ctx context.Context) error {
 	if d.Dialect != dialect.SQLite {
 		return nil
 	}
-	_, err := d.SQL.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS reload_statistics (x);
-		DROP TABLE reload_statistics`)
-	return err
+	tx, err := d.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, stmt := range []string{`CREATE TABLE reload_statistics (x)`, `DROP TABLE reload_statistics`} {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }

@@ -1,0 +1,172 @@
+// Command searchload measures the user search of a running server as the
+// admin SPA uses it: it signs in, then sends users(first: 20, filter:
+// {name: <fragment>}, orderBy: LAST_NAME) with totalCount, home clinic and
+// license class, cycling through name fragments, from a number of
+// concurrent clients for a while, and prints the requests per second and
+// the p50 and p99 latency.
+//
+//	go run ./cmd/searchload -url http://localhost:8080/graphql -login seed.admin -password ... -c 8 -d 20s
+//
+// With -c 1,8 it runs each concurrency in turn. The password may also come
+// from USERMANAGER_PASSWORD.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+const searchQuery = `query($name: String) {
+  users(first: 20, filter: {name: $name}, orderBy: {field: LAST_NAME, direction: ASC}) {
+    totalCount
+    edges { node { id fullName homeClinic { name } licenseClass } }
+  }
+}`
+
+func main() {
+	url := flag.String("url", "http://localhost:8080/graphql", "the server's GraphQL endpoint")
+	login := flag.String("login", "seed.admin", "username to sign in with (a holder of View Users)")
+	password := flag.String("password", os.Getenv("USERMANAGER_PASSWORD"), "password (default $USERMANAGER_PASSWORD)")
+	conc := flag.String("c", "1,8", "concurrent clients, comma-separated to run several in turn")
+	dur := flag.Duration("d", 15*time.Second, "how long to run each concurrency")
+	frags := flag.String("fragments", "ann,son,mar,ell,Quig,yela,zubr,xqz", "name fragments to cycle through")
+	flag.Parse()
+	if err := run(*url, *login, *password, *conc, *dur, strings.Split(*frags, ",")); err != nil {
+		fmt.Fprintln(os.Stderr, "searchload:", err)
+		os.Exit(1)
+	}
+}
+
+func run(url, login, password, conc string, dur time.Duration, fragments []string) error {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: time.Minute}
+	token, err := signIn(client, url, login, password)
+	if err != nil {
+		return err
+	}
+	bodies := make([][]byte, len(fragments))
+	for i, f := range fragments {
+		bodies[i], _ = json.Marshal(map[string]any{"query": searchQuery, "variables": map[string]any{"name": f}})
+	}
+	for _, c := range strings.Split(conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-c: %q is not a number of clients", c)
+		}
+		lat, elapsed, err := load(client, url, token, bodies, n, dur)
+		if err != nil {
+			return err
+		}
+		slices.Sort(lat)
+		pct := func(p float64) float64 {
+			i := max(0, min(len(lat)-1, int(math.Ceil(p*float64(len(lat))))-1))
+			return float64(lat[i]) / float64(time.Millisecond)
+		}
+		fmt.Printf("concurrency %d: %d requests, %.1f req/s, p50 %.1f ms, p99 %.1f ms\n",
+			n, len(lat), float64(len(lat))/elapsed.Seconds(), pct(0.50), pct(0.99))
+	}
+	return nil
+}
+
+// load sends searches from n clients for dur.
+func load(client *http.Client, url, token string, bodies [][]byte, n int, dur time.Duration) ([]time.Duration, time.Duration, error) {
+	var (
+		mu       sync.Mutex
+		all      []time.Duration
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	deadline := start.Add(dur)
+	for w := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for i := w; time.Now().Before(deadline); i++ {
+				t0 := time.Now()
+				if err := post(client, url, token, bodies[i%len(bodies)]); err != nil {
+					mu.Lock()
+					firstErr = cmpOr(firstErr, err)
+					mu.Unlock()
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			all = append(all, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return all, time.Since(start), firstErr
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func post(client *http.Client, url, token string, body []byte) error {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	out, err := io.ReadAll(res.Body)
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != http.StatusOK || bytes.Contains(out, []byte(`"errors"`)) {
+		return fmt.Errorf("status %d: %.300s", res.StatusCode, out)
+	}
+	return nil
+}
+
+func signIn(client *http.Client, url, login, password string) (string, error) {
+	body, _ := json.Marshal(map[string]any{
+		"query":     `mutation($l: String!, $p: String!) { login(input: {login: $l, password: $p}) { accessToken userErrors { message } } }`,
+		"variables": map[string]any{"l": login, "p": password},
+	})
+	res, err := client.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	var out struct {
+		Data struct {
+			Login struct {
+				AccessToken *string
+				UserErrors  []struct{ Message string }
+			}
+		}
+		Errors []struct{ Message string }
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		return "", fmt.Errorf("signing in: %w", err)
+	}
+	if out.Data.Login.AccessToken == nil {
+		return "", fmt.Errorf("signing in as %s failed: %+v %+v", login, out.Data.Login.UserErrors, out.Errors)
+	}
+	return *out.Data.Login.AccessToken, nil
+}

@@ -88,7 +88,10 @@ func (c *statementCounter) log(_ context.Context, args ...any) {
 	if len(args) == 0 {
 		return
 	}
-	if s, ok := args[0].(string); ok && (strings.Contains(s, ".Query:") || strings.Contains(s, ".Exec:")) {
+	// ent's client.QueryContext and ExecContext (raw SQL) are logged as
+	// "driver.QueryContext:" and "driver.ExecContext:".
+	if s, ok := args[0].(string); ok && (strings.Contains(s, ".Query:") || strings.Contains(s, ".Exec:") ||
+		strings.Contains(s, ".QueryContext:") || strings.Contains(s, ".ExecContext:")) {
 		c.n.Add(1)
 	}
 }

@@ -11,12 +11,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/auditevent"
 	"github.com/clinicemr/usermanager/ent/clinic"
+	"github.com/clinicemr/usermanager/ent/permission"
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/ent/refreshtoken"
 	"github.com/clinicemr/usermanager/ent/session"
@@ -423,56 +428,137 @@ func (s *Service) SessionsEnded(ctx context.Context, tx *ent.Tx, userID int) err
 
 // Authenticate turns an access token into the viewer it speaks for. The
 // session and user are re-read, so revoked sessions and inactivated users are
-// refused at once (R25).
+// refused at once (R25). Every request pays for this, so it is one SQL
+// statement (see readSession).
 func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewer, error) {
 	userID, sessionID, err := s.tokens.parse(token)
 	if err != nil {
 		return nil, err
 	}
-	sctx := system(ctx)
-	sess, err := s.client.Session.Query().
-		Where(session.ID(sessionID), session.UserID(userID)).
-		WithUser(func(q *ent.UserQuery) {
-			q.WithClinics(func(q *ent.ClinicQuery) { q.Select("id") }).
-				WithPermissions()
-		}).
-		Only(sctx)
-	if ent.IsNotFound(err) {
-		return nil, errTokenInvalid
-	}
+	row, err := s.readSession(system(ctx), sessionID, userID)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errTokenUncheckable, err)
 	}
-	u := sess.Edges.User
-	if sess.RevokedAt != nil || !s.now().Before(sess.ExpiresAt) || u.Status != user.StatusACTIVE {
+	if row == nil {
+		return nil, errTokenInvalid
+	}
+	// Compared here, not in SQL: the service's clock decides (tests move
+	// it), and a refused session must be told apart from a missing one.
+	if row.RevokedAt != nil || !s.now().Before(row.ExpiresAt) || user.Status(row.Status) != user.StatusACTIVE {
 		return nil, errSessionEnded
 	}
 	v := &viewer.Viewer{
-		UserID:    u.ID,
-		Username:  u.Username,
-		SessionID: sess.ID,
-		Support:   u.UserType == staff.Support && u.OrganizationID == nil,
+		UserID:          userID,
+		Username:        row.Username,
+		SessionID:       row.SessionID,
+		OrganizationID:  row.OrganizationID,
+		Support:         staff.UserType(row.UserType) == staff.Support && row.OrganizationID == 0,
+		CurrentClinicID: row.HomeClinicID,
 	}
-	if u.OrganizationID != nil {
-		v.OrganizationID = *u.OrganizationID
+	if v.ClinicIDs, err = splitIDs(row.ClinicIDs); err != nil {
+		return nil, fmt.Errorf("%w: %w", errTokenUncheckable, err)
 	}
-	for _, c := range u.Edges.Clinics {
-		v.ClinicIDs = append(v.ClinicIDs, c.ID)
-	}
-	for _, p := range u.Edges.Permissions {
-		v.Permissions = append(v.Permissions, p.Key)
+	if row.PermissionKeys != "" {
+		v.Permissions = strings.Split(row.PermissionKeys, listSeparator)
 	}
 	if v.OrganizationID != 0 {
-		n, err := s.client.Clinic.Query().Where(clinic.OrganizationID(v.OrganizationID)).Count(sctx)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errTokenUncheckable, err)
-		}
-		v.AllClinics = n == len(v.ClinicIDs)
-	}
-	if u.HomeClinicID != nil {
-		v.CurrentClinicID = *u.HomeClinicID
+		v.AllClinics = row.OrganizationClinics == len(v.ClinicIDs)
 	}
 	return v, nil
+}
+
+// sessionRow is what Authenticate needs of a session and its user. NULL
+// columns leave their zero value: no organization (Support), no home
+// clinic, no clinics, no permissions.
+type sessionRow struct {
+	SessionID      int        `sql:"id"`
+	ExpiresAt      time.Time  `sql:"expires_at"`
+	RevokedAt      *time.Time `sql:"revoked_at"`
+	Username       string     `sql:"username"`
+	UserType       string     `sql:"user_type"`
+	Status         string     `sql:"status"`
+	OrganizationID int        `sql:"organization_id"`
+	HomeClinicID   int        `sql:"home_clinic_id"`
+	// ClinicIDs and PermissionKeys are the user's clinic ids and permission
+	// keys, each joined by listSeparator into one text column.
+	ClinicIDs      string `sql:"clinic_ids"`
+	PermissionKeys string `sql:"permission_keys"`
+	// OrganizationClinics counts the clinics of the user's organization.
+	OrganizationClinics int `sql:"organization_clinics"`
+}
+
+// listSeparator joins the ids and keys of a sessionRow. Neither clinic ids
+// nor permission keys (VIEW_USERS, ...) contain it.
+const listSeparator = ","
+
+// readSession reads a session and its user, clinics, permission keys and the
+// size of its organization in one SELECT, or returns nil when the session
+// does not exist or is not the user's. Only the columns the viewer needs are
+// read (never the password hash). It goes through ent's query builder, so
+// the statement is quoted and numbered for the dialect, and on SQLite is
+// served by the read pool.
+func (s *Service) readSession(sctx context.Context, sessionID, userID int) (*sessionRow, error) {
+	var rows []sessionRow
+	err := s.client.Session.Query().
+		Where(session.ID(sessionID), session.UserID(userID)).
+		Modify(func(sel *entsql.Selector) {
+			// Every table is given its alias before its columns are named:
+			// a join without one would name it t1 after the fact.
+			b := entsql.Dialect(sel.Dialect())
+			u := b.Table(user.Table).As("u")
+			sel.Join(u).On(sel.C(session.FieldUserID), u.C(user.FieldID))
+
+			// One text per user: PostgreSQL's string_agg and SQLite's
+			// group_concat both join a column's values with a separator.
+			join := "string_agg"
+			if sel.Dialect() == dialect.SQLite {
+				join = "group_concat"
+			}
+			list := func(column string) entsql.Querier {
+				return entsql.Expr(join + "(CAST(" + column + " AS TEXT), '" + listSeparator + "')")
+			}
+			uc := b.Table(user.ClinicsTable).As("uc")
+			clinicIDs := b.Select().SelectExpr(list(uc.C(user.ClinicsPrimaryKey[1]))).From(uc).
+				Where(entsql.ColumnsEQ(uc.C(user.ClinicsPrimaryKey[0]), u.C(user.FieldID)))
+			up, p := b.Table(user.PermissionsTable).As("up"), b.Table(permission.Table).As("p")
+			permissionKeys := b.Select().SelectExpr(list(p.C(permission.FieldKey))).From(up).
+				Join(p).On(up.C(user.PermissionsPrimaryKey[1]), p.C(permission.FieldID)).
+				Where(entsql.ColumnsEQ(up.C(user.PermissionsPrimaryKey[0]), u.C(user.FieldID)))
+			c := b.Table(clinic.Table).As("c")
+			organizationClinics := b.Select().SelectExpr(entsql.Expr("COUNT(*)")).From(c).
+				Where(entsql.ColumnsEQ(c.C(clinic.FieldOrganizationID), u.C(user.FieldOrganizationID)))
+
+			sel.Select(
+				sel.C(session.FieldID), sel.C(session.FieldExpiresAt), sel.C(session.FieldRevokedAt),
+				u.C(user.FieldUsername), u.C(user.FieldUserType), u.C(user.FieldStatus),
+				u.C(user.FieldOrganizationID), u.C(user.FieldHomeClinicID),
+			)
+			sel.AppendSelectExprAs(clinicIDs, "clinic_ids")
+			sel.AppendSelectExprAs(permissionKeys, "permission_keys")
+			sel.AppendSelectExprAs(organizationClinics, "organization_clinics")
+		}).
+		Scan(sctx, &rows)
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	return &rows[0], nil
+}
+
+// splitIDs parses the ids that readSession joined into one text.
+func splitIDs(list string) ([]int, error) {
+	if list == "" {
+		return nil, nil
+	}
+	parts := strings.Split(list, listSeparator)
+	ids := make([]int, len(parts))
+	for i, part := range parts {
+		id, err := strconv.Atoi(part)
+		if err != nil {
+			return nil, fmt.Errorf("reading the clinic ids of a user: %w", err)
+		}
+		ids[i] = id
+	}
+	return ids, nil
 }
 
 func rollback(tx *ent.Tx, err error) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/license"
 	"github.com/clinicemr/usermanager/ent/licenseadjustment"
+	"github.com/clinicemr/usermanager/ent/licensecount"
 	"github.com/clinicemr/usermanager/ent/loginthrottle"
 	"github.com/clinicemr/usermanager/ent/organization"
 	"github.com/clinicemr/usermanager/ent/passwordreset"
@@ -43,6 +44,8 @@ type Client struct {
 	License *LicenseClient
 	// LicenseAdjustment is the client for interacting with the LicenseAdjustment builders.
 	LicenseAdjustment *LicenseAdjustmentClient
+	// LicenseCount is the client for interacting with the LicenseCount builders.
+	LicenseCount *LicenseCountClient
 	// LoginThrottle is the client for interacting with the LoginThrottle builders.
 	LoginThrottle *LoginThrottleClient
 	// Organization is the client for interacting with the Organization builders.
@@ -72,6 +75,7 @@ func (c *Client) init() {
 	c.Clinic = NewClinicClient(c.config)
 	c.License = NewLicenseClient(c.config)
 	c.LicenseAdjustment = NewLicenseAdjustmentClient(c.config)
+	c.LicenseCount = NewLicenseCountClient(c.config)
 	c.LoginThrottle = NewLoginThrottleClient(c.config)
 	c.Organization = NewOrganizationClient(c.config)
 	c.PasswordReset = NewPasswordResetClient(c.config)
@@ -175,6 +179,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Clinic:            NewClinicClient(cfg),
 		License:           NewLicenseClient(cfg),
 		LicenseAdjustment: NewLicenseAdjustmentClient(cfg),
+		LicenseCount:      NewLicenseCountClient(cfg),
 		LoginThrottle:     NewLoginThrottleClient(cfg),
 		Organization:      NewOrganizationClient(cfg),
 		PasswordReset:     NewPasswordResetClient(cfg),
@@ -205,6 +210,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Clinic:            NewClinicClient(cfg),
 		License:           NewLicenseClient(cfg),
 		LicenseAdjustment: NewLicenseAdjustmentClient(cfg),
+		LicenseCount:      NewLicenseCountClient(cfg),
 		LoginThrottle:     NewLoginThrottleClient(cfg),
 		Organization:      NewOrganizationClient(cfg),
 		PasswordReset:     NewPasswordResetClient(cfg),
@@ -241,9 +247,9 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.AuditEvent, c.Clinic, c.License, c.LicenseAdjustment, c.LoginThrottle,
-		c.Organization, c.PasswordReset, c.Permission, c.RefreshToken, c.Session,
-		c.User,
+		c.AuditEvent, c.Clinic, c.License, c.LicenseAdjustment, c.LicenseCount,
+		c.LoginThrottle, c.Organization, c.PasswordReset, c.Permission, c.RefreshToken,
+		c.Session, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -253,9 +259,9 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.AuditEvent, c.Clinic, c.License, c.LicenseAdjustment, c.LoginThrottle,
-		c.Organization, c.PasswordReset, c.Permission, c.RefreshToken, c.Session,
-		c.User,
+		c.AuditEvent, c.Clinic, c.License, c.LicenseAdjustment, c.LicenseCount,
+		c.LoginThrottle, c.Organization, c.PasswordReset, c.Permission, c.RefreshToken,
+		c.Session, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -272,6 +278,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.License.mutate(ctx, m)
 	case *LicenseAdjustmentMutation:
 		return c.LicenseAdjustment.mutate(ctx, m)
+	case *LicenseCountMutation:
+		return c.LicenseCount.mutate(ctx, m)
 	case *LoginThrottleMutation:
 		return c.LoginThrottle.mutate(ctx, m)
 	case *OrganizationMutation:
@@ -1016,6 +1024,172 @@ func (c *LicenseAdjustmentClient) mutate(ctx context.Context, m *LicenseAdjustme
 		return (&LicenseAdjustmentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown LicenseAdjustment mutation op: %q", m.Op())
+	}
+}
+
+// LicenseCountClient is a client for the LicenseCount schema.
+type LicenseCountClient struct {
+	config
+}
+
+// NewLicenseCountClient returns a client for the LicenseCount from the given config.
+func NewLicenseCountClient(c config) *LicenseCountClient {
+	return &LicenseCountClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `licensecount.Hooks(f(g(h())))`.
+func (c *LicenseCountClient) Use(hooks ...Hook) {
+	c.hooks.LicenseCount = append(c.hooks.LicenseCount, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `licensecount.Intercept(f(g(h())))`.
+func (c *LicenseCountClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LicenseCount = append(c.inters.LicenseCount, interceptors...)
+}
+
+// Create returns a builder for creating a LicenseCount entity.
+func (c *LicenseCountClient) Create() *LicenseCountCreate {
+	mutation := newLicenseCountMutation(c.config, OpCreate)
+	return &LicenseCountCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LicenseCount entities.
+func (c *LicenseCountClient) CreateBulk(builders ...*LicenseCountCreate) *LicenseCountCreateBulk {
+	return &LicenseCountCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LicenseCountClient) MapCreateBulk(slice any, setFunc func(*LicenseCountCreate, int)) *LicenseCountCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LicenseCountCreateBulk{err: fmt.Errorf("calling to LicenseCountClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LicenseCountCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LicenseCountCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LicenseCount.
+func (c *LicenseCountClient) Update() *LicenseCountUpdate {
+	mutation := newLicenseCountMutation(c.config, OpUpdate)
+	return &LicenseCountUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LicenseCountClient) UpdateOne(_m *LicenseCount) *LicenseCountUpdateOne {
+	mutation := newLicenseCountMutation(c.config, OpUpdateOne, withLicenseCount(_m))
+	return &LicenseCountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LicenseCountClient) UpdateOneID(id int) *LicenseCountUpdateOne {
+	mutation := newLicenseCountMutation(c.config, OpUpdateOne, withLicenseCountID(id))
+	return &LicenseCountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LicenseCount.
+func (c *LicenseCountClient) Delete() *LicenseCountDelete {
+	mutation := newLicenseCountMutation(c.config, OpDelete)
+	return &LicenseCountDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LicenseCountClient) DeleteOne(_m *LicenseCount) *LicenseCountDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LicenseCountClient) DeleteOneID(id int) *LicenseCountDeleteOne {
+	builder := c.Delete().Where(licensecount.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LicenseCountDeleteOne{builder}
+}
+
+// Query returns a query builder for LicenseCount.
+func (c *LicenseCountClient) Query() *LicenseCountQuery {
+	return &LicenseCountQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLicenseCount},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LicenseCount entity by its id.
+func (c *LicenseCountClient) Get(ctx context.Context, id int) (*LicenseCount, error) {
+	return c.Query().Where(licensecount.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LicenseCountClient) GetX(ctx context.Context, id int) *LicenseCount {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a LicenseCount.
+func (c *LicenseCountClient) QueryOrganization(_m *LicenseCount) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(licensecount.Table, licensecount.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, licensecount.OrganizationTable, licensecount.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryClinic queries the clinic edge of a LicenseCount.
+func (c *LicenseCountClient) QueryClinic(_m *LicenseCount) *ClinicQuery {
+	query := (&ClinicClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(licensecount.Table, licensecount.FieldID, id),
+			sqlgraph.To(clinic.Table, clinic.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, licensecount.ClinicTable, licensecount.ClinicColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LicenseCountClient) Hooks() []Hook {
+	hooks := c.hooks.LicenseCount
+	return append(hooks[:len(hooks):len(hooks)], licensecount.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *LicenseCountClient) Interceptors() []Interceptor {
+	return c.inters.LicenseCount
+}
+
+func (c *LicenseCountClient) mutate(ctx context.Context, m *LicenseCountMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LicenseCountCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LicenseCountUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LicenseCountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LicenseCountDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LicenseCount mutation op: %q", m.Op())
 	}
 }
 
@@ -2152,12 +2326,13 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		AuditEvent, Clinic, License, LicenseAdjustment, LoginThrottle, Organization,
-		PasswordReset, Permission, RefreshToken, Session, User []ent.Hook
+		AuditEvent, Clinic, License, LicenseAdjustment, LicenseCount, LoginThrottle,
+		Organization, PasswordReset, Permission, RefreshToken, Session, User []ent.Hook
 	}
 	inters struct {
-		AuditEvent, Clinic, License, LicenseAdjustment, LoginThrottle, Organization,
-		PasswordReset, Permission, RefreshToken, Session, User []ent.Interceptor
+		AuditEvent, Clinic, License, LicenseAdjustment, LicenseCount, LoginThrottle,
+		Organization, PasswordReset, Permission, RefreshToken, Session,
+		User []ent.Interceptor
 	}
 )
 

@@ -38,6 +38,15 @@ func (_m *LicenseAdjustment) Detach() *LicenseAdjustment {
 	return _m
 }
 
+// Detach returns the LicenseCount ready for use after its transaction ends:
+// unwrapped when it was read or written in a transaction, as it is otherwise.
+func (_m *LicenseCount) Detach() *LicenseCount {
+	if _, ok := _m.config.driver.(*txDriver); ok {
+		return _m.Unwrap()
+	}
+	return _m
+}
+
 // Detach returns the LoginThrottle ready for use after its transaction ends:
 // unwrapped when it was read or written in a transaction, as it is otherwise.
 func (_m *LoginThrottle) Detach() *LoginThrottle {

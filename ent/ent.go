@@ -16,6 +16,7 @@ import (
 	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/license"
 	"github.com/clinicemr/usermanager/ent/licenseadjustment"
+	"github.com/clinicemr/usermanager/ent/licensecount"
 	"github.com/clinicemr/usermanager/ent/loginthrottle"
 	"github.com/clinicemr/usermanager/ent/organization"
 	"github.com/clinicemr/usermanager/ent/passwordreset"
@@ -87,6 +88,7 @@ func checkColumn(t, c string) error {
 			clinic.Table:            clinic.ValidColumn,
 			license.Table:           license.ValidColumn,
 			licenseadjustment.Table: licenseadjustment.ValidColumn,
+			licensecount.Table:      licensecount.ValidColumn,
 			loginthrottle.Table:     loginthrottle.ValidColumn,
 			organization.Table:      organization.ValidColumn,
 			passwordreset.Table:     passwordreset.ValidColumn,

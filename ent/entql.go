@@ -7,6 +7,7 @@ import (
 	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/license"
 	"github.com/clinicemr/usermanager/ent/licenseadjustment"
+	"github.com/clinicemr/usermanager/ent/licensecount"
 	"github.com/clinicemr/usermanager/ent/loginthrottle"
 	"github.com/clinicemr/usermanager/ent/organization"
 	"github.com/clinicemr/usermanager/ent/passwordreset"
@@ -24,7 +25,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 11)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 12)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   auditevent.Table,
@@ -118,6 +119,26 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   licensecount.Table,
+			Columns: licensecount.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: licensecount.FieldID,
+			},
+		},
+		Type: "LicenseCount",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			licensecount.FieldOrganizationID:   {Type: field.TypeInt, Column: licensecount.FieldOrganizationID},
+			licensecount.FieldClinicID:         {Type: field.TypeInt, Column: licensecount.FieldClinicID},
+			licensecount.FieldClass:            {Type: field.TypeEnum, Column: licensecount.FieldClass},
+			licensecount.FieldTotal:            {Type: field.TypeInt, Column: licensecount.FieldTotal},
+			licensecount.FieldInUse:            {Type: field.TypeInt, Column: licensecount.FieldInUse},
+			licensecount.FieldPendingAdditions: {Type: field.TypeInt, Column: licensecount.FieldPendingAdditions},
+			licensecount.FieldPendingReleases:  {Type: field.TypeInt, Column: licensecount.FieldPendingReleases},
+		},
+	}
+	graph.Nodes[5] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   loginthrottle.Table,
 			Columns: loginthrottle.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -133,7 +154,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			loginthrottle.FieldLockedUntil:   {Type: field.TypeTime, Column: loginthrottle.FieldLockedUntil},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   organization.Table,
 			Columns: organization.Columns,
@@ -149,7 +170,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			organization.FieldName:      {Type: field.TypeString, Column: organization.FieldName},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   passwordreset.Table,
 			Columns: passwordreset.Columns,
@@ -168,7 +189,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			passwordreset.FieldUsedAt:    {Type: field.TypeTime, Column: passwordreset.FieldUsedAt},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   permission.Table,
 			Columns: permission.Columns,
@@ -187,7 +208,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			permission.FieldAdministrative: {Type: field.TypeBool, Column: permission.FieldAdministrative},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   refreshtoken.Table,
 			Columns: refreshtoken.Columns,
@@ -205,7 +226,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refreshtoken.FieldUsedAt:    {Type: field.TypeTime, Column: refreshtoken.FieldUsedAt},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -224,7 +245,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldUserAgent: {Type: field.TypeString, Column: session.FieldUserAgent},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -402,6 +423,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"LicenseAdjustment",
 		"User",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   licensecount.OrganizationTable,
+			Columns: []string{licensecount.OrganizationColumn},
+			Bidi:    false,
+		},
+		"LicenseCount",
+		"Organization",
+	)
+	graph.MustAddE(
+		"clinic",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   licensecount.ClinicTable,
+			Columns: []string{licensecount.ClinicColumn},
+			Bidi:    false,
+		},
+		"LicenseCount",
+		"Clinic",
 	)
 	graph.MustAddE(
 		"clinics",
@@ -1080,6 +1125,109 @@ func (f *LicenseAdjustmentFilter) WhereHasProcessedByWith(preds ...predicate.Use
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *LicenseCountQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the LicenseCountQuery builder.
+func (_q *LicenseCountQuery) Filter() *LicenseCountFilter {
+	return &LicenseCountFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *LicenseCountMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the LicenseCountMutation builder.
+func (m *LicenseCountMutation) Filter() *LicenseCountFilter {
+	return &LicenseCountFilter{config: m.config, predicateAdder: m}
+}
+
+// LicenseCountFilter provides a generic filtering capability at runtime for LicenseCountQuery.
+type LicenseCountFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *LicenseCountFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *LicenseCountFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(licensecount.FieldID))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *LicenseCountFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(licensecount.FieldOrganizationID))
+}
+
+// WhereClinicID applies the entql int predicate on the clinic_id field.
+func (f *LicenseCountFilter) WhereClinicID(p entql.IntP) {
+	f.Where(p.Field(licensecount.FieldClinicID))
+}
+
+// WhereClass applies the entql string predicate on the class field.
+func (f *LicenseCountFilter) WhereClass(p entql.StringP) {
+	f.Where(p.Field(licensecount.FieldClass))
+}
+
+// WhereTotal applies the entql int predicate on the total field.
+func (f *LicenseCountFilter) WhereTotal(p entql.IntP) {
+	f.Where(p.Field(licensecount.FieldTotal))
+}
+
+// WhereInUse applies the entql int predicate on the in_use field.
+func (f *LicenseCountFilter) WhereInUse(p entql.IntP) {
+	f.Where(p.Field(licensecount.FieldInUse))
+}
+
+// WherePendingAdditions applies the entql int predicate on the pending_additions field.
+func (f *LicenseCountFilter) WherePendingAdditions(p entql.IntP) {
+	f.Where(p.Field(licensecount.FieldPendingAdditions))
+}
+
+// WherePendingReleases applies the entql int predicate on the pending_releases field.
+func (f *LicenseCountFilter) WherePendingReleases(p entql.IntP) {
+	f.Where(p.Field(licensecount.FieldPendingReleases))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *LicenseCountFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *LicenseCountFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasClinic applies a predicate to check if query has an edge clinic.
+func (f *LicenseCountFilter) WhereHasClinic() {
+	f.Where(entql.HasEdge("clinic"))
+}
+
+// WhereHasClinicWith applies a predicate to check if query has an edge clinic with a given conditions (other predicates).
+func (f *LicenseCountFilter) WhereHasClinicWith(preds ...predicate.Clinic) {
+	f.Where(entql.HasEdgeWith("clinic", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *LoginThrottleQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1108,7 +1256,7 @@ type LoginThrottleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LoginThrottleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1168,7 +1316,7 @@ type OrganizationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrganizationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1237,7 +1385,7 @@ type PasswordResetFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PasswordResetFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1321,7 +1469,7 @@ type PermissionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PermissionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1405,7 +1553,7 @@ type RefreshTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RefreshTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1484,7 +1632,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1582,7 +1730,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

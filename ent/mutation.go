@@ -15,6 +15,7 @@ import (
 	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/license"
 	"github.com/clinicemr/usermanager/ent/licenseadjustment"
+	"github.com/clinicemr/usermanager/ent/licensecount"
 	"github.com/clinicemr/usermanager/ent/loginthrottle"
 	"github.com/clinicemr/usermanager/ent/organization"
 	"github.com/clinicemr/usermanager/ent/passwordreset"
@@ -39,6 +40,7 @@ const (
 	TypeClinic            = "Clinic"
 	TypeLicense           = "License"
 	TypeLicenseAdjustment = "LicenseAdjustment"
+	TypeLicenseCount      = "LicenseCount"
 	TypeLoginThrottle     = "LoginThrottle"
 	TypeOrganization      = "Organization"
 	TypePasswordReset     = "PasswordReset"
@@ -4250,6 +4252,891 @@ func (m *LicenseAdjustmentMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown LicenseAdjustment edge %s", name)
+}
+
+// LicenseCountMutation represents an operation that mutates the LicenseCount nodes in the graph.
+type LicenseCountMutation struct {
+	config
+	op                   Op
+	typ                  string
+	id                   *int
+	class                *staff.LicenseClass
+	total                *int
+	addtotal             *int
+	in_use               *int
+	addin_use            *int
+	pending_additions    *int
+	addpending_additions *int
+	pending_releases     *int
+	addpending_releases  *int
+	clearedFields        map[string]struct{}
+	organization         *int
+	clearedorganization  bool
+	clinic               *int
+	clearedclinic        bool
+	done                 bool
+	oldValue             func(context.Context) (*LicenseCount, error)
+	predicates           []predicate.LicenseCount
+}
+
+var _ ent.Mutation = (*LicenseCountMutation)(nil)
+
+// licensecountOption allows management of the mutation configuration using functional options.
+type licensecountOption func(*LicenseCountMutation)
+
+// newLicenseCountMutation creates new mutation for the LicenseCount entity.
+func newLicenseCountMutation(c config, op Op, opts ...licensecountOption) *LicenseCountMutation {
+	m := &LicenseCountMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLicenseCount,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLicenseCountID sets the ID field of the mutation.
+func withLicenseCountID(id int) licensecountOption {
+	return func(m *LicenseCountMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LicenseCount
+		)
+		m.oldValue = func(ctx context.Context) (*LicenseCount, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LicenseCount.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLicenseCount sets the old LicenseCount of the mutation.
+func withLicenseCount(node *LicenseCount) licensecountOption {
+	return func(m *LicenseCountMutation) {
+		m.oldValue = func(context.Context) (*LicenseCount, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LicenseCountMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LicenseCountMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LicenseCountMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LicenseCountMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LicenseCount.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *LicenseCountMutation) SetOrganizationID(i int) {
+	m.organization = &i
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *LicenseCountMutation) OrganizationID() (r int, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the LicenseCount entity.
+// If the LicenseCount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LicenseCountMutation) OldOrganizationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *LicenseCountMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetClinicID sets the "clinic_id" field.
+func (m *LicenseCountMutation) SetClinicID(i int) {
+	m.clinic = &i
+}
+
+// ClinicID returns the value of the "clinic_id" field in the mutation.
+func (m *LicenseCountMutation) ClinicID() (r int, exists bool) {
+	v := m.clinic
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClinicID returns the old "clinic_id" field's value of the LicenseCount entity.
+// If the LicenseCount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LicenseCountMutation) OldClinicID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClinicID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClinicID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClinicID: %w", err)
+	}
+	return oldValue.ClinicID, nil
+}
+
+// ResetClinicID resets all changes to the "clinic_id" field.
+func (m *LicenseCountMutation) ResetClinicID() {
+	m.clinic = nil
+}
+
+// SetClass sets the "class" field.
+func (m *LicenseCountMutation) SetClass(sc staff.LicenseClass) {
+	m.class = &sc
+}
+
+// Class returns the value of the "class" field in the mutation.
+func (m *LicenseCountMutation) Class() (r staff.LicenseClass, exists bool) {
+	v := m.class
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClass returns the old "class" field's value of the LicenseCount entity.
+// If the LicenseCount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LicenseCountMutation) OldClass(ctx context.Context) (v staff.LicenseClass, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClass is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClass requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClass: %w", err)
+	}
+	return oldValue.Class, nil
+}
+
+// ResetClass resets all changes to the "class" field.
+func (m *LicenseCountMutation) ResetClass() {
+	m.class = nil
+}
+
+// SetTotal sets the "total" field.
+func (m *LicenseCountMutation) SetTotal(i int) {
+	m.total = &i
+	m.addtotal = nil
+}
+
+// Total returns the value of the "total" field in the mutation.
+func (m *LicenseCountMutation) Total() (r int, exists bool) {
+	v := m.total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotal returns the old "total" field's value of the LicenseCount entity.
+// If the LicenseCount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LicenseCountMutation) OldTotal(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotal: %w", err)
+	}
+	return oldValue.Total, nil
+}
+
+// AddTotal adds i to the "total" field.
+func (m *LicenseCountMutation) AddTotal(i int) {
+	if m.addtotal != nil {
+		*m.addtotal += i
+	} else {
+		m.addtotal = &i
+	}
+}
+
+// AddedTotal returns the value that was added to the "total" field in this mutation.
+func (m *LicenseCountMutation) AddedTotal() (r int, exists bool) {
+	v := m.addtotal
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTotal resets all changes to the "total" field.
+func (m *LicenseCountMutation) ResetTotal() {
+	m.total = nil
+	m.addtotal = nil
+}
+
+// SetInUse sets the "in_use" field.
+func (m *LicenseCountMutation) SetInUse(i int) {
+	m.in_use = &i
+	m.addin_use = nil
+}
+
+// InUse returns the value of the "in_use" field in the mutation.
+func (m *LicenseCountMutation) InUse() (r int, exists bool) {
+	v := m.in_use
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInUse returns the old "in_use" field's value of the LicenseCount entity.
+// If the LicenseCount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LicenseCountMutation) OldInUse(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInUse is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInUse requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInUse: %w", err)
+	}
+	return oldValue.InUse, nil
+}
+
+// AddInUse adds i to the "in_use" field.
+func (m *LicenseCountMutation) AddInUse(i int) {
+	if m.addin_use != nil {
+		*m.addin_use += i
+	} else {
+		m.addin_use = &i
+	}
+}
+
+// AddedInUse returns the value that was added to the "in_use" field in this mutation.
+func (m *LicenseCountMutation) AddedInUse() (r int, exists bool) {
+	v := m.addin_use
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetInUse resets all changes to the "in_use" field.
+func (m *LicenseCountMutation) ResetInUse() {
+	m.in_use = nil
+	m.addin_use = nil
+}
+
+// SetPendingAdditions sets the "pending_additions" field.
+func (m *LicenseCountMutation) SetPendingAdditions(i int) {
+	m.pending_additions = &i
+	m.addpending_additions = nil
+}
+
+// PendingAdditions returns the value of the "pending_additions" field in the mutation.
+func (m *LicenseCountMutation) PendingAdditions() (r int, exists bool) {
+	v := m.pending_additions
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPendingAdditions returns the old "pending_additions" field's value of the LicenseCount entity.
+// If the LicenseCount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LicenseCountMutation) OldPendingAdditions(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPendingAdditions is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPendingAdditions requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPendingAdditions: %w", err)
+	}
+	return oldValue.PendingAdditions, nil
+}
+
+// AddPendingAdditions adds i to the "pending_additions" field.
+func (m *LicenseCountMutation) AddPendingAdditions(i int) {
+	if m.addpending_additions != nil {
+		*m.addpending_additions += i
+	} else {
+		m.addpending_additions = &i
+	}
+}
+
+// AddedPendingAdditions returns the value that was added to the "pending_additions" field in this mutation.
+func (m *LicenseCountMutation) AddedPendingAdditions() (r int, exists bool) {
+	v := m.addpending_additions
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPendingAdditions resets all changes to the "pending_additions" field.
+func (m *LicenseCountMutation) ResetPendingAdditions() {
+	m.pending_additions = nil
+	m.addpending_additions = nil
+}
+
+// SetPendingReleases sets the "pending_releases" field.
+func (m *LicenseCountMutation) SetPendingReleases(i int) {
+	m.pending_releases = &i
+	m.addpending_releases = nil
+}
+
+// PendingReleases returns the value of the "pending_releases" field in the mutation.
+func (m *LicenseCountMutation) PendingReleases() (r int, exists bool) {
+	v := m.pending_releases
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPendingReleases returns the old "pending_releases" field's value of the LicenseCount entity.
+// If the LicenseCount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LicenseCountMutation) OldPendingReleases(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPendingReleases is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPendingReleases requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPendingReleases: %w", err)
+	}
+	return oldValue.PendingReleases, nil
+}
+
+// AddPendingReleases adds i to the "pending_releases" field.
+func (m *LicenseCountMutation) AddPendingReleases(i int) {
+	if m.addpending_releases != nil {
+		*m.addpending_releases += i
+	} else {
+		m.addpending_releases = &i
+	}
+}
+
+// AddedPendingReleases returns the value that was added to the "pending_releases" field in this mutation.
+func (m *LicenseCountMutation) AddedPendingReleases() (r int, exists bool) {
+	v := m.addpending_releases
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPendingReleases resets all changes to the "pending_releases" field.
+func (m *LicenseCountMutation) ResetPendingReleases() {
+	m.pending_releases = nil
+	m.addpending_releases = nil
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *LicenseCountMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[licensecount.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *LicenseCountMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *LicenseCountMutation) OrganizationIDs() (ids []int) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *LicenseCountMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// ClearClinic clears the "clinic" edge to the Clinic entity.
+func (m *LicenseCountMutation) ClearClinic() {
+	m.clearedclinic = true
+	m.clearedFields[licensecount.FieldClinicID] = struct{}{}
+}
+
+// ClinicCleared reports if the "clinic" edge to the Clinic entity was cleared.
+func (m *LicenseCountMutation) ClinicCleared() bool {
+	return m.clearedclinic
+}
+
+// ClinicIDs returns the "clinic" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ClinicID instead. It exists only for internal usage by the builders.
+func (m *LicenseCountMutation) ClinicIDs() (ids []int) {
+	if id := m.clinic; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetClinic resets all changes to the "clinic" edge.
+func (m *LicenseCountMutation) ResetClinic() {
+	m.clinic = nil
+	m.clearedclinic = false
+}
+
+// Where appends a list predicates to the LicenseCountMutation builder.
+func (m *LicenseCountMutation) Where(ps ...predicate.LicenseCount) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LicenseCountMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LicenseCountMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LicenseCount, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LicenseCountMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LicenseCountMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LicenseCount).
+func (m *LicenseCountMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LicenseCountMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.organization != nil {
+		fields = append(fields, licensecount.FieldOrganizationID)
+	}
+	if m.clinic != nil {
+		fields = append(fields, licensecount.FieldClinicID)
+	}
+	if m.class != nil {
+		fields = append(fields, licensecount.FieldClass)
+	}
+	if m.total != nil {
+		fields = append(fields, licensecount.FieldTotal)
+	}
+	if m.in_use != nil {
+		fields = append(fields, licensecount.FieldInUse)
+	}
+	if m.pending_additions != nil {
+		fields = append(fields, licensecount.FieldPendingAdditions)
+	}
+	if m.pending_releases != nil {
+		fields = append(fields, licensecount.FieldPendingReleases)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LicenseCountMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case licensecount.FieldOrganizationID:
+		return m.OrganizationID()
+	case licensecount.FieldClinicID:
+		return m.ClinicID()
+	case licensecount.FieldClass:
+		return m.Class()
+	case licensecount.FieldTotal:
+		return m.Total()
+	case licensecount.FieldInUse:
+		return m.InUse()
+	case licensecount.FieldPendingAdditions:
+		return m.PendingAdditions()
+	case licensecount.FieldPendingReleases:
+		return m.PendingReleases()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LicenseCountMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case licensecount.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case licensecount.FieldClinicID:
+		return m.OldClinicID(ctx)
+	case licensecount.FieldClass:
+		return m.OldClass(ctx)
+	case licensecount.FieldTotal:
+		return m.OldTotal(ctx)
+	case licensecount.FieldInUse:
+		return m.OldInUse(ctx)
+	case licensecount.FieldPendingAdditions:
+		return m.OldPendingAdditions(ctx)
+	case licensecount.FieldPendingReleases:
+		return m.OldPendingReleases(ctx)
+	}
+	return nil, fmt.Errorf("unknown LicenseCount field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LicenseCountMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case licensecount.FieldOrganizationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case licensecount.FieldClinicID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClinicID(v)
+		return nil
+	case licensecount.FieldClass:
+		v, ok := value.(staff.LicenseClass)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClass(v)
+		return nil
+	case licensecount.FieldTotal:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotal(v)
+		return nil
+	case licensecount.FieldInUse:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInUse(v)
+		return nil
+	case licensecount.FieldPendingAdditions:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPendingAdditions(v)
+		return nil
+	case licensecount.FieldPendingReleases:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPendingReleases(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LicenseCount field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LicenseCountMutation) AddedFields() []string {
+	var fields []string
+	if m.addtotal != nil {
+		fields = append(fields, licensecount.FieldTotal)
+	}
+	if m.addin_use != nil {
+		fields = append(fields, licensecount.FieldInUse)
+	}
+	if m.addpending_additions != nil {
+		fields = append(fields, licensecount.FieldPendingAdditions)
+	}
+	if m.addpending_releases != nil {
+		fields = append(fields, licensecount.FieldPendingReleases)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LicenseCountMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case licensecount.FieldTotal:
+		return m.AddedTotal()
+	case licensecount.FieldInUse:
+		return m.AddedInUse()
+	case licensecount.FieldPendingAdditions:
+		return m.AddedPendingAdditions()
+	case licensecount.FieldPendingReleases:
+		return m.AddedPendingReleases()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LicenseCountMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case licensecount.FieldTotal:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTotal(v)
+		return nil
+	case licensecount.FieldInUse:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddInUse(v)
+		return nil
+	case licensecount.FieldPendingAdditions:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPendingAdditions(v)
+		return nil
+	case licensecount.FieldPendingReleases:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPendingReleases(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LicenseCount numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LicenseCountMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LicenseCountMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LicenseCountMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown LicenseCount nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LicenseCountMutation) ResetField(name string) error {
+	switch name {
+	case licensecount.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case licensecount.FieldClinicID:
+		m.ResetClinicID()
+		return nil
+	case licensecount.FieldClass:
+		m.ResetClass()
+		return nil
+	case licensecount.FieldTotal:
+		m.ResetTotal()
+		return nil
+	case licensecount.FieldInUse:
+		m.ResetInUse()
+		return nil
+	case licensecount.FieldPendingAdditions:
+		m.ResetPendingAdditions()
+		return nil
+	case licensecount.FieldPendingReleases:
+		m.ResetPendingReleases()
+		return nil
+	}
+	return fmt.Errorf("unknown LicenseCount field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LicenseCountMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.organization != nil {
+		edges = append(edges, licensecount.EdgeOrganization)
+	}
+	if m.clinic != nil {
+		edges = append(edges, licensecount.EdgeClinic)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LicenseCountMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case licensecount.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	case licensecount.EdgeClinic:
+		if id := m.clinic; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LicenseCountMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LicenseCountMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LicenseCountMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedorganization {
+		edges = append(edges, licensecount.EdgeOrganization)
+	}
+	if m.clearedclinic {
+		edges = append(edges, licensecount.EdgeClinic)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LicenseCountMutation) EdgeCleared(name string) bool {
+	switch name {
+	case licensecount.EdgeOrganization:
+		return m.clearedorganization
+	case licensecount.EdgeClinic:
+		return m.clearedclinic
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LicenseCountMutation) ClearEdge(name string) error {
+	switch name {
+	case licensecount.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	case licensecount.EdgeClinic:
+		m.ClearClinic()
+		return nil
+	}
+	return fmt.Errorf("unknown LicenseCount unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LicenseCountMutation) ResetEdge(name string) error {
+	switch name {
+	case licensecount.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	case licensecount.EdgeClinic:
+		m.ResetClinic()
+		return nil
+	}
+	return fmt.Errorf("unknown LicenseCount edge %s", name)
 }
 
 // LoginThrottleMutation represents an operation that mutates the LoginThrottle nodes in the graph.

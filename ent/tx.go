@@ -22,6 +22,8 @@ type Tx struct {
 	License *LicenseClient
 	// LicenseAdjustment is the client for interacting with the LicenseAdjustment builders.
 	LicenseAdjustment *LicenseAdjustmentClient
+	// LicenseCount is the client for interacting with the LicenseCount builders.
+	LicenseCount *LicenseCountClient
 	// LoginThrottle is the client for interacting with the LoginThrottle builders.
 	LoginThrottle *LoginThrottleClient
 	// Organization is the client for interacting with the Organization builders.
@@ -171,6 +173,7 @@ func (tx *Tx) init() {
 	tx.Clinic = NewClinicClient(tx.config)
 	tx.License = NewLicenseClient(tx.config)
 	tx.LicenseAdjustment = NewLicenseAdjustmentClient(tx.config)
+	tx.LicenseCount = NewLicenseCountClient(tx.config)
 	tx.LoginThrottle = NewLoginThrottleClient(tx.config)
 	tx.Organization = NewOrganizationClient(tx.config)
 	tx.PasswordReset = NewPasswordResetClient(tx.config)

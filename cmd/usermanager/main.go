@@ -7,6 +7,8 @@
 //	                          USERMANAGER_PASSWORD or standard input
 //	usermanager seed --users N --clinics M
 //	                          load a large practice for benchmarks and demos
+//	usermanager licenses check [--repair]
+//	                          compare the kept license counts with the licenses
 package main
 
 import (
@@ -27,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/internal/app"
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/config"
@@ -53,6 +56,11 @@ Usage:
                              types, statuses, clinic access, licenses) for
                              benchmarks and demos; its administrator's password
                              is USERMANAGER_PASSWORD, or generated and printed
+  usermanager licenses check [--repair]
+                             count every clinic's licenses and pending
+                             adjustments from the rows, compare with the counts
+                             licenseCounts reads, list any difference and exit
+                             1; --repair rewrites the counts from the rows
   usermanager help           show this help
 
 Configuration (environment variables, all optional on the embedded database):
@@ -72,6 +80,8 @@ func main() {
 		err = withConfig(migrate)
 	case "create-support":
 		err = withConfig(func(ctx context.Context, cfg *config.Config) error { return createSupport(ctx, cfg, args) })
+	case "licenses":
+		err = withConfig(func(ctx context.Context, cfg *config.Config) error { return checkLicenses(ctx, cfg, args) })
 	case "seed":
 		err = withConfig(func(ctx context.Context, cfg *config.Config) error { return seedPractice(ctx, cfg, args) })
 	case "help", "-h", "-help", "--help":
@@ -363,6 +373,58 @@ func seedPractice(ctx context.Context, cfg *config.Config, args []string) error 
 	if generated {
 		fmt.Printf("Sign in as %s with the password %s\n", *admin, password)
 	}
+	return nil
+}
+
+// checkLicenses compares the kept license counts with the rows
+// (licenses.Service.Check) and, with --repair, rewrites them.
+func checkLicenses(ctx context.Context, cfg *config.Config, args []string) error {
+	if len(args) == 0 || args[0] != "check" {
+		return errors.New("usage: usermanager licenses check [--repair]")
+	}
+	fs := flag.NewFlagSet("licenses check", flag.ContinueOnError)
+	repair := fs.Bool("repair", false, "rewrite the kept counts from the licenses and adjustments")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	secret, err := cfg.SigningSecret()
+	if err != nil {
+		return err
+	}
+	d, err := open(ctx, cfg, cfg.Embedded())
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	a, err := newApp(ctx, cfg, d, secret)
+	if err != nil {
+		return err
+	}
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
+	mismatches, err := a.Licenses.Check(sys)
+	if err != nil {
+		return err
+	}
+	for _, m := range mismatches {
+		fmt.Println("differs:", m)
+	}
+	if len(mismatches) == 0 {
+		fmt.Println("the license counts agree with the licenses and adjustments")
+		return nil
+	}
+	if !*repair {
+		return fmt.Errorf("%d license counts differ from the rows; run with --repair to rewrite them", len(mismatches))
+	}
+	if err := a.Licenses.Repair(sys); err != nil {
+		return err
+	}
+	if mismatches, err = a.Licenses.Check(sys); err != nil {
+		return err
+	}
+	if len(mismatches) > 0 {
+		return fmt.Errorf("%d license counts still differ after the repair", len(mismatches))
+	}
+	fmt.Println("repaired: the license counts agree with the licenses and adjustments")
 	return nil
 }
 

@@ -3,6 +3,7 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -310,6 +311,35 @@ func TestSeed(t *testing.T) {
 		if out, err := run(c.args...); err == nil || !strings.Contains(out, c.want) {
 			t.Errorf("seed %v: %v, want a refusal mentioning %q:\n%s", c.args, err, c.want, out)
 		}
+	}
+
+	// The seeded counts agree with the rows; one changed behind the
+	// triggers' back is reported, and repaired.
+	check := func(args ...string) (string, error) {
+		cmd := exec.Command(binary, append([]string{"licenses", "check"}, args...)...)
+		cmd.Env = append(os.Environ(), "DATA_DIR="+data)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := check(); err != nil || !strings.Contains(out, "agree") {
+		t.Fatalf("licenses check after seeding: %v\n%s", err, out)
+	}
+	file, err := sql.Open("sqlite", filepath.Join(data, "usermanager.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := file.Exec(`UPDATE license_counts SET in_use = in_use - 1 WHERE id = (SELECT MIN(id) FROM license_counts)`); err != nil {
+		t.Fatal(err)
+	}
+	file.Close()
+	if out, err := check(); err == nil || !strings.Contains(out, "differs: organization") || !strings.Contains(out, "--repair") {
+		t.Fatalf("licenses check of a changed count: %v\n%s", err, out)
+	}
+	if out, err := check("--repair"); err != nil || !strings.Contains(out, "repaired") {
+		t.Fatalf("licenses check --repair: %v\n%s", err, out)
+	}
+	if out, err := check(); err != nil {
+		t.Fatalf("licenses check after the repair: %v\n%s", err, out)
 	}
 
 	p := start(t, "DATA_DIR="+data)

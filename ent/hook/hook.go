@@ -57,6 +57,18 @@ func (f LicenseAdjustmentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LicenseAdjustmentMutation", m)
 }
 
+// The LicenseCountFunc type is an adapter to allow the use of ordinary
+// function as LicenseCount mutator.
+type LicenseCountFunc func(context.Context, *ent.LicenseCountMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LicenseCountFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LicenseCountMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LicenseCountMutation", m)
+}
+
 // The LoginThrottleFunc type is an adapter to allow the use of ordinary
 // function as LoginThrottle mutator.
 type LoginThrottleFunc func(context.Context, *ent.LoginThrottleMutation) (ent.Value, error)

@@ -12,6 +12,7 @@ import (
 	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/license"
 	"github.com/clinicemr/usermanager/ent/licenseadjustment"
+	"github.com/clinicemr/usermanager/ent/licensecount"
 	"github.com/clinicemr/usermanager/ent/loginthrottle"
 	"github.com/clinicemr/usermanager/ent/organization"
 	"github.com/clinicemr/usermanager/ent/passwordreset"
@@ -184,6 +185,33 @@ func (f TraverseLicenseAdjustment) Traverse(ctx context.Context, q ent.Query) er
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.LicenseAdjustmentQuery", q)
+}
+
+// The LicenseCountFunc type is an adapter to allow the use of ordinary function as a Querier.
+type LicenseCountFunc func(context.Context, *ent.LicenseCountQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f LicenseCountFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.LicenseCountQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.LicenseCountQuery", q)
+}
+
+// The TraverseLicenseCount type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseLicenseCount func(context.Context, *ent.LicenseCountQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseLicenseCount) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseLicenseCount) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LicenseCountQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.LicenseCountQuery", q)
 }
 
 // The LoginThrottleFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -386,6 +414,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.LicenseQuery, predicate.License, license.OrderOption]{typ: ent.TypeLicense, tq: q}, nil
 	case *ent.LicenseAdjustmentQuery:
 		return &query[*ent.LicenseAdjustmentQuery, predicate.LicenseAdjustment, licenseadjustment.OrderOption]{typ: ent.TypeLicenseAdjustment, tq: q}, nil
+	case *ent.LicenseCountQuery:
+		return &query[*ent.LicenseCountQuery, predicate.LicenseCount, licensecount.OrderOption]{typ: ent.TypeLicenseCount, tq: q}, nil
 	case *ent.LoginThrottleQuery:
 		return &query[*ent.LoginThrottleQuery, predicate.LoginThrottle, loginthrottle.OrderOption]{typ: ent.TypeLoginThrottle, tq: q}, nil
 	case *ent.OrganizationQuery:

@@ -214,6 +214,49 @@ var (
 			},
 		},
 	}
+	// LicenseCountsColumns holds the columns for the "license_counts" table.
+	LicenseCountsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "class", Type: field.TypeEnum, Enums: []string{"THERAPIST", "ASSISTANT", "STUDENT", "CLERICAL"}},
+		{Name: "total", Type: field.TypeInt, Default: 0},
+		{Name: "in_use", Type: field.TypeInt, Default: 0},
+		{Name: "pending_additions", Type: field.TypeInt, Default: 0},
+		{Name: "pending_releases", Type: field.TypeInt, Default: 0},
+		{Name: "organization_id", Type: field.TypeInt},
+		{Name: "clinic_id", Type: field.TypeInt},
+	}
+	// LicenseCountsTable holds the schema information for the "license_counts" table.
+	LicenseCountsTable = &schema.Table{
+		Name:       "license_counts",
+		Columns:    LicenseCountsColumns,
+		PrimaryKey: []*schema.Column{LicenseCountsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "license_counts_organizations_organization",
+				Columns:    []*schema.Column{LicenseCountsColumns[6]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "license_counts_clinics_clinic",
+				Columns:    []*schema.Column{LicenseCountsColumns[7]},
+				RefColumns: []*schema.Column{ClinicsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "licensecount_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{LicenseCountsColumns[6]},
+			},
+			{
+				Name:    "licensecount_clinic_id_class",
+				Unique:  true,
+				Columns: []*schema.Column{LicenseCountsColumns[7], LicenseCountsColumns[1]},
+			},
+		},
+	}
 	// LoginThrottlesColumns holds the columns for the "login_throttles" table.
 	LoginThrottlesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -493,6 +536,7 @@ var (
 		ClinicsTable,
 		LicensesTable,
 		LicenseAdjustmentsTable,
+		LicenseCountsTable,
 		LoginThrottlesTable,
 		OrganizationsTable,
 		PasswordResetsTable,
@@ -527,6 +571,11 @@ func init() {
 	LicenseAdjustmentsTable.ForeignKeys[3].RefTable = UsersTable
 	LicenseAdjustmentsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(8589934592),
+	}
+	LicenseCountsTable.ForeignKeys[0].RefTable = OrganizationsTable
+	LicenseCountsTable.ForeignKeys[1].RefTable = ClinicsTable
+	LicenseCountsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(47244640256),
 	}
 	LoginThrottlesTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(38654705664),

@@ -18,6 +18,9 @@ type License func(*sql.Selector)
 // LicenseAdjustment is the predicate function for licenseadjustment builders.
 type LicenseAdjustment func(*sql.Selector)
 
+// LicenseCount is the predicate function for licensecount builders.
+type LicenseCount func(*sql.Selector)
+
 // LoginThrottle is the predicate function for loginthrottle builders.
 type LoginThrottle func(*sql.Selector)
 

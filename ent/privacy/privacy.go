@@ -207,6 +207,30 @@ func (f LicenseAdjustmentMutationRuleFunc) EvalMutation(ctx context.Context, m e
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.LicenseAdjustmentMutation", m)
 }
 
+// The LicenseCountQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type LicenseCountQueryRuleFunc func(context.Context, *ent.LicenseCountQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f LicenseCountQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LicenseCountQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.LicenseCountQuery", q)
+}
+
+// The LicenseCountMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type LicenseCountMutationRuleFunc func(context.Context, *ent.LicenseCountMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f LicenseCountMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.LicenseCountMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.LicenseCountMutation", m)
+}
+
 // The LoginThrottleQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type LoginThrottleQueryRuleFunc func(context.Context, *ent.LoginThrottleQuery) error
@@ -418,6 +442,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.LicenseAdjustmentQuery:
 		return q.Filter(), nil
+	case *ent.LicenseCountQuery:
+		return q.Filter(), nil
 	case *ent.LoginThrottleQuery:
 		return q.Filter(), nil
 	case *ent.OrganizationQuery:
@@ -446,6 +472,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.LicenseMutation:
 		return m.Filter(), nil
 	case *ent.LicenseAdjustmentMutation:
+		return m.Filter(), nil
+	case *ent.LicenseCountMutation:
 		return m.Filter(), nil
 	case *ent.LoginThrottleMutation:
 		return m.Filter(), nil

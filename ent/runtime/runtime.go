@@ -10,6 +10,7 @@ import (
 	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/license"
 	"github.com/clinicemr/usermanager/ent/licenseadjustment"
+	"github.com/clinicemr/usermanager/ent/licensecount"
 	"github.com/clinicemr/usermanager/ent/loginthrottle"
 	"github.com/clinicemr/usermanager/ent/organization"
 	"github.com/clinicemr/usermanager/ent/passwordreset"
@@ -169,6 +170,34 @@ func init() {
 	licenseadjustment.DefaultExplanation = licenseadjustmentDescExplanation.Default.(string)
 	// licenseadjustment.ExplanationValidator is a validator for the "explanation" field. It is called by the builders before save.
 	licenseadjustment.ExplanationValidator = licenseadjustmentDescExplanation.Validators[0].(func(string) error)
+	licensecountMixin := schema.LicenseCount{}.Mixin()
+	licensecount.Policy = privacy.NewPolicies(licensecountMixin[0], schema.LicenseCount{})
+	licensecount.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := licensecount.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	licensecountFields := schema.LicenseCount{}.Fields()
+	_ = licensecountFields
+	// licensecountDescTotal is the schema descriptor for total field.
+	licensecountDescTotal := licensecountFields[2].Descriptor()
+	// licensecount.DefaultTotal holds the default value on creation for the total field.
+	licensecount.DefaultTotal = licensecountDescTotal.Default.(int)
+	// licensecountDescInUse is the schema descriptor for in_use field.
+	licensecountDescInUse := licensecountFields[3].Descriptor()
+	// licensecount.DefaultInUse holds the default value on creation for the in_use field.
+	licensecount.DefaultInUse = licensecountDescInUse.Default.(int)
+	// licensecountDescPendingAdditions is the schema descriptor for pending_additions field.
+	licensecountDescPendingAdditions := licensecountFields[4].Descriptor()
+	// licensecount.DefaultPendingAdditions holds the default value on creation for the pending_additions field.
+	licensecount.DefaultPendingAdditions = licensecountDescPendingAdditions.Default.(int)
+	// licensecountDescPendingReleases is the schema descriptor for pending_releases field.
+	licensecountDescPendingReleases := licensecountFields[5].Descriptor()
+	// licensecount.DefaultPendingReleases holds the default value on creation for the pending_releases field.
+	licensecount.DefaultPendingReleases = licensecountDescPendingReleases.Default.(int)
 	loginthrottle.Policy = privacy.NewPolicies(schema.LoginThrottle{})
 	loginthrottle.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

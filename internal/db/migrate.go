@@ -37,6 +37,9 @@ func (d *DB) Migrate(ctx context.Context) error {
 		if err := d.migrateSQLiteSearch(ctx); err != nil {
 			return err
 		}
+		if err := d.migrateSQLiteLicenseCounts(ctx); err != nil {
+			return err
+		}
 		if err := d.migrateJobs(ctx); err != nil {
 			return err
 		}

@@ -3,11 +3,8 @@ package licenses
 import (
 	"context"
 
-	"entgo.io/ent/dialect/sql"
-
 	"github.com/clinicemr/usermanager/ent"
-	"github.com/clinicemr/usermanager/ent/license"
-	"github.com/clinicemr/usermanager/ent/licenseadjustment"
+	"github.com/clinicemr/usermanager/ent/licensecount"
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/staff"
 	"github.com/clinicemr/usermanager/internal/viewer"
@@ -54,6 +51,9 @@ func (s *Service) Counts(ctx context.Context, clinicID, organizationID *int) ([]
 	return s.count(ctx, orgID, c)
 }
 
+// count reads the kept counts (ent/schema/license_count.go): one row per
+// class at a clinic, or per clinic and class across the organization,
+// however many users and licenses there are.
 func (s *Service) count(ctx context.Context, orgID int, c *ent.Clinic) ([]*Count, error) {
 	counts := make(map[staff.LicenseClass]*Count, len(staff.LicenseClasses))
 	out := make([]*Count, len(staff.LicenseClasses))
@@ -61,50 +61,21 @@ func (s *Service) count(ctx context.Context, orgID int, c *ent.Clinic) ([]*Count
 		out[i] = &Count{Clinic: c, Class: class}
 		counts[class] = out[i]
 	}
-	seats := s.client.License.Query().Where(license.OrganizationID(orgID))
-	pending := s.client.LicenseAdjustment.Query().Where(
-		licenseadjustment.OrganizationID(orgID), licenseadjustment.StatusEQ(licenseadjustment.StatusPENDING))
+	q := s.client.LicenseCount.Query().Where(licensecount.OrganizationID(orgID))
 	if c != nil {
-		seats = seats.Where(license.ClinicID(c.ID))
-		pending = pending.Where(licenseadjustment.ClinicID(c.ID))
+		q = q.Where(licensecount.ClinicID(c.ID))
 	}
-	var seatRows []struct {
-		Class staff.LicenseClass `json:"class"`
-		Total int                `json:"total"`
-		InUse int                `json:"in_use"`
-	}
-	err := seats.GroupBy(license.FieldClass).Aggregate(
-		func(s *sql.Selector) string { return sql.As(sql.Count("*"), "total") },
-		func(s *sql.Selector) string { return sql.As(sql.Count(s.C(license.FieldHolderID)), "in_use") },
-	).Scan(ctx, &seatRows)
+	rows, err := q.All(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range seatRows {
+	for _, r := range rows {
 		if cnt, ok := counts[r.Class]; ok {
-			cnt.Total, cnt.InUse, cnt.Available = r.Total, r.InUse, r.Total-r.InUse
-		}
-	}
-	var pendingRows []struct {
-		Class    staff.LicenseClass     `json:"class"`
-		Kind     licenseadjustment.Kind `json:"kind"`
-		Quantity int                    `json:"quantity"`
-	}
-	err = pending.GroupBy(licenseadjustment.FieldClass, licenseadjustment.FieldKind).Aggregate(
-		func(s *sql.Selector) string {
-			return sql.As(sql.Sum(s.C(licenseadjustment.FieldQuantity)), "quantity")
-		},
-	).Scan(ctx, &pendingRows)
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range pendingRows {
-		if cnt, ok := counts[r.Class]; ok {
-			if r.Kind == licenseadjustment.KindADD {
-				cnt.PendingAdditions += r.Quantity
-			} else {
-				cnt.PendingReleases += r.Quantity
-			}
+			cnt.Total += r.Total
+			cnt.InUse += r.InUse
+			cnt.Available += r.Total - r.InUse
+			cnt.PendingAdditions += r.PendingAdditions
+			cnt.PendingReleases += r.PendingReleases
 		}
 	}
 	return out, nil

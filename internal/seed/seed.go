@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"entgo.io/ent/dialect"
+
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/permission"
 	"github.com/clinicemr/usermanager/ent/privacy"
@@ -115,11 +117,10 @@ func Load(ctx context.Context, a *app.App, opts Options) (*Practice, error) {
 		p.ClinicIDs = append(p.ClinicIDs, res.Clinic.ID)
 	}
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
-	client := a.DB.Client
-	if err := client.User.UpdateOneID(p.AdministratorID).AddClinicIDs(p.ClinicIDs[1:]...).Exec(sys); err != nil {
+	if err := a.DB.Client.User.UpdateOneID(p.AdministratorID).AddClinicIDs(p.ClinicIDs[1:]...).Exec(sys); err != nil {
 		return nil, err
 	}
-	if err := loadStaff(sys, client, p, opts); err != nil {
+	if err := loadStaff(sys, a, p, opts); err != nil {
 		return nil, err
 	}
 	if err := a.DB.Analyze(ctx); err != nil {
@@ -130,7 +131,8 @@ func Load(ctx context.Context, a *app.App, opts Options) (*Practice, error) {
 }
 
 // loadStaff writes opts.Users staff members and their licenses.
-func loadStaff(ctx context.Context, client *ent.Client, p *Practice, opts Options) error {
+func loadStaff(ctx context.Context, a *app.App, p *Practice, opts Options) error {
+	client := a.DB.Client
 	// The staff share one password nobody knows: hashing one per user
 	// would take hours, and seeded staff are not meant to sign in.
 	secret := make([]byte, 24)
@@ -145,10 +147,68 @@ func loadStaff(ctx context.Context, client *ent.Client, p *Practice, opts Option
 	if err != nil {
 		return err
 	}
+	g := generator{practice: p, domain: domain(opts.Organization), hash: hash, permissionIDs: permIDs}
 	held := map[clinicClass]int{}
-	dom := domain(opts.Organization)
-	types := staff.PracticeUserTypes
-	nClinics := len(p.ClinicIDs)
+	if a.DB.Dialect == dialect.Postgres {
+		if err := copyStaff(ctx, a.DB.SQL, g, opts, held); err != nil {
+			return err
+		}
+	} else if err := createStaff(ctx, client, g, opts, held); err != nil {
+		return err
+	}
+	return addSpares(ctx, client, p, held)
+}
+
+// member is one seeded staff member.
+type member struct {
+	username, email, first, last string
+	userType                     staff.UserType
+	status                       user.Status
+	home                         int
+	access                       []int
+}
+
+// generator makes the same practice on every database.
+type generator struct {
+	practice      *Practice
+	domain        string
+	hash          string
+	permissionIDs map[staff.UserType][]int
+}
+
+// member returns the i-th staff member: names cycle through the lists (one
+// in a thousand has a rare last name), types in turn, 70% active, a home
+// clinic in turn and one in five with access to the next clinic too.
+func (g generator) member(i int) member {
+	first, last := firstNames[(i*7919)%len(firstNames)], lastNames[(i/len(firstNames)+i*31)%len(lastNames)]
+	if i%1000 == 7 {
+		last = rareLastNames[(i/1000)%len(rareLastNames)]
+	}
+	username := fmt.Sprintf("%s.%s%d", strings.ToLower(first), strings.ToLower(last), i)
+	m := member{username: username, email: username + "@" + g.domain, first: first, last: last,
+		userType: staff.PracticeUserTypes[i%len(staff.PracticeUserTypes)], status: user.StatusINACTIVE}
+	if i%100 < activePct {
+		m.status = user.StatusACTIVE
+	}
+	clinics := g.practice.ClinicIDs
+	m.home = clinics[i%len(clinics)]
+	m.access = []int{m.home}
+	if i%5 == 3 && len(clinics) > 1 {
+		m.access = append(m.access, clinics[(i+1)%len(clinics)])
+	}
+	return m
+}
+
+// licenseClass is the class of license m holds, if any.
+func (m member) licenseClass() (staff.LicenseClass, bool) {
+	class, ok := m.userType.Class()
+	return class, ok && m.status == user.StatusACTIVE
+}
+
+// createStaff writes the staff through ent, in batches of one transaction
+// each (SQLite).
+func createStaff(ctx context.Context, client *ent.Client, g generator, opts Options, held map[clinicClass]int) error {
+	p := g.practice
 	for from := 0; from < opts.Users; from += batch {
 		tx, err := client.Tx(ctx)
 		if err != nil {
@@ -156,29 +216,16 @@ func loadStaff(ctx context.Context, client *ent.Client, p *Practice, opts Option
 		}
 		n := min(batch, opts.Users-from)
 		users := make([]*ent.UserCreate, n)
+		members := make([]member, n)
 		for j := range users {
-			i := from + j
-			first, last := firstNames[(i*7919)%len(firstNames)], lastNames[(i/len(firstNames)+i*31)%len(lastNames)]
-			if i%1000 == 7 {
-				last = rareLastNames[(i/1000)%len(rareLastNames)]
-			}
-			username := fmt.Sprintf("%s.%s%d", strings.ToLower(first), strings.ToLower(last), i)
-			t := types[i%len(types)]
-			status := user.StatusINACTIVE
-			if i%100 < activePct {
-				status = user.StatusACTIVE
-			}
-			home := p.ClinicIDs[i%nClinics]
-			access := []int{home}
-			if i%5 == 3 && nClinics > 1 {
-				access = append(access, p.ClinicIDs[(i+1)%nClinics])
-			}
+			m := g.member(from + j)
+			members[j] = m
 			users[j] = tx.User.Create().
 				SetOrganizationID(p.OrganizationID).
-				SetUsername(username).SetEmail(username + "@" + dom).SetPasswordHash(hash).
-				SetUserType(t).SetFirstName(first).SetLastName(last).SetFullName(first + " " + last).
-				SetStatus(status).SetHomeClinicID(home).AddClinicIDs(access...).
-				AddPermissionIDs(permIDs[t]...)
+				SetUsername(m.username).SetEmail(m.email).SetPasswordHash(g.hash).
+				SetUserType(m.userType).SetFirstName(m.first).SetLastName(m.last).SetFullName(m.first + " " + m.last).
+				SetStatus(m.status).SetHomeClinicID(m.home).AddClinicIDs(m.access...).
+				AddPermissionIDs(g.permissionIDs[m.userType]...)
 		}
 		created, err := tx.User.CreateBulk(users...).Save(ctx)
 		if err != nil {
@@ -186,14 +233,14 @@ func loadStaff(ctx context.Context, client *ent.Client, p *Practice, opts Option
 			return fmt.Errorf("writing users %d to %d: %w", from+1, from+n, err)
 		}
 		var lic []*ent.LicenseCreate
-		for _, u := range created {
-			class, ok := u.UserType.Class()
-			if u.Status != user.StatusACTIVE || !ok {
+		for j, u := range created {
+			class, ok := members[j].licenseClass()
+			if !ok {
 				continue
 			}
-			held[clinicClass{*u.HomeClinicID, class}]++
+			held[clinicClass{members[j].home, class}]++
 			lic = append(lic, tx.License.Create().SetOrganizationID(p.OrganizationID).
-				SetClinicID(*u.HomeClinicID).SetClass(class).SetHolderID(u.ID))
+				SetClinicID(members[j].home).SetClass(class).SetHolderID(u.ID))
 		}
 		if err := tx.License.CreateBulk(lic...).Exec(ctx); err != nil {
 			_ = tx.Rollback()
@@ -208,7 +255,7 @@ func loadStaff(ctx context.Context, client *ent.Client, p *Practice, opts Option
 			opts.Progress(from + n)
 		}
 	}
-	return addSpares(ctx, client, p, held)
+	return nil
 }
 
 type clinicClass struct {

@@ -9,28 +9,61 @@ CREATE INDEX "licensecount_organization_id" ON "license_counts" ("organization_i
 -- The counts are kept by triggers on the rows they count, in the same
 -- transaction as every write of a license or an adjustment (the same as
 -- SQLite's in internal/db/license_counts.go).
+-- The licenses' triggers run once per statement over the rows it changed
+-- (transition tables), so a bulk load or a bulk change updates each clinic
+-- and class once, in a fixed order (no deadlock between two such
+-- statements).
 -- +goose StatementBegin
-CREATE FUNCTION license_counts_follow_licenses() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION license_counts_add(changes jsonb) RETURNS void LANGUAGE sql AS $$
+  INSERT INTO license_counts (organization_id, clinic_id, class, total, in_use)
+  SELECT (c->>'organization_id')::bigint, (c->>'clinic_id')::bigint, c->>'class', (c->>'total')::bigint, (c->>'in_use')::bigint
+  FROM jsonb_array_elements(changes) AS c
+  ORDER BY 2, 3
+  ON CONFLICT (clinic_id, class) DO UPDATE
+    SET total = license_counts.total + EXCLUDED.total, in_use = license_counts.in_use + EXCLUDED.in_use;
+$$;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE FUNCTION license_counts_licenses_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'INSERT' THEN
-    INSERT INTO license_counts (organization_id, clinic_id, class, total, in_use)
-    VALUES (NEW.organization_id, NEW.clinic_id, NEW.class, 1, (NEW.holder_id IS NOT NULL)::int)
-    ON CONFLICT (clinic_id, class) DO UPDATE
-      SET total = license_counts.total + 1, in_use = license_counts.in_use + EXCLUDED.in_use;
-  ELSIF TG_OP = 'DELETE' THEN
-    UPDATE license_counts SET total = total - 1, in_use = in_use - (OLD.holder_id IS NOT NULL)::int
-    WHERE clinic_id = OLD.clinic_id AND class = OLD.class;
-  ELSIF (OLD.holder_id IS NULL) <> (NEW.holder_id IS NULL) THEN
-    UPDATE license_counts
-    SET in_use = in_use + (NEW.holder_id IS NOT NULL)::int - (OLD.holder_id IS NOT NULL)::int
-    WHERE clinic_id = NEW.clinic_id AND class = NEW.class;
-  END IF;
+  PERFORM license_counts_add((SELECT jsonb_agg(g) FROM (
+    SELECT organization_id, clinic_id, class, COUNT(*) AS total, COUNT(holder_id) AS in_use
+    FROM inserted GROUP BY organization_id, clinic_id, class) AS g));
   RETURN NULL;
 END;
 $$;
 -- +goose StatementEnd
-CREATE TRIGGER license_counts_follow_licenses AFTER INSERT OR DELETE OR UPDATE OF holder_id ON licenses
-  FOR EACH ROW EXECUTE FUNCTION license_counts_follow_licenses();
+-- +goose StatementBegin
+CREATE FUNCTION license_counts_licenses_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM license_counts_add((SELECT jsonb_agg(g) FROM (
+    SELECT organization_id, clinic_id, class, -COUNT(*) AS total, -COUNT(holder_id) AS in_use
+    FROM deleted GROUP BY organization_id, clinic_id, class) AS g));
+  RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE FUNCTION license_counts_licenses_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  -- Clinic and class never change: only holding does.
+  PERFORM license_counts_add((SELECT jsonb_agg(g) FROM (
+    SELECT n.organization_id, n.clinic_id, n.class, 0 AS total,
+      SUM((n.holder_id IS NOT NULL)::int - (o.holder_id IS NOT NULL)::int) AS in_use
+    FROM updated_new n JOIN updated_old o ON o.id = n.id
+    WHERE (n.holder_id IS NULL) <> (o.holder_id IS NULL)
+    GROUP BY n.organization_id, n.clinic_id, n.class) AS g));
+  RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
+CREATE TRIGGER license_counts_licenses_inserted AFTER INSERT ON licenses
+  REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION license_counts_licenses_inserted();
+CREATE TRIGGER license_counts_licenses_deleted AFTER DELETE ON licenses
+  REFERENCING OLD TABLE AS deleted FOR EACH STATEMENT EXECUTE FUNCTION license_counts_licenses_deleted();
+CREATE TRIGGER license_counts_licenses_updated AFTER UPDATE ON licenses
+  REFERENCING OLD TABLE AS updated_old NEW TABLE AS updated_new
+  FOR EACH STATEMENT EXECUTE FUNCTION license_counts_licenses_updated();
 
 -- +goose StatementBegin
 CREATE FUNCTION license_counts_follow_adjustments() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -74,8 +107,13 @@ GROUP BY organization_id, clinic_id, class;
 -- +goose Down
 DROP TRIGGER IF EXISTS license_counts_follow_adjustments ON license_adjustments;
 DROP FUNCTION IF EXISTS license_counts_follow_adjustments();
-DROP TRIGGER IF EXISTS license_counts_follow_licenses ON licenses;
-DROP FUNCTION IF EXISTS license_counts_follow_licenses();
+DROP TRIGGER IF EXISTS license_counts_licenses_updated ON licenses;
+DROP TRIGGER IF EXISTS license_counts_licenses_deleted ON licenses;
+DROP TRIGGER IF EXISTS license_counts_licenses_inserted ON licenses;
+DROP FUNCTION IF EXISTS license_counts_licenses_updated();
+DROP FUNCTION IF EXISTS license_counts_licenses_deleted();
+DROP FUNCTION IF EXISTS license_counts_licenses_inserted();
+DROP FUNCTION IF EXISTS license_counts_add(jsonb);
 -- reverse: create index "licensecount_organization_id" to table: "license_counts"
 DROP INDEX "licensecount_organization_id";
 -- reverse: create index "licensecount_clinic_id_class" to table: "license_counts"

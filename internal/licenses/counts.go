@@ -2,6 +2,7 @@ package licenses
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/licensecount"
@@ -79,4 +80,31 @@ func (s *Service) count(ctx context.Context, orgID int, c *ent.Clinic) ([]*Count
 		}
 	}
 	return out, nil
+}
+
+// Vacancy is how many licenses of class are free at a clinic, from its kept
+// count, and the clinic's name (for NoLicense). It is one statement and
+// takes no lock: an activation that finds none is refused before it writes
+// anything, so refusals stay cheap when many users compete for few
+// licenses. One that finds some still takes its license with Allocate,
+// which decides. ctx must allow reading the clinic (the caller has
+// authorized it).
+func (s *Service) Vacancy(ctx context.Context, clinicID int, class staff.LicenseClass) (free int, clinicName string, err error) {
+	rows, err := s.client.QueryContext(ctx, `SELECT c.name, COALESCE(k.total - k.in_use, 0)
+		FROM clinics c LEFT JOIN license_counts k ON k.clinic_id = c.id AND k.class = $1
+		WHERE c.id = $2`, string(class), clinicID)
+	if err != nil {
+		return 0, "", err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return 0, "", err
+		}
+		return 0, "", fmt.Errorf("licenses: no clinic %d", clinicID)
+	}
+	if err := rows.Scan(&clinicName, &free); err != nil {
+		return 0, "", err
+	}
+	return free, clinicName, rows.Err()
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/audit"
+	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/permissions"
 	"github.com/clinicemr/usermanager/internal/txn"
 	"github.com/clinicemr/usermanager/internal/viewer"
@@ -48,6 +49,18 @@ func (p *Profiles) SetStatus(ctx context.Context, in SetStatusInput) (*UserPaylo
 	}
 	if u.Status != from {
 		return transition(), nil
+	}
+	if in.Status == user.StatusACTIVE {
+		// Refused at once, without a transaction, when the clinic has no
+		// free license of the class (most activations under contention).
+		class, _ := u.UserType.Class()
+		free, clinicName, err := p.licenses.Vacancy(ctx, *u.HomeClinicID, class)
+		if err != nil {
+			return nil, fmt.Errorf("changing status: %w", err)
+		}
+		if free <= 0 {
+			return failed(apperr.List{licenses.NoLicense("status", class, clinicName)}), nil
+		}
 	}
 	var saved *ent.User
 	err = txn.WithTx(ctx, p.client, func(tx *ent.Tx) error {

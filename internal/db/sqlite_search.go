@@ -86,8 +86,16 @@ func (d *DB) Optimize(ctx context.Context) error {
 }
 
 // Analyze gathers the planner's statistics of every table in full, as after
-// a bulk load.
+// a bulk load. On PostgreSQL it vacuums too: that merges the new entries
+// the trigram (GIN) indexes hold in their pending lists, which every search
+// would otherwise read one by one (a rare name's search took 50 ms instead
+// of 1 ms at a million users), and marks pages all-visible for index-only
+// scans.
 func (d *DB) Analyze(ctx context.Context) error {
+	if d.Dialect == dialect.Postgres {
+		_, err := d.SQL.ExecContext(ctx, `VACUUM (ANALYZE)`)
+		return err
+	}
 	if _, err := d.SQL.ExecContext(ctx, `ANALYZE`); err != nil {
 		return err
 	}

@@ -46,11 +46,6 @@ func copyStaffBatch(ctx context.Context, db *sql.DB, g generator, from, n int, h
 		return 0, err
 	}
 	defer tx.Rollback()
-	// The three trigram (GIN) indexes of users take most of a bulk load's
-	// time: a large pending list lets PostgreSQL merge new entries in bulk.
-	if _, err := tx.ExecContext(ctx, `SET LOCAL gin_pending_list_limit = '256MB'`); err != nil {
-		return 0, err
-	}
 	ids := make([]int, 0, n)
 	rows, err := tx.QueryContext(ctx, `SELECT nextval(pg_get_serial_sequence('users', 'id')) FROM generate_series(1, $1)`, n)
 	if err != nil {

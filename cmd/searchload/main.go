@@ -1,9 +1,10 @@
-// Command searchload measures the user search of a running server as the
-// admin SPA uses it: it signs in, then sends users(first: 20, filter:
-// {name: <fragment>}, orderBy: LAST_NAME) with totalCount, home clinic and
-// license class, cycling through name fragments, from a number of
-// concurrent clients for a while, and prints the requests per second and
-// the p50 and p99 latency.
+// Command searchload measures a running server as the admin SPA uses it: it
+// signs in, then sends the user search (users(first: 20, filter: {name:
+// <fragment>}, orderBy: LAST_NAME) with totalCount, home clinic and license
+// class, cycling through name fragments) or, with -query counts, the
+// organization's license counts (or, with -clinic, one clinic's), from a
+// number of concurrent clients for a while, and prints the requests per
+// second and the p50 and p99 latency.
 //
 //	go run ./cmd/searchload -url http://localhost:8080/graphql -login seed.admin -password ... -c 8 -d 20s
 //
@@ -34,6 +35,10 @@ const searchQuery = `query($name: String) {
   }
 }`
 
+const countsQuery = `query($clinicId: ID) {
+  licenseCounts(clinicId: $clinicId) { class total inUse available pendingAdditions pendingReleases }
+}`
+
 func main() {
 	url := flag.String("url", "http://localhost:8080/graphql", "the server's GraphQL endpoint")
 	login := flag.String("login", "seed.admin", "username to sign in with (a holder of View Users)")
@@ -41,22 +46,38 @@ func main() {
 	conc := flag.String("c", "1,8", "concurrent clients, comma-separated to run several in turn")
 	dur := flag.Duration("d", 15*time.Second, "how long to run each concurrency")
 	frags := flag.String("fragments", "ann,son,mar,ell,Quig,yela,zubr,xqz", "name fragments to cycle through")
+	query := flag.String("query", "search", "what to send: search, or counts (licenseCounts)")
+	clinic := flag.String("clinic", "", "with -query counts: the clinic's ID (default: the whole organization)")
 	flag.Parse()
-	if err := run(*url, *login, *password, *conc, *dur, strings.Split(*frags, ",")); err != nil {
+	var bodies [][]byte
+	switch *query {
+	case "search":
+		for _, f := range strings.Split(*frags, ",") {
+			b, _ := json.Marshal(map[string]any{"query": searchQuery, "variables": map[string]any{"name": f}})
+			bodies = append(bodies, b)
+		}
+	case "counts":
+		vars := map[string]any{}
+		if *clinic != "" {
+			vars["clinicId"] = *clinic
+		}
+		b, _ := json.Marshal(map[string]any{"query": countsQuery, "variables": vars})
+		bodies = append(bodies, b)
+	default:
+		fmt.Fprintln(os.Stderr, "searchload: -query is search or counts")
+		os.Exit(2)
+	}
+	if err := run(*url, *login, *password, *conc, *dur, bodies); err != nil {
 		fmt.Fprintln(os.Stderr, "searchload:", err)
 		os.Exit(1)
 	}
 }
 
-func run(url, login, password, conc string, dur time.Duration, fragments []string) error {
+func run(url, login, password, conc string, dur time.Duration, bodies [][]byte) error {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: time.Minute}
 	token, err := signIn(client, url, login, password)
 	if err != nil {
 		return err
-	}
-	bodies := make([][]byte, len(fragments))
-	for i, f := range fragments {
-		bodies[i], _ = json.Marshal(map[string]any{"query": searchQuery, "variables": map[string]any{"name": f}})
 	}
 	for _, c := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))

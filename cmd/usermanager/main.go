@@ -320,6 +320,25 @@ func createSupport(ctx context.Context, cfg *config.Config, args []string) error
 	return nil
 }
 
+// openApp opens the database (migrating the embedded one) and builds the
+// services, for commands that work on the data without serving it.
+func openApp(ctx context.Context, cfg *config.Config) (*app.App, func(), error) {
+	secret, err := cfg.SigningSecret()
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := open(ctx, cfg, cfg.Embedded())
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := newApp(ctx, cfg, d, secret)
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	return a, func() { d.Close() }, nil
+}
+
 // seedPractice loads a large practice (internal/seed).
 func seedPractice(ctx context.Context, cfg *config.Config, args []string) error {
 	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
@@ -341,19 +360,11 @@ func seedPractice(ctx context.Context, cfg *config.Config, args []string) error 
 		}
 		password, generated = "Seed-"+base64.RawURLEncoding.EncodeToString(b)+"-7!", true
 	}
-	secret, err := cfg.SigningSecret()
+	a, closeApp, err := openApp(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	d, err := open(ctx, cfg, cfg.Embedded())
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	a, err := newApp(ctx, cfg, d, secret)
-	if err != nil {
-		return err
-	}
+	defer closeApp()
 	last := time.Now()
 	p, err := seed.Load(ctx, a, seed.Options{
 		Users: *users, Clinics: *clinics, Organization: *org,
@@ -387,19 +398,11 @@ func checkLicenses(ctx context.Context, cfg *config.Config, args []string) error
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	secret, err := cfg.SigningSecret()
+	a, closeApp, err := openApp(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	d, err := open(ctx, cfg, cfg.Embedded())
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	a, err := newApp(ctx, cfg, d, secret)
-	if err != nil {
-		return err
-	}
+	defer closeApp()
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	mismatches, err := a.Licenses.Check(sys)
 	if err != nil {

@@ -1,9 +1,6 @@
 package db
 
-import (
-	"context"
-	"fmt"
-)
+import "context"
 
 // The license counts (ent/schema/license_count.go) are kept by triggers on
 // the rows they count, so every write of a license or an adjustment, by any
@@ -75,26 +72,9 @@ const RecountLicensesSQL = `DELETE FROM license_counts;
 	INSERT INTO license_counts (organization_id, clinic_id, class, total, in_use, pending_additions, pending_releases)
 	` + CountLicensesSQL
 
-// migrateSQLiteLicenseCounts creates the triggers once, in one transaction,
-// and counts the licenses that existed before them.
+// migrateSQLiteLicenseCounts creates the triggers once, and counts the
+// licenses that existed before them.
 func (d *DB) migrateSQLiteLicenseCounts(ctx context.Context) error {
-	var n int
-	if err := d.SQL.QueryRowContext(ctx,
-		`SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'license_counts_license_added'`).Scan(&n); err != nil {
-		return err
-	}
-	if n > 0 {
-		return nil
-	}
-	tx, err := d.SQL.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	for _, stmt := range append(sqliteLicenseCountTriggers, RecountLicensesSQL) {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("creating the license counts' triggers: %w", err)
-		}
-	}
-	return tx.Commit()
+	return d.createOnce(ctx, "trigger", "license_counts_license_added",
+		append(sqliteLicenseCountTriggers, RecountLicensesSQL))
 }

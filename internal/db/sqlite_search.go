@@ -43,12 +43,20 @@ var sqliteSearchSchema = []string{
 	`INSERT INTO users_search(users_search) VALUES ('rebuild')`,
 }
 
-// migrateSQLiteSearch creates the search index and its triggers once, in one
-// transaction, and fills it from the existing users.
+// migrateSQLiteSearch creates the search index and its triggers once, and
+// fills it from the existing users.
 func (d *DB) migrateSQLiteSearch(ctx context.Context) error {
+	return d.createOnce(ctx, "table", SQLiteSearchTable, sqliteSearchSchema)
+}
+
+// createOnce runs stmts in one transaction unless the schema object named
+// (of type "table", "trigger", ...) exists: hand-written SQLite schema that
+// ent's migration does not know, created with what it needs to start
+// (filling an index, counting rows) and never half-made.
+func (d *DB) createOnce(ctx context.Context, kind, name string, stmts []string) error {
 	var n int
 	if err := d.SQL.QueryRowContext(ctx,
-		`SELECT COUNT(*) FROM sqlite_master WHERE name = ?`, SQLiteSearchTable).Scan(&n); err != nil {
+		`SELECT COUNT(*) FROM sqlite_master WHERE type = ? AND name = ?`, kind, name).Scan(&n); err != nil {
 		return err
 	}
 	if n > 0 {
@@ -59,9 +67,9 @@ func (d *DB) migrateSQLiteSearch(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback()
-	for _, stmt := range sqliteSearchSchema {
+	for _, stmt := range stmts {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("creating the user search index: %w", err)
+			return fmt.Errorf("creating %s %s: %w", kind, name, err)
 		}
 	}
 	return tx.Commit()

@@ -435,6 +435,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewe
 	if err != nil {
 		return nil, err
 	}
+	readAt := time.Now()
 	row, err := s.readSession(system(ctx), sessionID, userID)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errTokenUncheckable, err)
@@ -448,12 +449,14 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewe
 		return nil, errSessionEnded
 	}
 	v := &viewer.Viewer{
-		UserID:          userID,
-		Username:        row.Username,
-		SessionID:       row.SessionID,
-		OrganizationID:  row.OrganizationID,
-		Support:         staff.UserType(row.UserType) == staff.Support && row.OrganizationID == 0,
-		CurrentClinicID: row.HomeClinicID,
+		UserID:           userID,
+		Username:         row.Username,
+		SessionID:        row.SessionID,
+		OrganizationID:   row.OrganizationID,
+		Support:          staff.UserType(row.UserType) == staff.Support && row.OrganizationID == 0,
+		CurrentClinicID:  row.HomeClinicID,
+		SessionExpiresAt: row.ExpiresAt,
+		SessionReadAt:    readAt,
 	}
 	if v.ClinicIDs, err = splitIDs(row.ClinicIDs); err != nil {
 		return nil, fmt.Errorf("%w: %w", errTokenUncheckable, err)

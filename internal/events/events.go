@@ -8,6 +8,11 @@
 // event, because notifications sent meanwhile are lost. On the embedded
 // SQLite database there is one process, and events go straight to its
 // subscribers after commit.
+//
+// Subscribers name the Topic they care about (a clinic's or an
+// organization's counts or adjustments, a user's sessions), and an event
+// wakes only the subscribers of its topics, so ten thousand idle watchers
+// of other clinics cost a change nothing. Resync goes to everyone.
 package events
 
 import (
@@ -54,21 +59,77 @@ type Event struct {
 // channel is the PostgreSQL NOTIFY channel.
 const channel = "usermanager_events"
 
+// Topic is what a subscriber watches: the events of one kind about one
+// clinic, one whole organization or one user.
+type Topic struct {
+	Kind           Kind
+	OrganizationID int
+	// ClinicID is 0 for every clinic of the organization.
+	ClinicID int
+	UserID   int
+}
+
+// ClinicTopic is the topic of kind (CountsChanged or AdjustmentFinished) at a
+// clinic, or across the organization when clinicID is nil.
+func ClinicTopic(kind Kind, organizationID int, clinicID *int) Topic {
+	t := Topic{Kind: kind, OrganizationID: organizationID}
+	if clinicID != nil {
+		t.ClinicID = *clinicID
+	}
+	return t
+}
+
+// UserTopic is the topic of a user's ended sessions.
+func UserTopic(userID int) Topic { return Topic{Kind: SessionsEnded, UserID: userID} }
+
+// topics are the topics e is delivered to (Resync aside): a clinic's event
+// concerns its clinic and its whole organization.
+func (e Event) topics() [2]Topic {
+	if e.Kind == SessionsEnded {
+		return [2]Topic{UserTopic(e.UserID)}
+	}
+	return [2]Topic{
+		{Kind: e.Kind, OrganizationID: e.OrganizationID, ClinicID: e.ClinicID},
+		{Kind: e.Kind, OrganizationID: e.OrganizationID},
+	}
+}
+
+// sessionEndMemory is how long the bus remembers that a user's sessions
+// ended (see SessionsMayHaveEnded).
+const sessionEndMemory = time.Minute
+
 // Bus fans events out to this process's subscribers.
 type Bus struct {
 	dialect     string
 	databaseURL string
 
-	mu   sync.Mutex
-	subs map[*subscriber]struct{}
+	mu       sync.Mutex
+	watchers map[Topic]map[*watcher]struct{}
+	closed   bool
+	// sessionsEnded is when SessionsEnded events last arrived, by user, and
+	// resynced when the last Resync did, both within sessionEndMemory.
+	sessionsEnded map[int]time.Time
+	resynced      time.Time
+	sweptAt       time.Time
 
 	listener *pq.Listener
 	done     chan struct{}
 }
 
+// watcher is one registration of Watch.
+type watcher struct {
+	topic   Topic
+	onEvent func(Event)
+	onClose func()
+}
+
 // New returns a bus; databaseURL is needed on PostgreSQL, to listen.
 func New(dialectName, databaseURL string) *Bus {
-	return &Bus{dialect: dialectName, databaseURL: databaseURL, subs: map[*subscriber]struct{}{}, done: make(chan struct{})}
+	return &Bus{
+		dialect: dialectName, databaseURL: databaseURL,
+		watchers: map[Topic]map[*watcher]struct{}{}, sessionsEnded: map[int]time.Time{},
+		sweptAt: time.Now(), done: make(chan struct{}),
+	}
 }
 
 // Start listens for other instances' events (PostgreSQL). It returns once
@@ -130,6 +191,19 @@ func (b *Bus) Close() {
 	if b.listener != nil {
 		_ = b.listener.Close()
 	}
+	b.mu.Lock()
+	b.closed = true
+	var ending []*watcher
+	for _, set := range b.watchers {
+		for w := range set {
+			ending = append(ending, w)
+		}
+	}
+	clear(b.watchers)
+	b.mu.Unlock()
+	for _, w := range ending {
+		w.onClose()
+	}
 }
 
 // PublishTx raises e in tx: subscribers on every instance get it once tx
@@ -156,49 +230,136 @@ func (b *Bus) PublishTx(ctx context.Context, tx *ent.Tx, e Event) error {
 	return nil
 }
 
-// subscriber is one live subscription. Its buffer is bounded; when it
-// overflows the subscriber is owed a Resync instead of a silent gap.
-type subscriber struct {
-	ch     chan Event
-	missed bool
+// Watch calls onEvent with every event of topic, and every Resync, from
+// now until stop is called; onClose instead, once, if the bus closes first.
+// onEvent runs on the goroutine delivering the event, while the bus is
+// locked: it must return at once and not call the bus.
+func (b *Bus) Watch(topic Topic, onEvent func(Event), onClose func()) (stop func()) {
+	w := &watcher{topic: topic, onEvent: onEvent, onClose: onClose}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		onClose()
+		return func() {}
+	}
+	set := b.watchers[topic]
+	if set == nil {
+		set = map[*watcher]struct{}{}
+		b.watchers[topic] = set
+	}
+	set[w] = struct{}{}
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if set := b.watchers[topic]; set != nil {
+			delete(set, w)
+			if len(set) == 0 {
+				delete(b.watchers, topic)
+			}
+		}
+	}
 }
 
-// Subscribe returns the events raised from now on, until ctx ends or the
-// bus closes (the channel is then closed).
-func (b *Bus) Subscribe(ctx context.Context) <-chan Event {
-	s := &subscriber{ch: make(chan Event, 64)}
+// SessionsMayHaveEnded reports whether sessions of a user may have ended
+// since a moment (time.Now when their session was read): a SessionsEnded
+// event for them or a Resync arrived since then, or it is too long ago to
+// know. A watch registered after reading a session asks this to learn of an
+// end announced in between without asking the database.
+func (b *Bus) SessionsMayHaveEnded(userID int, since time.Time) bool {
 	b.mu.Lock()
-	b.subs[s] = struct{}{}
-	b.mu.Unlock()
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-b.done:
+	defer b.mu.Unlock()
+	if since.IsZero() || time.Since(since) > sessionEndMemory/2 {
+		return true
+	}
+	ended, ok := b.sessionsEnded[userID]
+	return ok && !ended.Before(since) || !b.resynced.Before(since)
+}
+
+// subscriberBuffer bounds the events waiting for a channel subscriber.
+const subscriberBuffer = 16
+
+// Subscribe returns every event raised from now on, until ctx ends or the
+// bus closes (the channel is then closed). A subscriber that falls more than
+// a few events behind gets a Resync instead of the events it missed. Live
+// subscriptions watch a topic instead (SubscribeTopic, Watch).
+func (b *Bus) Subscribe(ctx context.Context) <-chan Event {
+	return b.SubscribeTopic(ctx, everything)
+}
+
+// everything is the topic of every event.
+var everything = Topic{Kind: "*"}
+
+// SubscribeTopic is Subscribe for the events of one topic, and Resyncs.
+func (b *Bus) SubscribeTopic(ctx context.Context, topic Topic) <-chan Event {
+	ch := make(chan Event, subscriberBuffer)
+	var once sync.Once
+	closeCh := func() { once.Do(func() { close(ch) }) }
+	// missed is only touched by onEvent, under the bus's lock.
+	missed := false
+	stop := b.Watch(topic, func(e Event) {
+		if missed {
+			select {
+			case ch <- Event{Kind: Resync, SentAt: time.Now()}:
+				missed = false
+			default:
+				return
+			}
 		}
-		b.mu.Lock()
-		delete(b.subs, s)
-		close(s.ch)
-		b.mu.Unlock()
-	}()
-	return s.ch
+		select {
+		case ch <- e:
+		default:
+			missed = true
+		}
+	}, closeCh)
+	context.AfterFunc(ctx, func() {
+		stop() // no event is sent after this
+		closeCh()
+	})
+	return ch
 }
 
 func (b *Bus) deliver(e Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for s := range b.subs {
-		if s.missed {
-			select {
-			case s.ch <- Event{Kind: Resync, SentAt: time.Now()}:
-				s.missed = false
-			default:
-				continue
+	switch e.Kind {
+	case Resync:
+		b.resynced = time.Now()
+		for _, set := range b.watchers {
+			for w := range set {
+				w.onEvent(e)
 			}
 		}
-		select {
-		case s.ch <- e:
-		default:
-			s.missed = true
+		return
+	case SessionsEnded:
+		b.rememberSessionsEnded(e.UserID)
+	}
+	for w := range b.watchers[everything] {
+		w.onEvent(e)
+	}
+	topics := e.topics()
+	for i, t := range topics {
+		if t == (Topic{}) || i == 1 && t == topics[0] {
+			continue
+		}
+		for w := range b.watchers[t] {
+			w.onEvent(e)
+		}
+	}
+}
+
+// rememberSessionsEnded notes that a user's sessions ended now, and forgets
+// what is older than sessionEndMemory.
+func (b *Bus) rememberSessionsEnded(userID int) {
+	now := time.Now()
+	b.sessionsEnded[userID] = now
+	if now.Sub(b.sweptAt) < sessionEndMemory {
+		return
+	}
+	b.sweptAt = now
+	for id, at := range b.sessionsEnded {
+		if now.Sub(at) > sessionEndMemory {
+			delete(b.sessionsEnded, id)
 		}
 	}
 }

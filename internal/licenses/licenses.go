@@ -35,12 +35,17 @@ type Service struct {
 	Window time.Duration
 	// Now is the clock (tests move it).
 	Now func() time.Time
+	// counts shares each change's new counts among the live subscribers
+	// of a clinic or organization (hub.go).
+	counts *countsHub
 }
 
 // New returns a Service; dialectName is dialect.SQLite or dialect.Postgres.
 // Changes are announced on bus; adjustment work is queued on q.
 func New(client *ent.Client, dialectName string, bus *events.Bus, q *jobs.Queue) *Service {
-	return &Service{client: client, dialect: dialectName, events: bus, jobs: q, Window: DefaultWindow, Now: time.Now}
+	s := &Service{client: client, dialect: dialectName, events: bus, jobs: q, Window: DefaultWindow, Now: time.Now}
+	s.counts = newCountsHub(s)
+	return s
 }
 
 // countsChanged announces, when tx commits, that a clinic's counts changed.

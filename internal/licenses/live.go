@@ -13,10 +13,8 @@ import (
 type scope struct {
 	orgID    int
 	clinicID *int
-}
-
-func (sc scope) matches(e events.Event) bool {
-	return e.OrganizationID == sc.orgID && (sc.clinicID == nil || *sc.clinicID == e.ClinicID)
+	// clinic is the clinic watched, nil for an organization.
+	clinic *ent.Clinic
 }
 
 // subscriptionScope authorizes a subscription as licenseCounts would be.
@@ -33,7 +31,7 @@ func (s *Service) subscriptionScope(ctx context.Context, clinicID *int) (*viewer
 		if err != nil {
 			return nil, scope{}, err
 		}
-		return v, scope{orgID: c.OrganizationID, clinicID: &c.ID}, nil
+		return v, scope{orgID: c.OrganizationID, clinicID: &c.ID, clinic: c}, nil
 	}
 	if v.Support {
 		return nil, scope{}, apperr.BadInput("Support staff name the clinic (clinicId) to watch")
@@ -43,69 +41,16 @@ func (s *Service) subscriptionScope(ctx context.Context, clinicID *int) (*viewer
 
 // CountsChanged streams license counts (R22) of a clinic, or of the
 // viewer's organization: the current counts first, then new counts after
-// every change that commits, on any server instance (R27).
+// every change that commits, on any server instance (R27), and after a
+// Resync. Each subscriber is authorized here; the counts themselves are read
+// once per change for all subscribers of the scope (see countsHub). A
+// subscriber who falls behind gets the newest counts, not every one.
 func (s *Service) CountsChanged(ctx context.Context, clinicID *int) (<-chan []*Count, error) {
 	_, sc, err := s.subscriptionScope(ctx, clinicID)
 	if err != nil {
 		return nil, err
 	}
-	read := func() ([]*Count, error) { return s.Counts(ctx, sc.clinicID, &sc.orgID) }
-	// Listen before the first read, so a change committed meanwhile is not missed.
-	in := s.events.Subscribe(ctx)
-	first, err := read()
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan []*Count, 1)
-	go func() {
-		defer close(out)
-		counts := first
-		for {
-			select {
-			case out <- counts:
-			case <-ctx.Done():
-				return
-			}
-			if !waitFor(ctx, in, func(e events.Event) bool {
-				return e.Kind == events.Resync || e.Kind == events.CountsChanged && sc.matches(e)
-			}) {
-				return
-			}
-			if counts, err = read(); err != nil {
-				return
-			}
-		}
-	}()
-	return out, nil
-}
-
-// waitFor waits for an event wanted, then also takes any further events
-// already queued, so a burst of changes gives one re-read. It reports false
-// when the subscription is over.
-func waitFor(ctx context.Context, in <-chan events.Event, wanted func(events.Event) bool) bool {
-	for {
-		select {
-		case e, ok := <-in:
-			if !ok {
-				return false
-			}
-			if !wanted(e) {
-				continue
-			}
-			for {
-				select {
-				case _, ok := <-in:
-					if !ok {
-						return false
-					}
-				default:
-					return true
-				}
-			}
-		case <-ctx.Done():
-			return false
-		}
-	}
+	return s.counts.join(ctx, sc), nil
 }
 
 // AdjustmentCompleted streams adjustments of a clinic, or of the viewer's
@@ -117,7 +62,7 @@ func (s *Service) AdjustmentCompleted(ctx context.Context, clinicID *int) (<-cha
 	if err != nil {
 		return nil, err
 	}
-	in := s.events.Subscribe(ctx)
+	in := s.events.SubscribeTopic(ctx, events.ClinicTopic(events.AdjustmentFinished, sc.orgID, sc.clinicID))
 	out := make(chan *ent.LicenseAdjustment, 8)
 	since := s.Now()
 	go func() {
@@ -145,7 +90,7 @@ func (s *Service) AdjustmentCompleted(ctx context.Context, clinicID *int) (<-cha
 				return
 			}
 			switch {
-			case e.Kind == events.AdjustmentFinished && sc.matches(e):
+			case e.Kind == events.AdjustmentFinished:
 				adj, err := s.visibleAdjustment(ctx, v, e.AdjustmentID)
 				if err != nil {
 					continue

@@ -7,6 +7,7 @@ package viewer
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/clinicemr/usermanager/internal/apperr"
 )
@@ -38,6 +39,13 @@ type Viewer struct {
 	// CurrentClinicID is the clinic the manager works in for this request
 	// (R3); 0 when none was chosen.
 	CurrentClinicID int
+	// SessionExpiresAt is when the session ends unless revoked first; live
+	// connections end then (zero when unknown).
+	SessionExpiresAt time.Time
+	// SessionReadAt is when the session was read to authenticate the request
+	// (real time, not a service's clock): an end of the session announced
+	// since may not be reflected (zero when unknown).
+	SessionReadAt time.Time
 }
 
 // Can reports whether the viewer holds a permission. Support may do anything.

@@ -1,0 +1,212 @@
+package licenses
+
+import (
+	"context"
+	"sync"
+
+	"github.com/clinicemr/usermanager/ent"
+	"github.com/clinicemr/usermanager/ent/privacy"
+	"github.com/clinicemr/usermanager/internal/events"
+)
+
+// countsHub shares one read of a scope's counts among all its subscribers:
+// a change is read once, however many watch it. Subscribers are authorized
+// one by one when they subscribe (subscriptionScope); the hub only hands
+// each the counts of the scope it was allowed.
+//
+// Each Service has one; a feed is dropped with its last subscriber.
+type countsHub struct {
+	service *Service
+	mu      sync.Mutex
+	feeds   map[scopeKey]*countsFeed
+}
+
+func newCountsHub(s *Service) *countsHub {
+	return &countsHub{service: s, feeds: map[scopeKey]*countsFeed{}}
+}
+
+// scopeKey identifies a scope: an organization, and a clinic or 0 for all
+// of its clinics.
+type scopeKey struct {
+	orgID, clinicID int
+}
+
+// countsFeed keeps the subscribers of one scope up to date. One goroutine
+// per scope reads the counts when woken (by a change, a Resync, or a new
+// subscriber that needs its first counts), so a burst of changes and
+// subscriptions gives one read.
+type countsFeed struct {
+	hub    *countsHub
+	key    scopeKey
+	clinic *ent.Clinic // nil for an organization
+	wake   chan struct{}
+	stop   func() // stops watching the bus
+
+	mu      sync.Mutex
+	members map[*countsMember]struct{}
+	// changed: an event arrived since the last read started, so every
+	// member gets the next read, not only new ones.
+	changed bool
+	// reads counts the reads started; a member is given only the counts of
+	// a read started after it joined.
+	reads uint64
+	// over: the feed stopped (no members left, the bus closed, or a read
+	// failed); a new subscriber starts a new feed.
+	over bool
+}
+
+// countsMember is one subscription. Its channel holds one message: when a
+// subscriber is slow, newer counts replace those it has not taken yet.
+type countsMember struct {
+	out chan []*Count
+	// joinedAt is the feed's read count when it joined; started is set
+	// once it has had its first counts.
+	joinedAt uint64
+	started  bool
+}
+
+// join adds a subscriber of scope sc until ctx ends; its first counts come
+// from a read started after now.
+func (h *countsHub) join(ctx context.Context, sc scope) <-chan []*Count {
+	key := scopeKey{orgID: sc.orgID}
+	if sc.clinicID != nil {
+		key.clinicID = *sc.clinicID
+	}
+	m := &countsMember{out: make(chan []*Count, 1)}
+	h.mu.Lock()
+	f := h.feeds[key]
+	if f == nil {
+		f = h.startFeed(key, sc)
+	}
+	f.mu.Lock()
+	m.joinedAt = f.reads
+	f.members[m] = struct{}{}
+	f.mu.Unlock()
+	h.mu.Unlock()
+	f.poke()
+	context.AfterFunc(ctx, func() { f.leave(m) })
+	return m.out
+}
+
+// startFeed starts the feed of a scope; h.mu is held.
+func (h *countsHub) startFeed(key scopeKey, sc scope) *countsFeed {
+	f := &countsFeed{hub: h, key: key, clinic: sc.clinic, wake: make(chan struct{}, 1), members: map[*countsMember]struct{}{}}
+	h.feeds[key] = f
+	// Watch before the first read, so a change committed meanwhile is not
+	// missed.
+	f.stop = h.service.events.Watch(events.ClinicTopic(events.CountsChanged, sc.orgID, sc.clinicID),
+		func(events.Event) {
+			f.mu.Lock()
+			f.changed = true
+			f.mu.Unlock()
+			f.poke()
+		},
+		// Not f.end itself: Watch calls this at once if the bus is closed,
+		// and h.mu is held.
+		func() { go f.end() })
+	go f.run()
+	return f
+}
+
+// poke wakes the feed's reader; pokes while it is busy coalesce into one
+// more read.
+func (f *countsFeed) poke() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (f *countsFeed) run() {
+	// The subscribers were authorized for this scope when they joined; the
+	// read itself needs no viewer.
+	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
+	for range f.wake {
+		f.mu.Lock()
+		if f.over {
+			f.mu.Unlock()
+			return
+		}
+		everyone := f.changed
+		f.changed = false
+		f.reads++
+		read := f.reads
+		f.mu.Unlock()
+
+		counts, err := f.hub.service.count(ctx, f.key.orgID, f.clinic)
+		if err != nil {
+			// As when every subscriber read for itself: a failed read ends
+			// the subscriptions (clients subscribe again).
+			f.end()
+			return
+		}
+		f.mu.Lock()
+		for m := range f.members {
+			if everyone && m.started || !m.started && m.joinedAt < read {
+				m.send(counts)
+				m.started = true
+			}
+		}
+		f.mu.Unlock()
+	}
+}
+
+// send hands counts to the subscriber, replacing counts it has not taken.
+// Only the feed sends, under its lock, so the last send cannot block.
+func (m *countsMember) send(counts []*Count) {
+	select {
+	case m.out <- counts:
+		return
+	default:
+	}
+	select {
+	case <-m.out:
+	default:
+	}
+	m.out <- counts
+}
+
+// leave removes a subscriber; the last one stops the feed.
+func (f *countsFeed) leave(m *countsMember) {
+	f.hub.mu.Lock()
+	defer f.hub.mu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.members[m]; !ok {
+		return
+	}
+	delete(f.members, m)
+	close(m.out)
+	if len(f.members) == 0 {
+		f.stopLocked()
+	}
+}
+
+// end ends every subscription of the feed (the bus closed, or a read
+// failed).
+func (f *countsFeed) end() {
+	f.hub.mu.Lock()
+	defer f.hub.mu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for m := range f.members {
+		close(m.out)
+	}
+	clear(f.members)
+	f.stopLocked()
+}
+
+// stopLocked stops the feed; the hub's and the feed's locks are held.
+func (f *countsFeed) stopLocked() {
+	if f.over {
+		return
+	}
+	f.over = true
+	if f.hub.feeds[f.key] == f {
+		delete(f.hub.feeds, f.key)
+	}
+	// Unwatching takes the bus's lock, which a delivery holds while it
+	// calls into this feed: do it outside these locks.
+	go f.stop()
+	f.poke() // the reader sees over and returns
+}

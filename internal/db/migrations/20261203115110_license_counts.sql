@@ -9,10 +9,9 @@ CREATE INDEX "licensecount_organization_id" ON "license_counts" ("organization_i
 -- The counts are kept by triggers on the rows they count, in the same
 -- transaction as every write of a license or an adjustment (the same as
 -- SQLite's in internal/db/license_counts.go).
--- The licenses' triggers run once per statement over the rows it changed
--- (transition tables), so a bulk load or a bulk change updates each clinic
--- and class once, in a fixed order (no deadlock between two such
--- statements).
+-- Adding and removing licenses runs once per statement over the rows it
+-- changed (transition tables), so a bulk load updates each clinic and class
+-- once, in a fixed order.
 -- +goose StatementBegin
 CREATE FUNCTION license_counts_add(changes jsonb) RETURNS void LANGUAGE sql AS $$
   INSERT INTO license_counts (organization_id, clinic_id, class, total, in_use)
@@ -43,16 +42,16 @@ BEGIN
 END;
 $$;
 -- +goose StatementEnd
+-- Taking or freeing a license (one row at a time) changes the count when
+-- the transaction commits (a deferred trigger), not when the row changes:
+-- the count's row is then locked for the commit alone, so concurrent
+-- activations at one clinic do not wait for each other's whole transaction.
 -- +goose StatementBegin
-CREATE FUNCTION license_counts_licenses_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION license_counts_license_held() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  -- Clinic and class never change: only holding does.
-  PERFORM license_counts_add((SELECT jsonb_agg(g) FROM (
-    SELECT n.organization_id, n.clinic_id, n.class, 0 AS total,
-      SUM((n.holder_id IS NOT NULL)::int - (o.holder_id IS NOT NULL)::int) AS in_use
-    FROM updated_new n JOIN updated_old o ON o.id = n.id
-    WHERE (n.holder_id IS NULL) <> (o.holder_id IS NULL)
-    GROUP BY n.organization_id, n.clinic_id, n.class) AS g));
+  UPDATE license_counts
+  SET in_use = in_use + (NEW.holder_id IS NOT NULL)::int - (OLD.holder_id IS NOT NULL)::int
+  WHERE clinic_id = NEW.clinic_id AND class = NEW.class;
   RETURN NULL;
 END;
 $$;
@@ -61,9 +60,10 @@ CREATE TRIGGER license_counts_licenses_inserted AFTER INSERT ON licenses
   REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION license_counts_licenses_inserted();
 CREATE TRIGGER license_counts_licenses_deleted AFTER DELETE ON licenses
   REFERENCING OLD TABLE AS deleted FOR EACH STATEMENT EXECUTE FUNCTION license_counts_licenses_deleted();
-CREATE TRIGGER license_counts_licenses_updated AFTER UPDATE ON licenses
-  REFERENCING OLD TABLE AS updated_old NEW TABLE AS updated_new
-  FOR EACH STATEMENT EXECUTE FUNCTION license_counts_licenses_updated();
+CREATE CONSTRAINT TRIGGER license_counts_license_held AFTER UPDATE OF holder_id ON licenses
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+  WHEN ((OLD.holder_id IS NULL) <> (NEW.holder_id IS NULL))
+  EXECUTE FUNCTION license_counts_license_held();
 
 -- +goose StatementBegin
 CREATE FUNCTION license_counts_follow_adjustments() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -107,10 +107,10 @@ GROUP BY organization_id, clinic_id, class;
 -- +goose Down
 DROP TRIGGER IF EXISTS license_counts_follow_adjustments ON license_adjustments;
 DROP FUNCTION IF EXISTS license_counts_follow_adjustments();
-DROP TRIGGER IF EXISTS license_counts_licenses_updated ON licenses;
+DROP TRIGGER IF EXISTS license_counts_license_held ON licenses;
 DROP TRIGGER IF EXISTS license_counts_licenses_deleted ON licenses;
 DROP TRIGGER IF EXISTS license_counts_licenses_inserted ON licenses;
-DROP FUNCTION IF EXISTS license_counts_licenses_updated();
+DROP FUNCTION IF EXISTS license_counts_license_held();
 DROP FUNCTION IF EXISTS license_counts_licenses_deleted();
 DROP FUNCTION IF EXISTS license_counts_licenses_inserted();
 DROP FUNCTION IF EXISTS license_counts_add(jsonb);

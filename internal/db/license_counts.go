@@ -12,21 +12,21 @@ import "context"
 // class never change). A pending adjustment counts as a pending addition or
 // release of its quantity until its status leaves PENDING.
 var sqliteLicenseCountTriggers = []string{
-	`CREATE TRIGGER license_counts_license_added AFTER INSERT ON licenses BEGIN
+	`CREATE TRIGGER IF NOT EXISTS license_counts_license_added AFTER INSERT ON licenses BEGIN
 		INSERT INTO license_counts (organization_id, clinic_id, class, total, in_use, pending_additions, pending_releases)
 		VALUES (new.organization_id, new.clinic_id, new.class, 1, new.holder_id IS NOT NULL, 0, 0)
 		ON CONFLICT (clinic_id, class) DO UPDATE SET total = total + 1, in_use = in_use + excluded.in_use;
 	END`,
-	`CREATE TRIGGER license_counts_license_removed AFTER DELETE ON licenses BEGIN
+	`CREATE TRIGGER IF NOT EXISTS license_counts_license_removed AFTER DELETE ON licenses BEGIN
 		UPDATE license_counts SET total = total - 1, in_use = in_use - (old.holder_id IS NOT NULL)
 		WHERE clinic_id = old.clinic_id AND class = old.class;
 	END`,
-	`CREATE TRIGGER license_counts_license_held AFTER UPDATE OF holder_id ON licenses
+	`CREATE TRIGGER IF NOT EXISTS license_counts_license_held AFTER UPDATE OF holder_id ON licenses
 	WHEN (old.holder_id IS NULL) <> (new.holder_id IS NULL) BEGIN
 		UPDATE license_counts SET in_use = in_use + (new.holder_id IS NOT NULL) - (old.holder_id IS NOT NULL)
 		WHERE clinic_id = new.clinic_id AND class = new.class;
 	END`,
-	`CREATE TRIGGER license_counts_adjustment_requested AFTER INSERT ON license_adjustments
+	`CREATE TRIGGER IF NOT EXISTS license_counts_adjustment_requested AFTER INSERT ON license_adjustments
 	WHEN new.status = 'PENDING' BEGIN
 		INSERT INTO license_counts (organization_id, clinic_id, class, total, in_use, pending_additions, pending_releases)
 		VALUES (new.organization_id, new.clinic_id, new.class, 0, 0,
@@ -36,7 +36,7 @@ var sqliteLicenseCountTriggers = []string{
 			pending_additions = pending_additions + excluded.pending_additions,
 			pending_releases = pending_releases + excluded.pending_releases;
 	END`,
-	`CREATE TRIGGER license_counts_adjustment_settled AFTER UPDATE OF status ON license_adjustments
+	`CREATE TRIGGER IF NOT EXISTS license_counts_adjustment_settled AFTER UPDATE OF status ON license_adjustments
 	WHEN old.status = 'PENDING' AND new.status <> 'PENDING' BEGIN
 		UPDATE license_counts SET
 			pending_additions = pending_additions - CASE WHEN old.kind = 'ADD' THEN old.quantity ELSE 0 END,
@@ -72,9 +72,10 @@ const RecountLicensesSQL = `DELETE FROM license_counts;
 	INSERT INTO license_counts (organization_id, clinic_id, class, total, in_use, pending_additions, pending_releases)
 	` + CountLicensesSQL
 
-// migrateSQLiteLicenseCounts creates the triggers once, and counts the
-// licenses that existed before them.
+// migrateSQLiteLicenseCounts creates the triggers, and counts the licenses
+// that existed before them, unless all of them exist.
 func (d *DB) migrateSQLiteLicenseCounts(ctx context.Context) error {
-	return d.createOnce(ctx, "trigger", "license_counts_license_added",
+	return d.ensure(ctx, []string{"license_counts_license_added", "license_counts_license_removed",
+		"license_counts_license_held", "license_counts_adjustment_requested", "license_counts_adjustment_settled"},
 		append(sqliteLicenseCountTriggers, RecountLicensesSQL))
 }

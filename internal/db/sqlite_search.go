@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"entgo.io/ent/dialect"
 )
@@ -21,45 +22,52 @@ import (
 const SQLiteSearchTable = "users_search"
 
 var sqliteSearchSchema = []string{
-	`CREATE VIRTUAL TABLE users_search USING fts5(
+	`CREATE VIRTUAL TABLE IF NOT EXISTS users_search USING fts5(
 		search_text, username_key, email_key,
 		content='users', content_rowid='id',
 		tokenize='trigram case_sensitive 1')`,
-	`CREATE TRIGGER users_search_insert AFTER INSERT ON users BEGIN
+	`CREATE TRIGGER IF NOT EXISTS users_search_insert AFTER INSERT ON users BEGIN
 		INSERT INTO users_search(rowid, search_text, username_key, email_key)
 		VALUES (new.id, new.search_text, new.username_key, new.email_key);
 	END`,
-	`CREATE TRIGGER users_search_delete AFTER DELETE ON users BEGIN
+	`CREATE TRIGGER IF NOT EXISTS users_search_delete AFTER DELETE ON users BEGIN
 		INSERT INTO users_search(users_search, rowid, search_text, username_key, email_key)
 		VALUES ('delete', old.id, old.search_text, old.username_key, old.email_key);
 	END`,
-	`CREATE TRIGGER users_search_update AFTER UPDATE OF search_text, username_key, email_key ON users BEGIN
+	`CREATE TRIGGER IF NOT EXISTS users_search_update AFTER UPDATE OF search_text, username_key, email_key ON users BEGIN
 		INSERT INTO users_search(users_search, rowid, search_text, username_key, email_key)
 		VALUES ('delete', old.id, old.search_text, old.username_key, old.email_key);
 		INSERT INTO users_search(rowid, search_text, username_key, email_key)
 		VALUES (new.id, new.search_text, new.username_key, new.email_key);
 	END`,
-	// Index the users that existed before the table did.
+	// Index the users that existed before the table (or a trigger) did.
 	`INSERT INTO users_search(users_search) VALUES ('rebuild')`,
 }
 
-// migrateSQLiteSearch creates the search index and its triggers once, and
-// fills it from the existing users.
+// migrateSQLiteSearch creates the search index and its triggers, and fills
+// the index from the users, unless all of them exist.
 func (d *DB) migrateSQLiteSearch(ctx context.Context) error {
-	return d.createOnce(ctx, "table", SQLiteSearchTable, sqliteSearchSchema)
+	return d.ensure(ctx, []string{SQLiteSearchTable, "users_search_insert", "users_search_delete", "users_search_update"},
+		sqliteSearchSchema)
 }
 
-// createOnce runs stmts in one transaction unless the schema object named
-// (of type "table", "trigger", ...) exists: hand-written SQLite schema that
-// ent's migration does not know, created with what it needs to start
-// (filling an index, counting rows) and never half-made.
-func (d *DB) createOnce(ctx context.Context, kind, name string, stmts []string) error {
+// ensure runs stmts in one transaction unless every schema object named
+// exists: hand-written SQLite schema that ent's migration does not know,
+// created with what it needs to start (filling an index, counting rows) and
+// never half-made. The statements create with IF NOT EXISTS, so a trigger
+// lost with its table (ent rebuilds a table to change a column, and the
+// table's triggers go with it) is created again and what it keeps redone.
+func (d *DB) ensure(ctx context.Context, names, stmts []string) error {
 	var n int
-	if err := d.SQL.QueryRowContext(ctx,
-		`SELECT COUNT(*) FROM sqlite_master WHERE type = ? AND name = ?`, kind, name).Scan(&n); err != nil {
+	q := `SELECT COUNT(*) FROM sqlite_master WHERE name IN (?` + strings.Repeat(`, ?`, len(names)-1) + `)`
+	args := make([]any, len(names))
+	for i, name := range names {
+		args[i] = name
+	}
+	if err := d.SQL.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
 		return err
 	}
-	if n > 0 {
+	if n == len(names) {
 		return nil
 	}
 	tx, err := d.SQL.BeginTx(ctx, nil)
@@ -69,7 +77,7 @@ func (d *DB) createOnce(ctx context.Context, kind, name string, stmts []string) 
 	defer tx.Rollback()
 	for _, stmt := range stmts {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("creating %s %s: %w", kind, name, err)
+			return fmt.Errorf("creating %s: %w", strings.Join(names, ", "), err)
 		}
 	}
 	return tx.Commit()

@@ -3361,6 +3361,11 @@ extend type Query {
 
   """
   The organization's audit trail (R31), newest first. Needs View Users.
+
+  LICENSES_CHANGED records each change of a clinic's billed licenses of one
+  class: before {class, total}; after {class, total, clinicId, cause}, cause
+  ADJUSTMENT (with adjustmentId; the actor is Support, or "system" when
+  processed at the end of the window) or CLINIC_CREATED (before 0).
   """
   auditEvents(after: Cursor, first: Int, before: Cursor, last: Int, orderBy: AuditEventOrder, filter: AuditEventSearch): AuditEventConnection!
 }

@@ -19,8 +19,13 @@ import (
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
 
+// SystemActor is the actor username of what the server does on its own,
+// with nobody signed in (an adjustment processed when its window ends).
+const SystemActor = "system"
+
 // Event is one record to write. The actor is the request's viewer unless
-// ActorID is set (sign-in, where there is no viewer yet).
+// ActorID is set (sign-in, where there is no viewer yet); with neither,
+// ActorUsername alone names it (SystemActor for background work).
 type Event struct {
 	Action         auditevent.Action
 	OrganizationID *int
@@ -61,6 +66,9 @@ func Record(ctx context.Context, client *ent.Client, e Event) error {
 		c.SetActorID(*e.ActorID).SetActorUsername(e.ActorUsername)
 	} else if v := viewer.FromContext(ctx); v != nil && v.UserID != 0 {
 		c.SetActorID(v.UserID).SetActorUsername(v.Username)
+	} else {
+		// Nobody is signed in: background work names itself (SystemActor).
+		c.SetActorUsername(e.ActorUsername)
 	}
 	// Writing the trail is the system's duty whoever acts; reading it is
 	// what the privacy rules restrict.

@@ -17,11 +17,13 @@ import (
 	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/license"
 	"github.com/clinicemr/usermanager/ent/licenseadjustment"
+	"github.com/clinicemr/usermanager/ent/licensecount"
 	"github.com/clinicemr/usermanager/ent/predicate"
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/events"
+	"github.com/clinicemr/usermanager/internal/gid"
 	"github.com/clinicemr/usermanager/internal/mail"
 	"github.com/clinicemr/usermanager/internal/staff"
 	"github.com/clinicemr/usermanager/internal/txn"
@@ -260,6 +262,10 @@ func (s *Service) apply(ctx context.Context, tx *ent.Tx, adj *ent.LicenseAdjustm
 		if err := s.Add(ctx, tx, adj.OrganizationID, adj.ClinicID, adj.Class, adj.Quantity); err != nil {
 			return nil, err
 		}
+		if err := s.RecordTotalChange(ctx, tx, TotalChange{OrganizationID: adj.OrganizationID, ClinicID: adj.ClinicID,
+			Class: adj.Class, Added: adj.Quantity, Adjustment: adj}); err != nil {
+			return nil, err
+		}
 		return s.finish(ctx, tx, adj, licenseadjustment.StatusCOMPLETED, processedBy, "")
 	}
 	q := tx.License.Query().
@@ -279,6 +285,10 @@ func (s *Service) apply(ctx context.Context, tx *ent.Tx, adj *ent.LicenseAdjustm
 		}
 		if n == adj.Quantity {
 			if err := s.countsChanged(ctx, tx, adj.OrganizationID, adj.ClinicID); err != nil {
+				return nil, err
+			}
+			if err := s.RecordTotalChange(ctx, tx, TotalChange{OrganizationID: adj.OrganizationID, ClinicID: adj.ClinicID,
+				Class: adj.Class, Added: -n, Adjustment: adj}); err != nil {
 				return nil, err
 			}
 			return s.finish(ctx, tx, adj, licenseadjustment.StatusCOMPLETED, processedBy, "")
@@ -347,7 +357,60 @@ func (s *Service) recordAdjustment(ctx context.Context, tx *ent.Tx, after, befor
 		e.Reason = *after.RejectionReason
 	}
 	if viewer.FromContext(ctx) == nil {
-		e.ActorUsername = "system"
+		e.ActorUsername = audit.SystemActor
+	}
+	return audit.Record(ctx, tx.Client(), e)
+}
+
+// TotalChange is a change of a clinic's billed licenses of one class.
+type TotalChange struct {
+	OrganizationID, ClinicID int
+	Class                    staff.LicenseClass
+	// Added is how many licenses were added; negative when removed.
+	Added int
+	// Adjustment is the completed adjustment that made the change; nil when
+	// the licenses came with the clinic at its creation.
+	Adjustment *ent.LicenseAdjustment
+}
+
+// Causes of a LICENSES_CHANGED record, in its "cause".
+const (
+	CauseAdjustment    = "ADJUSTMENT"
+	CauseClinicCreated = "CLINIC_CREATED"
+)
+
+// RecordTotalChange records LICENSES_CHANGED (R31) for a change of a
+// clinic's total that tx has just written, so the trail answers who changed
+// the billed licenses and when. The actor is the viewer (Support), or
+// SystemActor when an adjustment is processed at the end of its window.
+//
+// The total after is read from the kept counts: the licenses' statement
+// triggers have already updated them in tx, and the count's row stays
+// locked until tx commits (SQLite has one writer at a time anyway), so no
+// other change can come in between. The total before is derived from it
+// rather than read beforehand, where a change committed by another
+// transaction in between would make it wrong.
+func (s *Service) RecordTotalChange(ctx context.Context, tx *ent.Tx, c TotalChange) error {
+	// Bookkeeping of the system: the viewer's privacy rules do not apply.
+	sctx := privacy.DecisionContext(ctx, privacy.Allow)
+	count, err := tx.LicenseCount.Query().
+		Where(licensecount.ClinicID(c.ClinicID), licensecount.ClassEQ(c.Class)).Only(sctx)
+	if err != nil {
+		return fmt.Errorf("licenses: reading the %s total of clinic %d: %w", c.Class, c.ClinicID, err)
+	}
+	e := audit.Event{Action: auditevent.ActionLICENSES_CHANGED,
+		OrganizationID: &c.OrganizationID, TargetType: "Clinic", TargetID: &c.ClinicID,
+		Before: map[string]any{"class": string(c.Class), "total": count.Total - c.Added},
+		// The trail shows no target ID, so After names the clinic too.
+		After: map[string]any{"class": string(c.Class), "total": count.Total,
+			"clinicId": gid.Encode(c.ClinicID), "cause": CauseClinicCreated},
+	}
+	if c.Adjustment != nil {
+		e.After["cause"] = CauseAdjustment
+		e.After["adjustmentId"] = gid.Encode(c.Adjustment.ID)
+	}
+	if viewer.FromContext(ctx) == nil {
+		e.ActorUsername = audit.SystemActor
 	}
 	return audit.Record(ctx, tx.Client(), e)
 }

@@ -245,6 +245,14 @@ func (s *Service) createClinic(ctx context.Context, tx *ent.Tx, orgID int, name 
 		if err := s.licenses.Add(ctx, tx, orgID, c.ID, q.Class, q.Quantity); err != nil {
 			return nil, err
 		}
+		if q.Quantity == 0 {
+			continue // nothing billed, nothing changed
+		}
+		// The license history starts here, from 0 (R31).
+		if err := s.licenses.RecordTotalChange(ctx, tx, licenses.TotalChange{OrganizationID: orgID, ClinicID: c.ID,
+			Class: q.Class, Added: q.Quantity}); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }

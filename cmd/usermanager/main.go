@@ -1,7 +1,9 @@
 // Command usermanager is the clinic User Manager server.
 //
 //	usermanager [serve]       serve the API, GraphiQL and health endpoints
-//	usermanager migrate       bring the database schema up to date
+//	usermanager migrate [--app-role NAME]
+//	                          bring the database schema up to date; on
+//	                          PostgreSQL, grant serve's role what it needs
 //	usermanager create-support --username U --email E
 //	                          create a Support account; the password comes from
 //	                          USERMANAGER_PASSWORD or standard input
@@ -47,7 +49,13 @@ const usage = `usermanager: the clinic User Manager (GraphQL API)
 
 Usage:
   usermanager [serve]        serve /graphql, GraphiQL at /, /healthz and /readyz
-  usermanager migrate        bring the database schema up to date
+  usermanager migrate [--app-role NAME]
+                             bring the database schema up to date; on
+                             PostgreSQL, run it as the owner role, and with
+                             --app-role (or APP_ROLE) create the role serve
+                             runs as if missing and grant it only what serve
+                             needs: no ownership, and audit records it may
+                             only insert and read
   usermanager create-support --username U --email E [--first-name F --last-name L]
                              create a platform Support account; the password is
                              read from USERMANAGER_PASSWORD or standard input
@@ -77,7 +85,7 @@ func main() {
 	case "serve":
 		err = withConfig(serve)
 	case "migrate":
-		err = withConfig(migrate)
+		err = withConfig(func(ctx context.Context, cfg *config.Config) error { return migrate(ctx, cfg, args) })
 	case "create-support":
 		err = withConfig(func(ctx context.Context, cfg *config.Config) error { return createSupport(ctx, cfg, args) })
 	case "licenses":
@@ -154,6 +162,12 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	defer d.Close()
+	if may, err := d.MayRewriteAuditTrail(ctx); err != nil {
+		return err
+	} else if may {
+		slog.Warn("serve runs as a PostgreSQL role that can rewrite the audit trail (its owner, or a superuser): " +
+			"run serve as the application role that `usermanager migrate --app-role NAME` grants (README: Database roles)")
+	}
 	proxies, err := cfg.TrustedProxyPrefixes()
 	if err != nil {
 		return err
@@ -270,13 +284,33 @@ func displayAddr(a net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-func migrate(ctx context.Context, cfg *config.Config) error {
+// migrate applies the migrations and, with --app-role, (re)grants the role
+// serve runs as (db.GrantAppRole).
+func migrate(ctx context.Context, cfg *config.Config, args []string) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	appRole := fs.String("app-role", cfg.AppRole,
+		"PostgreSQL: the role serve runs as, created if missing and granted only what serve needs (default APP_ROLE)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *appRole != "" && cfg.Embedded() {
+		return errors.New("--app-role (APP_ROLE) needs a PostgreSQL DATABASE_URL: the embedded database has no roles")
+	}
 	d, err := open(ctx, cfg, true)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 	slog.Info("the database schema is up to date")
+	if *appRole != "" {
+		if err := d.GrantAppRole(ctx, *appRole); err != nil {
+			return err
+		}
+		slog.Info("granted the application role what serve needs", "role", *appRole)
+	}
 	return nil
 }
 

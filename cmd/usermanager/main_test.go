@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -247,10 +248,151 @@ func TestMigrateAndServePostgres(t *testing.T) {
 		t.Fatalf("create-support: %v\n%s", err, out)
 	}
 	p := start(t, "DATABASE_URL="+dbURL, "JWT_SECRET=0123456789abcdef0123456789abcdef-test")
+	if !strings.Contains(p.log.String(), "can rewrite the audit trail") {
+		t.Errorf("serve as the owner does not warn that it can rewrite the audit trail:\n%s", p.log)
+	}
 	if p.login(t, "ops", password) == "" {
 		t.Fatal("the Support account cannot sign in on PostgreSQL")
 	}
 	p.stop(t)
+}
+
+// On PostgreSQL, serve runs as the application role that `migrate
+// --app-role` creates and grants: it starts (reading the migration state),
+// signs a user in and makes changes, each recorded in the audit trail, while
+// the audit trail stays out of its reach (internal/db tests the refusals).
+func TestServePostgresAsAppRole(t *testing.T) {
+	t.Parallel()
+	adminURL := postgresURL(t)
+	dbURL, err := pgtemp.CreateDatabase(adminURL, fmt.Sprintf("cmd_app_role_%d", os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := sql.Open("postgres", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { owner.Close() })
+	var mayCreateRoles bool
+	if err := owner.QueryRow(`SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user`).Scan(&mayCreateRoles); err != nil {
+		t.Fatal(err)
+	}
+	if !mayCreateRoles {
+		t.Skip("the test PostgreSQL role may not create roles (it needs CREATEROLE)")
+	}
+	// Roles belong to the whole server: a name of this process's own, and
+	// dropped at the end (after the server below has stopped).
+	role := fmt.Sprintf("usermanager_app_cmd_%d", os.Getpid())
+	t.Cleanup(func() {
+		for _, stmt := range []string{`DROP OWNED BY ` + role, `DROP ROLE ` + role} {
+			if _, err := owner.Exec(stmt); err != nil {
+				t.Logf("cleaning up: %s: %v", stmt, err)
+				return
+			}
+		}
+	})
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role) // the test server trusts local connections: no password
+	appURL := u.String()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run := func(env []string, args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, binary, args...)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run([]string{"DATA_DIR=" + t.TempDir()}, "migrate", "--app-role", role); err == nil || !strings.Contains(out, "PostgreSQL") {
+		t.Errorf("migrate --app-role on the embedded database: %v\n%s", err, out)
+	}
+	// Before migrate grants it, the role does not exist.
+	if out, err := run([]string{"DATABASE_URL=" + appURL, "JWT_SECRET=0123456789abcdef0123456789abcdef-test", "HTTP_ADDR=" + freeAddr(t)}, "serve"); err == nil {
+		t.Fatalf("serve as a role migrate has not created:\n%s", out)
+	}
+	for range 2 { // granting twice is harmless
+		if out, err := run([]string{"DATABASE_URL=" + dbURL}, "migrate", "--app-role", role); err != nil {
+			t.Fatalf("migrate --app-role: %v\n%s", err, out)
+		}
+	}
+	// APP_ROLE does the same as the option.
+	if out, err := run([]string{"DATABASE_URL=" + dbURL, "APP_ROLE=" + role}, "migrate"); err != nil {
+		t.Fatalf("migrate with APP_ROLE: %v\n%s", err, out)
+	}
+	const password = "Correct-Horse-Battery-9!"
+	if out, err := run([]string{"DATABASE_URL=" + dbURL, "USERMANAGER_PASSWORD=" + password},
+		"create-support", "--username", "ops", "--email", "ops@example.com"); err != nil {
+		t.Fatalf("create-support: %v\n%s", err, out)
+	}
+
+	p := start(t, "DATABASE_URL="+appURL, "JWT_SECRET=0123456789abcdef0123456789abcdef-test", "DATA_DIR="+t.TempDir())
+	if strings.Contains(p.log.String(), "can rewrite the audit trail") {
+		t.Errorf("serve as the application role warns that it can rewrite the audit trail:\n%s", p.log)
+	}
+	token := p.login(t, "ops", password)
+	if token == "" {
+		t.Fatalf("Support cannot sign in with serve running as the application role:\n%s", p.log)
+	}
+	var created struct {
+		CreateOrganization struct {
+			Administrator *struct{ Status string }
+			UserErrors    []struct{ Code string }
+		}
+	}
+	p.graphql(t, token, `mutation($in: CreateOrganizationInput!) { createOrganization(input: $in) {
+		administrator { status } userErrors { code } } }`, map[string]any{"in": map[string]any{
+		"name": "Bayside PT", "clinicName": "Bayside Main",
+		"licenses": []map[string]any{{"class": "THERAPIST", "quantity": 2}, {"class": "CLERICAL", "quantity": 1}},
+		"administrator": map[string]any{"username": "bayside.admin", "email": "admin@bayside.example",
+			"password": password, "firstName": "Pat", "lastName": "Lee"},
+	}}, &created)
+	if a := created.CreateOrganization; a.Administrator == nil || len(a.UserErrors) > 0 {
+		t.Fatalf("createOrganization as the application role: %+v\n%s", a, p.log)
+	}
+	if p.login(t, "bayside.admin", password) == "" {
+		t.Fatalf("the new administrator cannot sign in:\n%s", p.log)
+	}
+	p.stop(t)
+
+	var signIns, organizations int
+	if err := owner.QueryRow(`SELECT COUNT(*) FILTER (WHERE action = 'SIGN_IN_SUCCEEDED'),
+		COUNT(*) FILTER (WHERE action = 'ORGANIZATION_CREATED') FROM audit_events`).Scan(&signIns, &organizations); err != nil {
+		t.Fatal(err)
+	}
+	if signIns != 2 || organizations != 1 {
+		t.Errorf("the audit trail holds %d sign-ins and %d organizations created, want 2 and 1", signIns, organizations)
+	}
+}
+
+// graphql posts a GraphQL operation with the bearer token and decodes its
+// data into out, failing the test on GraphQL errors.
+func (p *process) graphql(t *testing.T, token, query string, variables map[string]any, out any) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": variables})
+	req, _ := http.NewRequest(http.MethodPost, "http://"+p.addr+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var answer struct {
+		Data   json.RawMessage
+		Errors []json.RawMessage
+	}
+	if err := json.NewDecoder(res.Body).Decode(&answer); err != nil {
+		t.Fatal(err)
+	}
+	if len(answer.Errors) > 0 {
+		t.Fatalf("GraphQL errors: %s\n%s", answer.Errors, p.log)
+	}
+	if err := json.Unmarshal(answer.Data, out); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestHelp(t *testing.T) {

@@ -36,6 +36,7 @@ type Config struct {
 
 	CORSAllowedOrigins []string      `env:"CORS_ALLOWED_ORIGINS" envSeparator:"," envDefault:"http://localhost:3000,http://localhost:5173" help:"origins of browser clients (the admin SPA), comma-separated"`
 	MigrateOnStart     bool          `env:"MIGRATE_ON_START" help:"apply PostgreSQL migrations when serve starts (the embedded database always migrates itself)"`
+	AppRole            string        `env:"APP_ROLE" help:"the PostgreSQL role serve runs as: migrate (run as the owner) creates it if missing and grants it only what serve needs, audit records insert-only (same as migrate --app-role)"`
 	DemoData           bool          `env:"DEMO_DATA" envDefault:"true" help:"load the demo organization into an empty embedded database"`
 	LogFormat          string        `env:"LOG_FORMAT" envDefault:"text" help:"text or json"`
 	LogLevel           string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`

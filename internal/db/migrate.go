@@ -40,6 +40,9 @@ func (d *DB) Migrate(ctx context.Context) error {
 		if err := d.migrateSQLiteLicenseCounts(ctx); err != nil {
 			return err
 		}
+		if err := d.migrateSQLiteAudit(ctx); err != nil {
+			return err
+		}
 		if err := d.migrateJobs(ctx); err != nil {
 			return err
 		}

@@ -110,7 +110,12 @@ func New(sqlDB *sql.DB, dialectName string, cfg Config) (*Queue, error) {
 		// riverdatabasesql (lib/pq) and SQLite have no LISTEN support in
 		// River: the queue polls.
 		PollOnly: true,
-		Logger:   cfg.Logger.With("component", "jobs"),
+		// No nightly REINDEX of River's indexes: it needs the tables'
+		// owner, and on PostgreSQL the server runs as an application role
+		// that owns nothing (see the README's database roles). The job
+		// tables stay small (mail and adjustment deadlines).
+		ReindexerIndexNames: []string{},
+		Logger:              cfg.Logger.With("component", "jobs"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)

@@ -16,6 +16,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/clinicemr/usermanager/ent/auditevent"
+	"github.com/clinicemr/usermanager/ent/auditseal"
 	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/license"
 	"github.com/clinicemr/usermanager/ent/licenseadjustment"
@@ -38,6 +39,8 @@ type Client struct {
 	Schema *migrate.Schema
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
+	// AuditSeal is the client for interacting with the AuditSeal builders.
+	AuditSeal *AuditSealClient
 	// Clinic is the client for interacting with the Clinic builders.
 	Clinic *ClinicClient
 	// License is the client for interacting with the License builders.
@@ -72,6 +75,7 @@ func NewClient(opts ...Option) *Client {
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.AuditEvent = NewAuditEventClient(c.config)
+	c.AuditSeal = NewAuditSealClient(c.config)
 	c.Clinic = NewClinicClient(c.config)
 	c.License = NewLicenseClient(c.config)
 	c.LicenseAdjustment = NewLicenseAdjustmentClient(c.config)
@@ -176,6 +180,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ctx:               ctx,
 		config:            cfg,
 		AuditEvent:        NewAuditEventClient(cfg),
+		AuditSeal:         NewAuditSealClient(cfg),
 		Clinic:            NewClinicClient(cfg),
 		License:           NewLicenseClient(cfg),
 		LicenseAdjustment: NewLicenseAdjustmentClient(cfg),
@@ -207,6 +212,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ctx:               ctx,
 		config:            cfg,
 		AuditEvent:        NewAuditEventClient(cfg),
+		AuditSeal:         NewAuditSealClient(cfg),
 		Clinic:            NewClinicClient(cfg),
 		License:           NewLicenseClient(cfg),
 		LicenseAdjustment: NewLicenseAdjustmentClient(cfg),
@@ -247,9 +253,9 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.AuditEvent, c.Clinic, c.License, c.LicenseAdjustment, c.LicenseCount,
-		c.LoginThrottle, c.Organization, c.PasswordReset, c.Permission, c.RefreshToken,
-		c.Session, c.User,
+		c.AuditEvent, c.AuditSeal, c.Clinic, c.License, c.LicenseAdjustment,
+		c.LicenseCount, c.LoginThrottle, c.Organization, c.PasswordReset, c.Permission,
+		c.RefreshToken, c.Session, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -259,9 +265,9 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.AuditEvent, c.Clinic, c.License, c.LicenseAdjustment, c.LicenseCount,
-		c.LoginThrottle, c.Organization, c.PasswordReset, c.Permission, c.RefreshToken,
-		c.Session, c.User,
+		c.AuditEvent, c.AuditSeal, c.Clinic, c.License, c.LicenseAdjustment,
+		c.LicenseCount, c.LoginThrottle, c.Organization, c.PasswordReset, c.Permission,
+		c.RefreshToken, c.Session, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -272,6 +278,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
 	case *AuditEventMutation:
 		return c.AuditEvent.mutate(ctx, m)
+	case *AuditSealMutation:
+		return c.AuditSeal.mutate(ctx, m)
 	case *ClinicMutation:
 		return c.Clinic.mutate(ctx, m)
 	case *LicenseMutation:
@@ -462,6 +470,140 @@ func (c *AuditEventClient) mutate(ctx context.Context, m *AuditEventMutation) (V
 		return (&AuditEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown AuditEvent mutation op: %q", m.Op())
+	}
+}
+
+// AuditSealClient is a client for the AuditSeal schema.
+type AuditSealClient struct {
+	config
+}
+
+// NewAuditSealClient returns a client for the AuditSeal from the given config.
+func NewAuditSealClient(c config) *AuditSealClient {
+	return &AuditSealClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `auditseal.Hooks(f(g(h())))`.
+func (c *AuditSealClient) Use(hooks ...Hook) {
+	c.hooks.AuditSeal = append(c.hooks.AuditSeal, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `auditseal.Intercept(f(g(h())))`.
+func (c *AuditSealClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AuditSeal = append(c.inters.AuditSeal, interceptors...)
+}
+
+// Create returns a builder for creating a AuditSeal entity.
+func (c *AuditSealClient) Create() *AuditSealCreate {
+	mutation := newAuditSealMutation(c.config, OpCreate)
+	return &AuditSealCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AuditSeal entities.
+func (c *AuditSealClient) CreateBulk(builders ...*AuditSealCreate) *AuditSealCreateBulk {
+	return &AuditSealCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AuditSealClient) MapCreateBulk(slice any, setFunc func(*AuditSealCreate, int)) *AuditSealCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AuditSealCreateBulk{err: fmt.Errorf("calling to AuditSealClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AuditSealCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AuditSealCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AuditSeal.
+func (c *AuditSealClient) Update() *AuditSealUpdate {
+	mutation := newAuditSealMutation(c.config, OpUpdate)
+	return &AuditSealUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AuditSealClient) UpdateOne(_m *AuditSeal) *AuditSealUpdateOne {
+	mutation := newAuditSealMutation(c.config, OpUpdateOne, withAuditSeal(_m))
+	return &AuditSealUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AuditSealClient) UpdateOneID(id int) *AuditSealUpdateOne {
+	mutation := newAuditSealMutation(c.config, OpUpdateOne, withAuditSealID(id))
+	return &AuditSealUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AuditSeal.
+func (c *AuditSealClient) Delete() *AuditSealDelete {
+	mutation := newAuditSealMutation(c.config, OpDelete)
+	return &AuditSealDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AuditSealClient) DeleteOne(_m *AuditSeal) *AuditSealDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AuditSealClient) DeleteOneID(id int) *AuditSealDeleteOne {
+	builder := c.Delete().Where(auditseal.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AuditSealDeleteOne{builder}
+}
+
+// Query returns a query builder for AuditSeal.
+func (c *AuditSealClient) Query() *AuditSealQuery {
+	return &AuditSealQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAuditSeal},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AuditSeal entity by its id.
+func (c *AuditSealClient) Get(ctx context.Context, id int) (*AuditSeal, error) {
+	return c.Query().Where(auditseal.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AuditSealClient) GetX(ctx context.Context, id int) *AuditSeal {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AuditSealClient) Hooks() []Hook {
+	hooks := c.hooks.AuditSeal
+	return append(hooks[:len(hooks):len(hooks)], auditseal.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *AuditSealClient) Interceptors() []Interceptor {
+	return c.inters.AuditSeal
+}
+
+func (c *AuditSealClient) mutate(ctx context.Context, m *AuditSealMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AuditSealCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AuditSealUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AuditSealUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AuditSealDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AuditSeal mutation op: %q", m.Op())
 	}
 }
 
@@ -2326,12 +2468,13 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		AuditEvent, Clinic, License, LicenseAdjustment, LicenseCount, LoginThrottle,
-		Organization, PasswordReset, Permission, RefreshToken, Session, User []ent.Hook
+		AuditEvent, AuditSeal, Clinic, License, LicenseAdjustment, LicenseCount,
+		LoginThrottle, Organization, PasswordReset, Permission, RefreshToken, Session,
+		User []ent.Hook
 	}
 	inters struct {
-		AuditEvent, Clinic, License, LicenseAdjustment, LicenseCount, LoginThrottle,
-		Organization, PasswordReset, Permission, RefreshToken, Session,
+		AuditEvent, AuditSeal, Clinic, License, LicenseAdjustment, LicenseCount,
+		LoginThrottle, Organization, PasswordReset, Permission, RefreshToken, Session,
 		User []ent.Interceptor
 	}
 )

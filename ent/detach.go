@@ -11,6 +11,15 @@ func (_m *AuditEvent) Detach() *AuditEvent {
 	return _m
 }
 
+// Detach returns the AuditSeal ready for use after its transaction ends:
+// unwrapped when it was read or written in a transaction, as it is otherwise.
+func (_m *AuditSeal) Detach() *AuditSeal {
+	if _, ok := _m.config.driver.(*txDriver); ok {
+		return _m.Unwrap()
+	}
+	return _m
+}
+
 // Detach returns the Clinic ready for use after its transaction ends:
 // unwrapped when it was read or written in a transaction, as it is otherwise.
 func (_m *Clinic) Detach() *Clinic {

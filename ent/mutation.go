@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/clinicemr/usermanager/ent/auditevent"
+	"github.com/clinicemr/usermanager/ent/auditseal"
 	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/license"
 	"github.com/clinicemr/usermanager/ent/licenseadjustment"
@@ -37,6 +38,7 @@ const (
 
 	// Node types.
 	TypeAuditEvent        = "AuditEvent"
+	TypeAuditSeal         = "AuditSeal"
 	TypeClinic            = "Clinic"
 	TypeLicense           = "License"
 	TypeLicenseAdjustment = "LicenseAdjustment"
@@ -1364,6 +1366,704 @@ func (m *AuditEventMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown AuditEvent edge %s", name)
+}
+
+// AuditSealMutation represents an operation that mutates the AuditSeal nodes in the graph.
+type AuditSealMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *int
+	organization_id    *int
+	addorganization_id *int
+	seq                *int
+	addseq             *int
+	audit_event_id     *int
+	addaudit_event_id  *int
+	hash               *string
+	prev_hash          *string
+	sealed_at          *time.Time
+	clearedFields      map[string]struct{}
+	done               bool
+	oldValue           func(context.Context) (*AuditSeal, error)
+	predicates         []predicate.AuditSeal
+}
+
+var _ ent.Mutation = (*AuditSealMutation)(nil)
+
+// auditsealOption allows management of the mutation configuration using functional options.
+type auditsealOption func(*AuditSealMutation)
+
+// newAuditSealMutation creates new mutation for the AuditSeal entity.
+func newAuditSealMutation(c config, op Op, opts ...auditsealOption) *AuditSealMutation {
+	m := &AuditSealMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAuditSeal,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAuditSealID sets the ID field of the mutation.
+func withAuditSealID(id int) auditsealOption {
+	return func(m *AuditSealMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AuditSeal
+		)
+		m.oldValue = func(ctx context.Context) (*AuditSeal, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AuditSeal.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAuditSeal sets the old AuditSeal of the mutation.
+func withAuditSeal(node *AuditSeal) auditsealOption {
+	return func(m *AuditSealMutation) {
+		m.oldValue = func(context.Context) (*AuditSeal, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AuditSealMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AuditSealMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AuditSealMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AuditSealMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AuditSeal.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *AuditSealMutation) SetOrganizationID(i int) {
+	m.organization_id = &i
+	m.addorganization_id = nil
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *AuditSealMutation) OrganizationID() (r int, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the AuditSeal entity.
+// If the AuditSeal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditSealMutation) OldOrganizationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// AddOrganizationID adds i to the "organization_id" field.
+func (m *AuditSealMutation) AddOrganizationID(i int) {
+	if m.addorganization_id != nil {
+		*m.addorganization_id += i
+	} else {
+		m.addorganization_id = &i
+	}
+}
+
+// AddedOrganizationID returns the value that was added to the "organization_id" field in this mutation.
+func (m *AuditSealMutation) AddedOrganizationID() (r int, exists bool) {
+	v := m.addorganization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *AuditSealMutation) ResetOrganizationID() {
+	m.organization_id = nil
+	m.addorganization_id = nil
+}
+
+// SetSeq sets the "seq" field.
+func (m *AuditSealMutation) SetSeq(i int) {
+	m.seq = &i
+	m.addseq = nil
+}
+
+// Seq returns the value of the "seq" field in the mutation.
+func (m *AuditSealMutation) Seq() (r int, exists bool) {
+	v := m.seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeq returns the old "seq" field's value of the AuditSeal entity.
+// If the AuditSeal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditSealMutation) OldSeq(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeq is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeq requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeq: %w", err)
+	}
+	return oldValue.Seq, nil
+}
+
+// AddSeq adds i to the "seq" field.
+func (m *AuditSealMutation) AddSeq(i int) {
+	if m.addseq != nil {
+		*m.addseq += i
+	} else {
+		m.addseq = &i
+	}
+}
+
+// AddedSeq returns the value that was added to the "seq" field in this mutation.
+func (m *AuditSealMutation) AddedSeq() (r int, exists bool) {
+	v := m.addseq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSeq resets all changes to the "seq" field.
+func (m *AuditSealMutation) ResetSeq() {
+	m.seq = nil
+	m.addseq = nil
+}
+
+// SetAuditEventID sets the "audit_event_id" field.
+func (m *AuditSealMutation) SetAuditEventID(i int) {
+	m.audit_event_id = &i
+	m.addaudit_event_id = nil
+}
+
+// AuditEventID returns the value of the "audit_event_id" field in the mutation.
+func (m *AuditSealMutation) AuditEventID() (r int, exists bool) {
+	v := m.audit_event_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAuditEventID returns the old "audit_event_id" field's value of the AuditSeal entity.
+// If the AuditSeal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditSealMutation) OldAuditEventID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAuditEventID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAuditEventID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAuditEventID: %w", err)
+	}
+	return oldValue.AuditEventID, nil
+}
+
+// AddAuditEventID adds i to the "audit_event_id" field.
+func (m *AuditSealMutation) AddAuditEventID(i int) {
+	if m.addaudit_event_id != nil {
+		*m.addaudit_event_id += i
+	} else {
+		m.addaudit_event_id = &i
+	}
+}
+
+// AddedAuditEventID returns the value that was added to the "audit_event_id" field in this mutation.
+func (m *AuditSealMutation) AddedAuditEventID() (r int, exists bool) {
+	v := m.addaudit_event_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAuditEventID resets all changes to the "audit_event_id" field.
+func (m *AuditSealMutation) ResetAuditEventID() {
+	m.audit_event_id = nil
+	m.addaudit_event_id = nil
+}
+
+// SetHash sets the "hash" field.
+func (m *AuditSealMutation) SetHash(s string) {
+	m.hash = &s
+}
+
+// Hash returns the value of the "hash" field in the mutation.
+func (m *AuditSealMutation) Hash() (r string, exists bool) {
+	v := m.hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHash returns the old "hash" field's value of the AuditSeal entity.
+// If the AuditSeal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditSealMutation) OldHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHash: %w", err)
+	}
+	return oldValue.Hash, nil
+}
+
+// ResetHash resets all changes to the "hash" field.
+func (m *AuditSealMutation) ResetHash() {
+	m.hash = nil
+}
+
+// SetPrevHash sets the "prev_hash" field.
+func (m *AuditSealMutation) SetPrevHash(s string) {
+	m.prev_hash = &s
+}
+
+// PrevHash returns the value of the "prev_hash" field in the mutation.
+func (m *AuditSealMutation) PrevHash() (r string, exists bool) {
+	v := m.prev_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPrevHash returns the old "prev_hash" field's value of the AuditSeal entity.
+// If the AuditSeal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditSealMutation) OldPrevHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPrevHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPrevHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPrevHash: %w", err)
+	}
+	return oldValue.PrevHash, nil
+}
+
+// ResetPrevHash resets all changes to the "prev_hash" field.
+func (m *AuditSealMutation) ResetPrevHash() {
+	m.prev_hash = nil
+}
+
+// SetSealedAt sets the "sealed_at" field.
+func (m *AuditSealMutation) SetSealedAt(t time.Time) {
+	m.sealed_at = &t
+}
+
+// SealedAt returns the value of the "sealed_at" field in the mutation.
+func (m *AuditSealMutation) SealedAt() (r time.Time, exists bool) {
+	v := m.sealed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSealedAt returns the old "sealed_at" field's value of the AuditSeal entity.
+// If the AuditSeal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditSealMutation) OldSealedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSealedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSealedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSealedAt: %w", err)
+	}
+	return oldValue.SealedAt, nil
+}
+
+// ResetSealedAt resets all changes to the "sealed_at" field.
+func (m *AuditSealMutation) ResetSealedAt() {
+	m.sealed_at = nil
+}
+
+// Where appends a list predicates to the AuditSealMutation builder.
+func (m *AuditSealMutation) Where(ps ...predicate.AuditSeal) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AuditSealMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AuditSealMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AuditSeal, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AuditSealMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AuditSealMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AuditSeal).
+func (m *AuditSealMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AuditSealMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.organization_id != nil {
+		fields = append(fields, auditseal.FieldOrganizationID)
+	}
+	if m.seq != nil {
+		fields = append(fields, auditseal.FieldSeq)
+	}
+	if m.audit_event_id != nil {
+		fields = append(fields, auditseal.FieldAuditEventID)
+	}
+	if m.hash != nil {
+		fields = append(fields, auditseal.FieldHash)
+	}
+	if m.prev_hash != nil {
+		fields = append(fields, auditseal.FieldPrevHash)
+	}
+	if m.sealed_at != nil {
+		fields = append(fields, auditseal.FieldSealedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AuditSealMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case auditseal.FieldOrganizationID:
+		return m.OrganizationID()
+	case auditseal.FieldSeq:
+		return m.Seq()
+	case auditseal.FieldAuditEventID:
+		return m.AuditEventID()
+	case auditseal.FieldHash:
+		return m.Hash()
+	case auditseal.FieldPrevHash:
+		return m.PrevHash()
+	case auditseal.FieldSealedAt:
+		return m.SealedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AuditSealMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case auditseal.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case auditseal.FieldSeq:
+		return m.OldSeq(ctx)
+	case auditseal.FieldAuditEventID:
+		return m.OldAuditEventID(ctx)
+	case auditseal.FieldHash:
+		return m.OldHash(ctx)
+	case auditseal.FieldPrevHash:
+		return m.OldPrevHash(ctx)
+	case auditseal.FieldSealedAt:
+		return m.OldSealedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown AuditSeal field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AuditSealMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case auditseal.FieldOrganizationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case auditseal.FieldSeq:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeq(v)
+		return nil
+	case auditseal.FieldAuditEventID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAuditEventID(v)
+		return nil
+	case auditseal.FieldHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHash(v)
+		return nil
+	case auditseal.FieldPrevHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPrevHash(v)
+		return nil
+	case auditseal.FieldSealedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSealedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AuditSeal field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AuditSealMutation) AddedFields() []string {
+	var fields []string
+	if m.addorganization_id != nil {
+		fields = append(fields, auditseal.FieldOrganizationID)
+	}
+	if m.addseq != nil {
+		fields = append(fields, auditseal.FieldSeq)
+	}
+	if m.addaudit_event_id != nil {
+		fields = append(fields, auditseal.FieldAuditEventID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AuditSealMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case auditseal.FieldOrganizationID:
+		return m.AddedOrganizationID()
+	case auditseal.FieldSeq:
+		return m.AddedSeq()
+	case auditseal.FieldAuditEventID:
+		return m.AddedAuditEventID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AuditSealMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case auditseal.FieldOrganizationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOrganizationID(v)
+		return nil
+	case auditseal.FieldSeq:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSeq(v)
+		return nil
+	case auditseal.FieldAuditEventID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAuditEventID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AuditSeal numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AuditSealMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AuditSealMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AuditSealMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown AuditSeal nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AuditSealMutation) ResetField(name string) error {
+	switch name {
+	case auditseal.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case auditseal.FieldSeq:
+		m.ResetSeq()
+		return nil
+	case auditseal.FieldAuditEventID:
+		m.ResetAuditEventID()
+		return nil
+	case auditseal.FieldHash:
+		m.ResetHash()
+		return nil
+	case auditseal.FieldPrevHash:
+		m.ResetPrevHash()
+		return nil
+	case auditseal.FieldSealedAt:
+		m.ResetSealedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown AuditSeal field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AuditSealMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AuditSealMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AuditSealMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AuditSealMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AuditSealMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AuditSealMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AuditSealMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown AuditSeal unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AuditSealMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown AuditSeal edge %s", name)
 }
 
 // ClinicMutation represents an operation that mutates the Clinic nodes in the graph.

@@ -16,6 +16,8 @@ type Tx struct {
 	config
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
+	// AuditSeal is the client for interacting with the AuditSeal builders.
+	AuditSeal *AuditSealClient
 	// Clinic is the client for interacting with the Clinic builders.
 	Clinic *ClinicClient
 	// License is the client for interacting with the License builders.
@@ -170,6 +172,7 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.AuditEvent = NewAuditEventClient(tx.config)
+	tx.AuditSeal = NewAuditSealClient(tx.config)
 	tx.Clinic = NewClinicClient(tx.config)
 	tx.License = NewLicenseClient(tx.config)
 	tx.LicenseAdjustment = NewLicenseAdjustmentClient(tx.config)

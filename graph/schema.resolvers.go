@@ -176,6 +176,11 @@ func (r *queryResolver) AuditEvents(ctx context.Context, after *entgql.Cursor[in
 	return audit.Events(ctx, r.Client, after, first, before, last, orderBy, filter)
 }
 
+// AuditIntegrity is the resolver for the auditIntegrity field.
+func (r *queryResolver) AuditIntegrity(ctx context.Context) (*audit.Integrity, error) {
+	return audit.CheckIntegrity(ctx, r.Client)
+}
+
 // LicenseAdjustments is the resolver for the licenseAdjustments field.
 func (r *queryResolver) LicenseAdjustments(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.LicenseAdjustmentOrder, filter *licenses.AdjustmentSearch) (*ent.LicenseAdjustmentConnection, error) {
 	return r.Licenses.Adjustments(ctx, after, first, before, last, orderBy, filter)

@@ -11,6 +11,9 @@
 //	                          load a large practice for benchmarks and demos
 //	usermanager licenses check [--repair]
 //	                          compare the kept license counts with the licenses
+//	usermanager audit verify [--checkpoints FILE]
+//	                          check the audit trail's hash chains
+//	usermanager audit seal    seal the audit records not sealed yet
 package main
 
 import (
@@ -34,6 +37,7 @@ import (
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/internal/app"
 	"github.com/clinicemr/usermanager/internal/apperr"
+	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/config"
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/demo"
@@ -69,6 +73,19 @@ Usage:
                              adjustments from the rows, compare with the counts
                              licenseCounts reads, list any difference and exit
                              1; --repair rewrites the counts from the rows
+  usermanager audit verify [--checkpoints FILE]
+                             walk every organization's audit hash chain:
+                             print each chain's record count and head and exit
+                             0, or name the first record that breaks a chain
+                             (changed, removed, reordered) and exit 1; also
+                             exit 1 when records wait longer than a minute for
+                             their seal. FILE holds checkpoints the chains
+                             must still pass through: serve appends the heads
+                             every hour to AUDIT_CHECKPOINT_FILE (default
+                             DATA_DIR/audit-checkpoints.jsonl on the embedded
+                             database; on PostgreSQL none, they are logged)
+  usermanager audit seal     seal the records not sealed yet (serve does it
+                             every 5 seconds)
   usermanager help           show this help
 
 Configuration (environment variables, all optional on the embedded database):
@@ -92,6 +109,8 @@ func main() {
 		err = withConfig(func(ctx context.Context, cfg *config.Config) error { return checkLicenses(ctx, cfg, args) })
 	case "seed":
 		err = withConfig(func(ctx context.Context, cfg *config.Config) error { return seedPractice(ctx, cfg, args) })
+	case "audit":
+		err = withConfig(func(ctx context.Context, cfg *config.Config) error { return auditCommand(ctx, cfg, args) })
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage + config.Help())
 		return
@@ -269,7 +288,8 @@ func newApp(ctx context.Context, cfg *config.Config, d *db.DB, secret []byte) (*
 			JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter, PollInterval: cfg.JobPollInterval,
 		},
 		BlobURL: blobURL, MediaKey: config.MediaSecret(secret),
-		AdjustmentWindow: cfg.AdjustmentWindow,
+		AdjustmentWindow:    cfg.AdjustmentWindow,
+		AuditCheckpointFile: cfg.CheckpointFile(),
 		Resets: users.ResetConfig{
 			Key: config.ResetSecret(secret), TTL: cfg.PasswordResetTTL, LinkURL: cfg.PasswordResetURL,
 		},
@@ -462,6 +482,72 @@ func checkLicenses(ctx context.Context, cfg *config.Config, args []string) error
 		return fmt.Errorf("%d license counts still differ after the repair", len(mismatches))
 	}
 	fmt.Println("repaired: the license counts agree with the licenses and adjustments")
+	return nil
+}
+
+// auditCommand runs `usermanager audit verify` and `usermanager audit seal`.
+func auditCommand(ctx context.Context, cfg *config.Config, args []string) error {
+	if len(args) == 0 || (args[0] != "verify" && args[0] != "seal") {
+		return errors.New("usage: usermanager audit verify [--checkpoints FILE] | usermanager audit seal")
+	}
+	fs := flag.NewFlagSet("audit "+args[0], flag.ContinueOnError)
+	checkpointFile := fs.String("checkpoints", cfg.CheckpointFile(),
+		"verify: a file of checkpoints the chains must still pass through (skipped if missing)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	d, err := open(ctx, cfg, cfg.Embedded())
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if args[0] == "seal" {
+		n, err := (&audit.Sealer{Client: d.Client, Dialect: d.Dialect}).Seal(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("sealed %d audit records\n", n)
+		return nil
+	}
+	var opts audit.VerifyOptions
+	if f, err := os.Open(*checkpointFile); err == nil {
+		opts.Checkpoints, err = audit.ReadCheckpoints(f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	res, err := audit.Verify(ctx, d.Client, opts)
+	if err != nil {
+		return err
+	}
+	for _, c := range res.Chains {
+		name := "no organization"
+		if c.OrganizationID != nil {
+			name = fmt.Sprintf("organization %d", *c.OrganizationID)
+		}
+		fmt.Printf("%s: %d records, head %s\n", name, c.Records, c.Head)
+	}
+	fmt.Printf("%d records sealed in %d chains, checked against %d checkpoints; %d not sealed yet\n",
+		res.Records, len(res.Chains), len(opts.Checkpoints), res.Unsealed)
+	var problems []string
+	if res.FirstBroken != nil {
+		problems = append(problems, "broken: "+res.FirstBroken.String())
+	}
+	if res.UnsealedOverdue > 0 {
+		problems = append(problems, fmt.Sprintf("%d records have waited more than %s for their seal: "+
+			"is serve running? (`usermanager audit seal` seals them, unless they were slipped in with a past date)",
+			res.UnsealedOverdue, audit.SealWindow))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "\n"))
+	}
+	fmt.Println("the audit trail is intact")
 	return nil
 }
 

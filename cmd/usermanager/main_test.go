@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -536,4 +537,71 @@ func TestSeed(t *testing.T) {
 		t.Errorf("%d licenses in use: the seeded staff are about 70%% active", inUse)
 	}
 	p.stop(t)
+}
+
+// audit verify on the embedded database: serve seals the trail within
+// seconds, verify passes, and after a record is changed behind the
+// triggers' back it fails naming that record.
+func TestAuditVerify(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(binary, args...)
+		cmd.Env = append(os.Environ(), "DATA_DIR="+data, "USERMANAGER_PASSWORD=Audit-Verify-Pass-42!")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("seed", "--users", "50", "--clinics", "2"); err != nil {
+		t.Fatalf("seed: %v\n%s", err, out)
+	}
+	p := start(t, "DATA_DIR="+data)
+	if p.login(t, "seed.admin", "Audit-Verify-Pass-42!") == "" || p.login(t, "seed.admin", "wrong") != "" {
+		t.Fatalf("signing in:\n%s", p.log)
+	}
+	// serve seals every 5 seconds.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := run("audit", "verify")
+		if err != nil {
+			t.Fatalf("audit verify while serving: %v\n%s", err, out)
+		}
+		if strings.Contains(out, "; 0 not sealed yet") && strings.Contains(out, "intact") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not seal the trail within 20s:\n%s", out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	p.stop(t)
+
+	out, err := run("audit", "verify")
+	m := regexp.MustCompile(`organization (\d+): (\d+) records, head [0-9a-f]{64}`).FindStringSubmatch(out)
+	if err != nil || m == nil || m[2] == "0" {
+		t.Fatalf("audit verify after serve: %v\n%s", err, out)
+	}
+
+	file, err := sql.Open("sqlite", filepath.Join(data, "usermanager.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	var victim int
+	if err := file.QueryRow(`SELECT audit_event_id FROM audit_seals WHERE organization_id = ? AND seq = 2`, m[1]).Scan(&victim); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`DROP TRIGGER audit_events_no_update`,
+		fmt.Sprintf(`UPDATE audit_events SET client_ip = '198.51.100.7' WHERE id = %d`, victim),
+	} {
+		if _, err := file.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	out, err = run("audit", "verify")
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 ||
+		!strings.Contains(out, fmt.Sprintf("audit record %d (link 2", victim)) || !strings.Contains(out, "content was changed") {
+		t.Fatalf("audit verify after a record was changed: %v, want exit 1 naming record %d:\n%s", err, victim, out)
+	}
 }

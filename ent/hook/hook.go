@@ -21,6 +21,18 @@ func (f AuditEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AuditEventMutation", m)
 }
 
+// The AuditSealFunc type is an adapter to allow the use of ordinary
+// function as AuditSeal mutator.
+type AuditSealFunc func(context.Context, *ent.AuditSealMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AuditSealFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AuditSealMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AuditSealMutation", m)
+}
+
 // The ClinicFunc type is an adapter to allow the use of ordinary
 // function as Clinic mutator.
 type ClinicFunc func(context.Context, *ent.ClinicMutation) (ent.Value, error)

@@ -9,6 +9,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/auditevent"
+	"github.com/clinicemr/usermanager/ent/auditseal"
 	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/license"
 	"github.com/clinicemr/usermanager/ent/licenseadjustment"
@@ -104,6 +105,33 @@ func (f TraverseAuditEvent) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.AuditEventQuery", q)
+}
+
+// The AuditSealFunc type is an adapter to allow the use of ordinary function as a Querier.
+type AuditSealFunc func(context.Context, *ent.AuditSealQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f AuditSealFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.AuditSealQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.AuditSealQuery", q)
+}
+
+// The TraverseAuditSeal type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseAuditSeal func(context.Context, *ent.AuditSealQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseAuditSeal) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseAuditSeal) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AuditSealQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.AuditSealQuery", q)
 }
 
 // The ClinicFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -408,6 +436,8 @@ func NewQuery(q ent.Query) (Query, error) {
 	switch q := q.(type) {
 	case *ent.AuditEventQuery:
 		return &query[*ent.AuditEventQuery, predicate.AuditEvent, auditevent.OrderOption]{typ: ent.TypeAuditEvent, tq: q}, nil
+	case *ent.AuditSealQuery:
+		return &query[*ent.AuditSealQuery, predicate.AuditSeal, auditseal.OrderOption]{typ: ent.TypeAuditSeal, tq: q}, nil
 	case *ent.ClinicQuery:
 		return &query[*ent.ClinicQuery, predicate.Clinic, clinic.OrderOption]{typ: ent.TypeClinic, tq: q}, nil
 	case *ent.LicenseQuery:

@@ -64,6 +64,34 @@ var (
 			},
 		},
 	}
+	// AuditSealsColumns holds the columns for the "audit_seals" table.
+	AuditSealsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "organization_id", Type: field.TypeInt},
+		{Name: "seq", Type: field.TypeInt},
+		{Name: "audit_event_id", Type: field.TypeInt},
+		{Name: "hash", Type: field.TypeString},
+		{Name: "prev_hash", Type: field.TypeString, Default: ""},
+		{Name: "sealed_at", Type: field.TypeTime},
+	}
+	// AuditSealsTable holds the schema information for the "audit_seals" table.
+	AuditSealsTable = &schema.Table{
+		Name:       "audit_seals",
+		Columns:    AuditSealsColumns,
+		PrimaryKey: []*schema.Column{AuditSealsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "auditseal_organization_id_seq",
+				Unique:  true,
+				Columns: []*schema.Column{AuditSealsColumns[1], AuditSealsColumns[2]},
+			},
+			{
+				Name:    "auditseal_audit_event_id",
+				Unique:  true,
+				Columns: []*schema.Column{AuditSealsColumns[3]},
+			},
+		},
+	}
 	// ClinicsColumns holds the columns for the "clinics" table.
 	ClinicsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -533,6 +561,7 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		AuditEventsTable,
+		AuditSealsTable,
 		ClinicsTable,
 		LicensesTable,
 		LicenseAdjustmentsTable,
@@ -554,6 +583,9 @@ func init() {
 	AuditEventsTable.ForeignKeys[1].RefTable = UsersTable
 	AuditEventsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(34359738368),
+	}
+	AuditSealsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(51539607552),
 	}
 	ClinicsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	ClinicsTable.Annotation = &entsql.Annotation{

@@ -9,6 +9,9 @@ import (
 // AuditEvent is the predicate function for auditevent builders.
 type AuditEvent func(*sql.Selector)
 
+// AuditSeal is the predicate function for auditseal builders.
+type AuditSeal func(*sql.Selector)
+
 // Clinic is the predicate function for clinic builders.
 type Clinic func(*sql.Selector)
 

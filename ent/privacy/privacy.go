@@ -135,6 +135,30 @@ func (f AuditEventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Muta
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AuditEventMutation", m)
 }
 
+// The AuditSealQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type AuditSealQueryRuleFunc func(context.Context, *ent.AuditSealQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f AuditSealQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AuditSealQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.AuditSealQuery", q)
+}
+
+// The AuditSealMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type AuditSealMutationRuleFunc func(context.Context, *ent.AuditSealMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f AuditSealMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.AuditSealMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AuditSealMutation", m)
+}
+
 // The ClinicQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type ClinicQueryRuleFunc func(context.Context, *ent.ClinicQuery) error
@@ -436,6 +460,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 	switch q := q.(type) {
 	case *ent.AuditEventQuery:
 		return q.Filter(), nil
+	case *ent.AuditSealQuery:
+		return q.Filter(), nil
 	case *ent.ClinicQuery:
 		return q.Filter(), nil
 	case *ent.LicenseQuery:
@@ -466,6 +492,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 func mutationFilter(m ent.Mutation) (Filter, error) {
 	switch m := m.(type) {
 	case *ent.AuditEventMutation:
+		return m.Filter(), nil
+	case *ent.AuditSealMutation:
 		return m.Filter(), nil
 	case *ent.ClinicMutation:
 		return m.Filter(), nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/clinicemr/usermanager/ent/auditevent"
+	"github.com/clinicemr/usermanager/ent/auditseal"
 	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/license"
 	"github.com/clinicemr/usermanager/ent/licenseadjustment"
@@ -70,6 +71,24 @@ func init() {
 	auditevent.DefaultRequestID = auditeventDescRequestID.Default.(string)
 	// auditevent.RequestIDValidator is a validator for the "request_id" field. It is called by the builders before save.
 	auditevent.RequestIDValidator = auditeventDescRequestID.Validators[0].(func(string) error)
+	auditseal.Policy = privacy.NewPolicies(schema.AuditSeal{})
+	auditseal.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := auditseal.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	auditsealHooks := schema.AuditSeal{}.Hooks()
+
+	auditseal.Hooks[1] = auditsealHooks[0]
+	auditsealFields := schema.AuditSeal{}.Fields()
+	_ = auditsealFields
+	// auditsealDescPrevHash is the schema descriptor for prev_hash field.
+	auditsealDescPrevHash := auditsealFields[4].Descriptor()
+	// auditseal.DefaultPrevHash holds the default value on creation for the prev_hash field.
+	auditseal.DefaultPrevHash = auditsealDescPrevHash.Default.(string)
 	clinicMixin := schema.Clinic{}.Mixin()
 	clinic.Policy = privacy.NewPolicies(clinicMixin[1], schema.Clinic{})
 	clinic.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -41,6 +41,7 @@ type QueryResolver interface {
 	PasswordStrength(ctx context.Context, password string, username *string, email *string, firstName *string, lastName *string) (*users.PasswordCheck, error)
 	DuplicateProviders(ctx context.Context, input directory.DuplicateProvidersInput) ([]*directory.DuplicateProvider, error)
 	AuditEvents(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, filter *audit.Filter) (*ent.AuditEventConnection, error)
+	AuditIntegrity(ctx context.Context) (*audit.Integrity, error)
 	LicenseAdjustments(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.LicenseAdjustmentOrder, filter *licenses.AdjustmentSearch) (*ent.LicenseAdjustmentConnection, error)
 	Sessions(ctx context.Context, userID *int) ([]*auth.SessionInfo, error)
 }
@@ -3257,6 +3258,38 @@ func (ec *executionContext) fieldContext_Query_auditEvents(ctx context.Context, 
 	if fc.Args, err = ec.field_Query_auditEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_auditIntegrity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_auditIntegrity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().AuditIntegrity(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *audit.Integrity) graphql.Marshaler {
+			return ec.marshalNAuditIntegrity2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋauditᚐIntegrity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_auditIntegrity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditIntegrity(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -7368,6 +7401,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_auditEvents(ctx, field)
+				})
+		case "auditIntegrity":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_auditIntegrity(ctx, field)
 				})
 		case "licenseAdjustments":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,

@@ -39,6 +39,19 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	AuditChain struct {
+		Head           func(childComplexity int) int
+		OrganizationID func(childComplexity int) int
+		Records        func(childComplexity int) int
+	}
+
+	AuditChainBreak struct {
+		EventID        func(childComplexity int) int
+		OrganizationID func(childComplexity int) int
+		Reason         func(childComplexity int) int
+		Seq            func(childComplexity int) int
+	}
+
 	AuditEvent struct {
 		Action        func(childComplexity int) int
 		Actor         func(childComplexity int) int
@@ -64,6 +77,15 @@ type ComplexityRoot struct {
 	AuditEventEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	AuditIntegrity struct {
+		Chains          func(childComplexity int) int
+		FirstBroken     func(childComplexity int) int
+		OK              func(childComplexity int) int
+		Records         func(childComplexity int) int
+		Unsealed        func(childComplexity int) int
+		UnsealedOverdue func(childComplexity int) int
 	}
 
 	Clinic struct {
@@ -252,6 +274,7 @@ type ComplexityRoot struct {
 
 	Query struct {
 		AuditEvents        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, filter *audit.Filter) int
+		AuditIntegrity     func(childComplexity int) int
 		Clinics            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ClinicOrder, where *ent.ClinicWhereInput) int
 		DuplicateProviders func(childComplexity int, input directory.DuplicateProvidersInput) int
 		LicenseAdjustments func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.LicenseAdjustmentOrder, filter *licenses.AdjustmentSearch) int
@@ -371,6 +394,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	_ = ec
 	switch typeName + "." + field {
 
+	case "AuditChain.head":
+		if e.ComplexityRoot.AuditChain.Head == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditChain.Head(childComplexity), true
+	case "AuditChain.organizationId":
+		if e.ComplexityRoot.AuditChain.OrganizationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditChain.OrganizationID(childComplexity), true
+	case "AuditChain.records":
+		if e.ComplexityRoot.AuditChain.Records == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditChain.Records(childComplexity), true
+
+	case "AuditChainBreak.eventId":
+		if e.ComplexityRoot.AuditChainBreak.EventID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditChainBreak.EventID(childComplexity), true
+	case "AuditChainBreak.organizationId":
+		if e.ComplexityRoot.AuditChainBreak.OrganizationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditChainBreak.OrganizationID(childComplexity), true
+	case "AuditChainBreak.reason":
+		if e.ComplexityRoot.AuditChainBreak.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditChainBreak.Reason(childComplexity), true
+	case "AuditChainBreak.seq":
+		if e.ComplexityRoot.AuditChainBreak.Seq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditChainBreak.Seq(childComplexity), true
+
 	case "AuditEvent.action":
 		if e.ComplexityRoot.AuditEvent.Action == nil {
 			break
@@ -481,6 +548,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEventEdge.Node(childComplexity), true
+
+	case "AuditIntegrity.chains":
+		if e.ComplexityRoot.AuditIntegrity.Chains == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditIntegrity.Chains(childComplexity), true
+	case "AuditIntegrity.firstBroken":
+		if e.ComplexityRoot.AuditIntegrity.FirstBroken == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditIntegrity.FirstBroken(childComplexity), true
+	case "AuditIntegrity.ok":
+		if e.ComplexityRoot.AuditIntegrity.OK == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditIntegrity.OK(childComplexity), true
+	case "AuditIntegrity.records":
+		if e.ComplexityRoot.AuditIntegrity.Records == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditIntegrity.Records(childComplexity), true
+	case "AuditIntegrity.unsealed":
+		if e.ComplexityRoot.AuditIntegrity.Unsealed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditIntegrity.Unsealed(childComplexity), true
+	case "AuditIntegrity.unsealedOverdue":
+		if e.ComplexityRoot.AuditIntegrity.UnsealedOverdue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditIntegrity.UnsealedOverdue(childComplexity), true
 
 	case "Clinic.createdAt":
 		if e.ComplexityRoot.Clinic.CreatedAt == nil {
@@ -1336,6 +1440,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.AuditEventOrder), args["filter"].(*audit.Filter)), true
+	case "Query.auditIntegrity":
+		if e.ComplexityRoot.Query.AuditIntegrity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.AuditIntegrity(childComplexity), true
 	case "Query.clinics":
 		if e.ComplexityRoot.Query.Clinics == nil {
 			break
@@ -3368,6 +3478,15 @@ extend type Query {
   processed at the end of the window) or CLINIC_CREATED (before 0).
   """
   auditEvents(after: Cursor, first: Int, before: Cursor, last: Int, orderBy: AuditEventOrder, filter: AuditEventSearch): AuditEventConnection!
+
+  """
+  Whether the audit trail is intact (R31), as ` + "`" + `usermanager audit verify` + "`" + `
+  reports it: every organization's hash chain is walked from its first link,
+  each link recomputed from the record it seals. Records are sealed within
+  seconds of their commit. Support only (FORBIDDEN for others). It reads the
+  whole trail, so it takes a while on a large one.
+  """
+  auditIntegrity: AuditIntegrity!
 }
 
 extend type Mutation {
@@ -3549,6 +3668,82 @@ enum DuplicateReason {
   SAME_EMAIL
   SIMILAR_NAME
   SIMILAR_PREVIOUS_NAME
+}
+
+"""
+The result of verifying the audit trail's hash chains (auditIntegrity).
+"""
+type AuditIntegrity {
+  """
+  True when every chain is whole (firstBroken is null) and no record has
+  waited longer than a minute for its seal (unsealedOverdue is 0).
+  """
+  ok: Boolean!
+  """
+  Records sealed into the chains, all organizations together.
+  """
+  records: Int!
+  """
+  Records not sealed yet. Normal for records a few seconds old.
+  """
+  unsealed: Int!
+  """
+  Unsealed records older than a minute: the sealing job is not running, or
+  a record was added with a date in the past.
+  """
+  unsealedOverdue: Int!
+  """
+  Every organization's chain, as far as it was verified.
+  """
+  chains: [AuditChain!]!
+  """
+  The first record found breaking a chain; null when none does.
+  """
+  firstBroken: AuditChainBreak
+}
+
+"""
+One organization's audit hash chain.
+"""
+type AuditChain {
+  """
+  The organization; null for the chain of records of no organization
+  (Support's own sign-ins, sign-ins with unknown usernames).
+  """
+  organizationId: ID
+  """
+  Records verified in this chain (all of them unless it is broken).
+  """
+  records: Int!
+  """
+  The hash (SHA-256, hex) of the last link verified: compare it with a
+  checkpoint kept elsewhere.
+  """
+  head: String!
+}
+
+"""
+Where a chain stops holding.
+"""
+type AuditChainBreak {
+  """
+  The audit record that breaks the chain.
+  """
+  eventId: ID!
+  """
+  Its chain's organization; null for the chain of no organization.
+  """
+  organizationId: ID
+  """
+  The position of its link in the chain (1 is the first).
+  """
+  seq: Int!
+  """
+  What is wrong: the record's content was changed (or swapped with
+  another's), the record was removed, links are missing, or links were
+  reordered.
+  """
+  reason: String!
 }
 
 input AuditEventSearch {
@@ -3876,6 +4071,32 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_AuditChain(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "organizationId":
+		return ec.fieldContext_AuditChain_organizationId(ctx, field)
+	case "records":
+		return ec.fieldContext_AuditChain_records(ctx, field)
+	case "head":
+		return ec.fieldContext_AuditChain_head(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditChain", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditChainBreak(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "eventId":
+		return ec.fieldContext_AuditChainBreak_eventId(ctx, field)
+	case "organizationId":
+		return ec.fieldContext_AuditChainBreak_organizationId(ctx, field)
+	case "seq":
+		return ec.fieldContext_AuditChainBreak_seq(ctx, field)
+	case "reason":
+		return ec.fieldContext_AuditChainBreak_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditChainBreak", field.Name)
+}
+
 func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3928,6 +4149,24 @@ func (ec *executionContext) childFields_AuditEventEdge(ctx context.Context, fiel
 		return ec.fieldContext_AuditEventEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEventEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditIntegrity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ok":
+		return ec.fieldContext_AuditIntegrity_ok(ctx, field)
+	case "records":
+		return ec.fieldContext_AuditIntegrity_records(ctx, field)
+	case "unsealed":
+		return ec.fieldContext_AuditIntegrity_unsealed(ctx, field)
+	case "unsealedOverdue":
+		return ec.fieldContext_AuditIntegrity_unsealedOverdue(ctx, field)
+	case "chains":
+		return ec.fieldContext_AuditIntegrity_chains(ctx, field)
+	case "firstBroken":
+		return ec.fieldContext_AuditIntegrity_firstBroken(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditIntegrity", field.Name)
 }
 
 func (ec *executionContext) childFields_Clinic(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

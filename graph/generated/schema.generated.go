@@ -429,6 +429,323 @@ func (ec *executionContext) field_Subscription_licenseCountsChanged_args(ctx con
 
 // region    **************************** field.gotpl *****************************
 
+func (ec *executionContext) _AuditChain_organizationId(ctx context.Context, field graphql.CollectedField, obj *audit.Chain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditChain_organizationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrganizationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditChain_organizationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditChain", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AuditChain_records(ctx context.Context, field graphql.CollectedField, obj *audit.Chain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditChain_records(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Records, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditChain_records(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditChain", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditChain_head(ctx context.Context, field graphql.CollectedField, obj *audit.Chain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditChain_head(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Head, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditChain_head(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditChain", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditChainBreak_eventId(ctx context.Context, field graphql.CollectedField, obj *audit.Break) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditChainBreak_eventId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditChainBreak_eventId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditChainBreak", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AuditChainBreak_organizationId(ctx context.Context, field graphql.CollectedField, obj *audit.Break) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditChainBreak_organizationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrganizationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditChainBreak_organizationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditChainBreak", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AuditChainBreak_seq(ctx context.Context, field graphql.CollectedField, obj *audit.Break) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditChainBreak_seq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seq, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditChainBreak_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditChainBreak", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditChainBreak_reason(ctx context.Context, field graphql.CollectedField, obj *audit.Break) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditChainBreak_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditChainBreak_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditChainBreak", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditIntegrity_ok(ctx context.Context, field graphql.CollectedField, obj *audit.Integrity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditIntegrity_ok(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OK, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditIntegrity_ok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditIntegrity", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AuditIntegrity_records(ctx context.Context, field graphql.CollectedField, obj *audit.Integrity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditIntegrity_records(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Records, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditIntegrity_records(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditIntegrity", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditIntegrity_unsealed(ctx context.Context, field graphql.CollectedField, obj *audit.Integrity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditIntegrity_unsealed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unsealed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditIntegrity_unsealed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditIntegrity", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditIntegrity_unsealedOverdue(ctx context.Context, field graphql.CollectedField, obj *audit.Integrity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditIntegrity_unsealedOverdue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnsealedOverdue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditIntegrity_unsealedOverdue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditIntegrity", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditIntegrity_chains(ctx context.Context, field graphql.CollectedField, obj *audit.Integrity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditIntegrity_chains(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Chains, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []audit.Chain) graphql.Marshaler {
+			return ec.marshalNAuditChain2ᚕgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋauditᚐChainᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditIntegrity_chains(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditIntegrity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditChain(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditIntegrity_firstBroken(ctx context.Context, field graphql.CollectedField, obj *audit.Integrity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditIntegrity_firstBroken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FirstBroken, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *audit.Break) graphql.Marshaler {
+			return ec.marshalOAuditChainBreak2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋauditᚐBreak(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditIntegrity_firstBroken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditIntegrity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditChainBreak(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _CreateClinicPayload_clinic(ctx context.Context, field graphql.CollectedField, obj *onboarding.CreateClinicPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4578,6 +4895,155 @@ func UnmarshalUserSearch(ctx context.Context, raw any) (directory.Search, error)
 
 // region    **************************** object.gotpl ****************************
 
+var auditChainImplementors = []string{"AuditChain"}
+
+func (ec *executionContext) _AuditChain(ctx context.Context, sel ast.SelectionSet, obj *audit.Chain) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditChainImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditChain")
+		case "organizationId":
+			out.Values[i] = ec._AuditChain_organizationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "records":
+			out.Values[i] = ec._AuditChain_records(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "head":
+			out.Values[i] = ec._AuditChain_head(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditChainBreakImplementors = []string{"AuditChainBreak"}
+
+func (ec *executionContext) _AuditChainBreak(ctx context.Context, sel ast.SelectionSet, obj *audit.Break) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditChainBreakImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditChainBreak")
+		case "eventId":
+			out.Values[i] = ec._AuditChainBreak_eventId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "organizationId":
+			out.Values[i] = ec._AuditChainBreak_organizationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "seq":
+			out.Values[i] = ec._AuditChainBreak_seq(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._AuditChainBreak_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditIntegrityImplementors = []string{"AuditIntegrity"}
+
+func (ec *executionContext) _AuditIntegrity(ctx context.Context, sel ast.SelectionSet, obj *audit.Integrity) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditIntegrityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditIntegrity")
+		case "ok":
+			out.Values[i] = ec._AuditIntegrity_ok(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "records":
+			out.Values[i] = ec._AuditIntegrity_records(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unsealed":
+			out.Values[i] = ec._AuditIntegrity_unsealed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unsealedOverdue":
+			out.Values[i] = ec._AuditIntegrity_unsealedOverdue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "chains":
+			out.Values[i] = ec._AuditIntegrity_chains(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "firstBroken":
+			out.Values[i] = ec._AuditIntegrity_firstBroken(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var createClinicPayloadImplementors = []string{"CreateClinicPayload"}
 
 func (ec *executionContext) _CreateClinicPayload(ctx context.Context, sel ast.SelectionSet, obj *onboarding.CreateClinicPayload) graphql.Marshaler {
@@ -5518,6 +5984,34 @@ func (ec *executionContext) unmarshalNAdministratorInput2ᚖgithubᚗcomᚋclini
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNAuditChain2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋauditᚐChain(ctx context.Context, sel ast.SelectionSet, v audit.Chain) graphql.Marshaler {
+	return ec._AuditChain(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAuditChain2ᚕgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋauditᚐChainᚄ(ctx context.Context, sel ast.SelectionSet, v []audit.Chain) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuditChain2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋauditᚐChain(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAuditIntegrity2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋauditᚐIntegrity(ctx context.Context, sel ast.SelectionSet, v *audit.Integrity) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditIntegrity!")
+		return graphql.Null
+	}
+	return ec._AuditIntegrity(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNChangeUserTypeInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐChangeUserTypeInput(ctx context.Context, v any) (users.ChangeUserTypeInput, error) {
 	res, err := ec.unmarshalInputChangeUserTypeInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -5949,6 +6443,13 @@ func (ec *executionContext) unmarshalNWarningCode2githubᚗcomᚋclinicemrᚋuse
 
 func (ec *executionContext) marshalNWarningCode2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋapperrᚐWarningCode(ctx context.Context, sel ast.SelectionSet, v apperr.WarningCode) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalOAuditChainBreak2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋauditᚐBreak(ctx context.Context, sel ast.SelectionSet, v *audit.Break) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AuditChainBreak(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOAuditEventSearch2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋauditᚐFilter(ctx context.Context, v any) (*audit.Filter, error) {

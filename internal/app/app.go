@@ -14,7 +14,9 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/graph"
+	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/directory"
@@ -50,6 +52,9 @@ type Settings struct {
 	AdjustmentWindow time.Duration
 	// Resets configures password-reset links (Key is required).
 	Resets users.ResetConfig
+	// AuditCheckpointFile is where the audit chain heads are appended every
+	// audit.CheckpointEvery ("": logged only).
+	AuditCheckpointFile string
 	// Now is the clock (tests move it); nil means time.Now.
 	Now func() time.Time
 }
@@ -70,6 +75,8 @@ type App struct {
 	Images     *users.Images
 	Resets     *users.Resets
 	Onboarding *onboarding.Service
+	// AuditSealer binds the audit trail into its hash chains.
+	AuditSealer *audit.Sealer
 
 	started        bool
 	stopOptimizing context.CancelFunc
@@ -120,6 +127,16 @@ func New(ctx context.Context, d *db.DB, s Settings) (*App, error) {
 	river.AddWorker(workers, &licenses.ProcessAdjustmentWorker{Licenses: a.Licenses})
 	river.AddWorker(workers, &mail.SendWorker{Sender: a.Mail})
 	river.AddWorker(workers, &users.ResetMailWorker{Resets: a.Resets, Sender: a.Mail})
+
+	// The sealer has a client of its own on the same connections, so that
+	// its background statements are not counted as a request's.
+	a.AuditSealer = &audit.Sealer{
+		Client: ent.NewClient(ent.Driver(d.Driver)), Dialect: d.Dialect, CheckpointFile: s.AuditCheckpointFile,
+	}
+	river.AddWorker(workers, &audit.SealWorker{Sealer: a.AuditSealer})
+	river.AddWorker(workers, &audit.CheckpointWorker{Sealer: a.AuditSealer})
+	a.Jobs.AddPeriodic(audit.SealEvery, audit.SealArgs{})
+	a.Jobs.AddPeriodic(audit.CheckpointEvery, audit.CheckpointArgs{})
 	return a, nil
 }
 

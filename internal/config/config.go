@@ -34,13 +34,14 @@ type Config struct {
 
 	BlobURL string `env:"BLOB_URL" help:"where profile pictures and signatures are stored: a gocloud bucket URL such as s3://bucket?region=us-east-1 (needed for several instances); default DATA_DIR/blobs"`
 
-	CORSAllowedOrigins []string      `env:"CORS_ALLOWED_ORIGINS" envSeparator:"," envDefault:"http://localhost:3000,http://localhost:5173" help:"origins of browser clients (the admin SPA), comma-separated"`
-	MigrateOnStart     bool          `env:"MIGRATE_ON_START" help:"apply PostgreSQL migrations when serve starts (the embedded database always migrates itself)"`
-	AppRole            string        `env:"APP_ROLE" help:"the PostgreSQL role serve runs as: migrate (run as the owner) creates it if missing and grants it only what serve needs, audit records insert-only (same as migrate --app-role)"`
-	DemoData           bool          `env:"DEMO_DATA" envDefault:"true" help:"load the demo organization into an empty embedded database"`
-	LogFormat          string        `env:"LOG_FORMAT" envDefault:"text" help:"text or json"`
-	LogLevel           string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
-	ShutdownTimeout    time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s" help:"how long serve waits for requests to finish on SIGTERM"`
+	CORSAllowedOrigins  []string      `env:"CORS_ALLOWED_ORIGINS" envSeparator:"," envDefault:"http://localhost:3000,http://localhost:5173" help:"origins of browser clients (the admin SPA), comma-separated"`
+	MigrateOnStart      bool          `env:"MIGRATE_ON_START" help:"apply PostgreSQL migrations when serve starts (the embedded database always migrates itself)"`
+	AuditCheckpointFile string        `env:"AUDIT_CHECKPOINT_FILE" help:"where serve appends the audit chains' heads every hour (JSON lines) for usermanager audit verify; default DATA_DIR/audit-checkpoints.jsonl on the embedded database, none on PostgreSQL (they are logged)"`
+	AppRole             string        `env:"APP_ROLE" help:"the PostgreSQL role serve runs as: migrate (run as the owner) creates it if missing and grants it only what serve needs, audit records insert-only (same as migrate --app-role)"`
+	DemoData            bool          `env:"DEMO_DATA" envDefault:"true" help:"load the demo organization into an empty embedded database"`
+	LogFormat           string        `env:"LOG_FORMAT" envDefault:"text" help:"text or json"`
+	LogLevel            string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	ShutdownTimeout     time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s" help:"how long serve waits for requests to finish on SIGTERM"`
 
 	AdjustmentWindow time.Duration `env:"LICENSE_ADJUSTMENT_WINDOW" envDefault:"24h" help:"how long a license adjustment waits for Support before it is processed automatically (at least 1s)"`
 	SMTPURL          string        `env:"SMTP_URL" help:"the mail server: smtp://user:password@host:587 (STARTTLS; add ?tls=opportunistic or ?tls=none for a local relay) or smtps://...:465; unset writes mail to MAIL_OUTBOX_DIR and the log"`
@@ -96,6 +97,16 @@ func Load() (*Config, error) {
 
 // Embedded reports whether the embedded SQLite database is used.
 func (c *Config) Embedded() bool { return c.DatabaseURL == "" }
+
+// CheckpointFile is where the audit chains' heads are appended:
+// AUDIT_CHECKPOINT_FILE, else a file beside the embedded database ("" on
+// PostgreSQL: logged only).
+func (c *Config) CheckpointFile() string {
+	if c.AuditCheckpointFile != "" || !c.Embedded() {
+		return c.AuditCheckpointFile
+	}
+	return filepath.Join(c.DataDir, "audit-checkpoints.jsonl")
+}
 
 // SigningSecret returns the access-token signing secret: JWT_SECRET, or on
 // the embedded database one generated on first run and kept in DATA_DIR.

@@ -20,7 +20,8 @@ import (
 )
 
 // On SQLite, the file itself refuses to change or remove an audit record
-// (R31), whoever connects, and Migrate puts a lost trigger back.
+// or a link of its hash chain (R31), whoever connects, and Migrate puts a
+// lost trigger back.
 func TestSQLiteAuditTrailIsAppendOnly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -45,6 +46,11 @@ func TestSQLiteAuditTrailIsAppendOnly(t *testing.T) {
 	refused(`UPDATE audit_events SET reason = 'rewritten' WHERE id = 1`)
 	refused(`DELETE FROM audit_events WHERE id = 1`)
 	refused(`DELETE FROM audit_events`)
+	if _, err := d.SQL.ExecContext(ctx, `INSERT INTO audit_seals (id, organization_id, seq, audit_event_id, hash, sealed_at) VALUES (1, 0, 1, 1, 'h', datetime())`); err != nil {
+		t.Fatalf("inserting a link of the hash chain: %v", err)
+	}
+	refused(`UPDATE audit_seals SET hash = 'forged' WHERE id = 1`)
+	refused(`DELETE FROM audit_seals`)
 
 	// ent rebuilding the table loses its triggers; Migrate creates them again.
 	if _, err := d.SQL.ExecContext(ctx, `DROP TRIGGER audit_events_no_delete`); err != nil {
@@ -54,6 +60,13 @@ func TestSQLiteAuditTrailIsAppendOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	refused(`DELETE FROM audit_events WHERE id = 1`)
+	if _, err := d.SQL.ExecContext(ctx, `DROP TRIGGER audit_seals_no_update`); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	refused(`UPDATE audit_seals SET hash = 'forged' WHERE id = 1`)
 
 	var reason string
 	if err := d.SQL.QueryRowContext(ctx, `SELECT reason FROM audit_events WHERE id = 1`).Scan(&reason); err != nil || reason != "kept" {
@@ -151,6 +164,9 @@ func TestPostgresAppRoleCannotRewriteAuditTrail(t *testing.T) {
 	if err := app.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events`).Scan(&records); err != nil || records != 1 {
 		t.Fatalf("the application role reads %d audit records, %v; want 1", records, err)
 	}
+	if err := exec(`INSERT INTO audit_seals (organization_id, seq, audit_event_id, hash, sealed_at) VALUES (0, 1, 1, 'h', now())`); err != nil {
+		t.Fatalf("the application role cannot append a link to the hash chain: %v", err)
+	}
 	for _, stmt := range []string{
 		`UPDATE audit_events SET reason = 'rewritten'`,
 		`DELETE FROM audit_events`,
@@ -161,6 +177,12 @@ func TestPostgresAppRoleCannotRewriteAuditTrail(t *testing.T) {
 		`CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$`,
 		`ALTER FUNCTION audit_events_append_only() OWNER TO CURRENT_USER`,
 		`DROP TABLE audit_events`,
+		`UPDATE audit_seals SET hash = 'forged'`,
+		`DELETE FROM audit_seals`,
+		`TRUNCATE audit_seals`,
+		`ALTER TABLE audit_seals DISABLE TRIGGER audit_seals_append_only`,
+		`DROP TRIGGER audit_seals_append_only ON audit_seals`,
+		`DROP TABLE audit_seals`,
 		`INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999999999999, true)`,
 		`DELETE FROM river_migration`,
 	} {
@@ -213,7 +235,7 @@ func TestPostgresAppRoleCannotRewriteAuditTrail(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"users", "audit_events", "goose_db_version", "river_job", "river_leader", "river_queue", "river_migration"} {
+	for _, want := range []string{"users", "audit_events", "audit_seals", "goose_db_version", "river_job", "river_leader", "river_queue", "river_migration"} {
 		if !contains(tables, want) {
 			t.Errorf("no table %s after Migrate (tables: %v)", want, tables)
 		}
@@ -221,7 +243,7 @@ func TestPostgresAppRoleCannotRewriteAuditTrail(t *testing.T) {
 	for _, table := range tables {
 		want := "SELECT, INSERT, UPDATE, DELETE"
 		switch table {
-		case "audit_events":
+		case "audit_events", "audit_seals":
 			want = "SELECT, INSERT"
 		case "goose_db_version", "river_migration":
 			want = "SELECT"

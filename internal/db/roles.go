@@ -15,15 +15,17 @@ import (
 // and `serve` runs as an application role that is granted only what it
 // needs. Owning a table is what lets a role TRUNCATE it, disable or drop its
 // triggers and replace their functions, so the application role owns
-// nothing, and on audit_events it may only INSERT and SELECT.
+// nothing, and on audit_events and its hash chain (audit_seals) it may only
+// INSERT and SELECT.
 
 // Tables the application role reads but never writes: the records of which
 // migrations ran (serve checks them before it starts, and only migrate,
 // as the owner, writes them).
 var readOnlyTables = []string{"goose_db_version", "river_migration"}
 
-// appendOnlyTables are the tables whose rows are never changed or removed.
-var appendOnlyTables = []string{"audit_events"}
+// appendOnlyTables are the tables whose rows are never changed or removed:
+// the audit trail and the hash chain that seals it.
+var appendOnlyTables = []string{"audit_events", "audit_seals"}
 
 // GrantAppRole creates the PostgreSQL role serve runs as, unless it exists
 // (as LOGIN without a password: the operator gives it one, or creates the
@@ -32,7 +34,8 @@ var appendOnlyTables = []string{"audit_events"}
 //
 //   - USAGE on the schema;
 //   - SELECT, INSERT, UPDATE, DELETE on every table (the product's and River's
-//     job queue), except SELECT and INSERT only on audit_events and SELECT
+//     job queue), except SELECT and INSERT only on audit_events and
+//     audit_seals, and SELECT
 //     only on the migration version tables (goose_db_version,
 //     river_migration); never TRUNCATE, REFERENCES or TRIGGER;
 //   - USAGE and SELECT on the sequences (nextval; not setval);
@@ -141,11 +144,11 @@ func checkAppRoleIsPowerless(ctx context.Context, tx *sql.Tx, role string) error
 }
 
 // MayRewriteAuditTrail reports whether the role connected to PostgreSQL
-// could change or remove audit records despite the append-only trigger: a
-// superuser, the owner of audit_events or of the trigger's function (or a
-// member of it), or a role granted UPDATE, DELETE or TRUNCATE on it. serve
-// warns when it runs as such a role. Always false on SQLite, where the file
-// has no roles.
+// could change or remove audit records or their hash chain despite the
+// append-only triggers: a superuser, the owner of audit_events, audit_seals
+// or the triggers' function (or a member of it), or a role granted UPDATE,
+// DELETE or TRUNCATE on either table. serve warns when it runs as such a
+// role. Always false on SQLite, where the file has no roles.
 func (d *DB) MayRewriteAuditTrail(ctx context.Context) (bool, error) {
 	if d.Dialect != dialect.Postgres {
 		return false, nil
@@ -155,6 +158,8 @@ func (d *DB) MayRewriteAuditTrail(ctx context.Context) (bool, error) {
 		SELECT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
 			OR pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = 'audit_events'::regclass), 'MEMBER')
 			OR pg_has_role(current_user, (SELECT proowner FROM pg_proc WHERE oid = 'audit_events_append_only()'::regprocedure), 'MEMBER')
-			OR has_table_privilege('audit_events', 'UPDATE, DELETE, TRUNCATE')`).Scan(&may)
+			OR pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = 'audit_seals'::regclass), 'MEMBER')
+			OR has_table_privilege('audit_events', 'UPDATE, DELETE, TRUNCATE')
+			OR has_table_privilege('audit_seals', 'UPDATE, DELETE, TRUNCATE')`).Scan(&may)
 	return may, err
 }

@@ -126,6 +126,14 @@ func New(sqlDB *sql.DB, dialectName string, cfg Config) (*Queue, error) {
 // Workers is where packages register the workers of their jobs.
 func (q *Queue) Workers() *river.Workers { return q.workers }
 
+// AddPeriodic inserts args every interval (and once at Start), from the
+// one process that River elects leader among those sharing the database.
+func (q *Queue) AddPeriodic(interval time.Duration, args river.JobArgs) {
+	q.client.PeriodicJobs().Add(river.NewPeriodicJob(river.PeriodicInterval(interval),
+		func() (river.JobArgs, *river.InsertOpts) { return args, nil },
+		&river.PeriodicJobOpts{RunOnStart: true}))
+}
+
 // Start works jobs until Stop.
 func (q *Queue) Start(ctx context.Context) error { return q.client.Start(ctx) }
 

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"github.com/clinicemr/usermanager/ent"
+	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/directory"
 	"github.com/clinicemr/usermanager/internal/licenses"
@@ -20,4 +21,6 @@ type Resolver struct {
 	Licenses   *licenses.Service
 	Onboarding *onboarding.Service
 	Resets     *users.Resets
+	// AuditExport hands out the audit trail's export URLs.
+	AuditExport *audit.Exporter
 }

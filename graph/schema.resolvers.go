@@ -146,6 +146,11 @@ func (r *mutationResolver) RevokeSessions(ctx context.Context, input auth.Revoke
 	return r.Auth.RevokeSessions(ctx, input)
 }
 
+// ExportAuditEvents is the resolver for the exportAuditEvents field.
+func (r *mutationResolver) ExportAuditEvents(ctx context.Context, input audit.ExportInput) (*audit.ExportPayload, error) {
+	return r.AuditExport.Export(ctx, input)
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*ent.User, error) {
 	return r.Directory.Viewer(ctx)

@@ -207,7 +207,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		}
 	}
 	srv := server.New(server.Options{
-		DB: d, Auth: a.Auth, Resolver: a.Resolver(), Media: a.MediaHandler(),
+		DB: d, Auth: a.Auth, Resolver: a.Resolver(), Media: a.MediaHandler(), AuditExport: a.AuditExportHandler(),
 		AllowedOrigins:   cfg.CORSAllowedOrigins,
 		OperationTimeout: cfg.OperationTimeout,
 		Production:       cfg.Production,

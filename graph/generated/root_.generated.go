@@ -126,6 +126,12 @@ type ComplexityRoot struct {
 		User    func(childComplexity int) int
 	}
 
+	ExportAuditEventsPayload struct {
+		ExpiresAt  func(childComplexity int) int
+		URL        func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+	}
+
 	License struct {
 		Class        func(childComplexity int) int
 		Clinic       func(childComplexity int) int
@@ -193,6 +199,7 @@ type ComplexityRoot struct {
 		CreateClinic             func(childComplexity int, input onboarding.CreateClinicInput) int
 		CreateOrganization       func(childComplexity int, input onboarding.CreateOrganizationInput) int
 		CreateUser               func(childComplexity int, input users.CreateUserInput) int
+		ExportAuditEvents        func(childComplexity int, input audit.ExportInput) int
 		Login                    func(childComplexity int, input auth.LoginInput) int
 		Logout                   func(childComplexity int) int
 		ProcessLicenseAdjustment func(childComplexity int, input licenses.AdjustmentInput) int
@@ -717,6 +724,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DuplicateProvider.User(childComplexity), true
 
+	case "ExportAuditEventsPayload.expiresAt":
+		if e.ComplexityRoot.ExportAuditEventsPayload.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportAuditEventsPayload.ExpiresAt(childComplexity), true
+	case "ExportAuditEventsPayload.url":
+		if e.ComplexityRoot.ExportAuditEventsPayload.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportAuditEventsPayload.URL(childComplexity), true
+	case "ExportAuditEventsPayload.userErrors":
+		if e.ComplexityRoot.ExportAuditEventsPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportAuditEventsPayload.UserErrors(childComplexity), true
+
 	case "License.class":
 		if e.ComplexityRoot.License.Class == nil {
 			break
@@ -1029,6 +1055,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateUser(childComplexity, args["input"].(users.CreateUserInput)), true
+	case "Mutation.exportAuditEvents":
+		if e.ComplexityRoot.Mutation.ExportAuditEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_exportAuditEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ExportAuditEvents(childComplexity, args["input"].(audit.ExportInput)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -1942,6 +1979,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateOrganizationInput", ec.unmarshalInputCreateOrganizationInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
 			graphql.NewInputUnmarshaler("DuplicateProvidersInput", ec.unmarshalInputDuplicateProvidersInput),
+			graphql.NewInputUnmarshaler("ExportAuditEventsInput", ec.unmarshalInputExportAuditEventsInput),
 			graphql.NewInputUnmarshaler("LicenseAdjustmentInput", ec.unmarshalInputLicenseAdjustmentInput),
 			graphql.NewInputUnmarshaler("LicenseAdjustmentOrder", ec.unmarshalInputLicenseAdjustmentOrder),
 			graphql.NewInputUnmarshaler("LicenseAdjustmentSearch", ec.unmarshalInputLicenseAdjustmentSearch),
@@ -2102,6 +2140,7 @@ enum AuditEventAction @goModel(model: "github.com/clinicemr/usermanager/ent/audi
   PASSWORD_RESET_COMPLETED
   LOCKOUT_CLEARED
   SESSION_REVOKED
+  AUDIT_EXPORTED
 }
 """
 A connection to a list of items.
@@ -4017,6 +4056,32 @@ extend type Mutation {
   from the next request and their subscriptions close (R25).
   """
   revokeSessions(input: RevokeSessionsInput!): RevokeSessionsPayload!
+  """
+  A short-lived signed URL (GET, no Authorization header) of the audit trail
+  as CSV, the records matching filter, oldest first (R31). Needs View Users:
+  a manager exports their organization's trail, the same records
+  auditEvents shows them; Support names the organization (organizationId).
+  The URL is valid for at least 5 minutes, and for that organization and
+  filter only. The export is itself recorded (AUDIT_EXPORTED).
+  """
+  exportAuditEvents(input: ExportAuditEventsInput!): ExportAuditEventsPayload!
+}
+
+input ExportAuditEventsInput {
+  """
+  Support only: the organization whose trail to export.
+  """
+  organizationId: ID
+  filter: AuditEventSearch
+}
+
+type ExportAuditEventsPayload {
+  """
+  Where to download the CSV (relative to the server), until expiresAt.
+  """
+  url: String
+  expiresAt: Time
+  userErrors: [UserError!]!
 }
 
 input SendPasswordResetEmailInput {
@@ -4243,6 +4308,18 @@ func (ec *executionContext) childFields_DuplicateProvider(ctx context.Context, f
 		return ec.fieldContext_DuplicateProvider_reasons(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DuplicateProvider", field.Name)
+}
+
+func (ec *executionContext) childFields_ExportAuditEventsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "url":
+		return ec.fieldContext_ExportAuditEventsPayload_url(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ExportAuditEventsPayload_expiresAt(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_ExportAuditEventsPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExportAuditEventsPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_License(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -51,6 +51,7 @@ type MutationResolver interface {
 	ResetPassword(ctx context.Context, input users.ResetPasswordInput) (*users.ResetPasswordPayload, error)
 	ClearLockout(ctx context.Context, input users.ClearLockoutInput) (*users.UserPayload, error)
 	RevokeSessions(ctx context.Context, input auth.RevokeSessionsInput) (*auth.RevokeSessionsPayload, error)
+	ExportAuditEvents(ctx context.Context, input audit.ExportInput) (*audit.ExportPayload, error)
 }
 type SubscriptionResolver interface {
 	LicenseCountsChanged(ctx context.Context, clinicID *int) (<-chan []*licenses.Count, error)
@@ -151,6 +152,20 @@ func (ec *executionContext) field_Mutation_createUser_args(ctx context.Context, 
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (users.CreateUserInput, error) {
 			return ec.unmarshalNCreateUserInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋusersᚐCreateUserInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_exportAuditEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (audit.ExportInput, error) {
+			return ec.unmarshalNExportAuditEventsInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋauditᚐExportInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -1023,6 +1038,84 @@ func (ec *executionContext) _DuplicateProvider_reasons(ctx context.Context, fiel
 }
 func (ec *executionContext) fieldContext_DuplicateProvider_reasons(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DuplicateProvider", field, false, false, "DuplicateReason")
+}
+
+func (ec *executionContext) _ExportAuditEventsPayload_url(ctx context.Context, field graphql.CollectedField, obj *audit.ExportPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportAuditEventsPayload_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExportAuditEventsPayload_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportAuditEventsPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExportAuditEventsPayload_expiresAt(ctx context.Context, field graphql.CollectedField, obj *audit.ExportPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportAuditEventsPayload_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExportAuditEventsPayload_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportAuditEventsPayload", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ExportAuditEventsPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *audit.ExportPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportAuditEventsPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*apperr.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋapperrᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExportAuditEventsPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExportAuditEventsPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _LicenseAdjustmentPayload_adjustment(ctx context.Context, field graphql.CollectedField, obj *licenses.AdjustmentPayload) (ret graphql.Marshaler) {
@@ -2373,6 +2466,50 @@ func (ec *executionContext) fieldContext_Mutation_revokeSessions(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_revokeSessions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_exportAuditEvents(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_exportAuditEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ExportAuditEvents(ctx, fc.Args["input"].(audit.ExportInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *audit.ExportPayload) graphql.Marshaler {
+			return ec.marshalNExportAuditEventsPayload2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋauditᚐExportPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_exportAuditEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExportAuditEventsPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_exportAuditEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -3900,6 +4037,55 @@ func UnmarshalDuplicateProvidersInput(ctx context.Context, raw any) (directory.D
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputExportAuditEventsInput(ctx context.Context, obj any) (audit.ExportInput, error) {
+	var it audit.ExportInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"organizationId", "filter"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "organizationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("organizationId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrganizationID = data
+		case "filter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("filter"))
+			data, err := ec.unmarshalOAuditEventSearch2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋauditᚐFilter(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Filter = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalExportAuditEventsInput unmarshals raw into the ExportAuditEventsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalExportAuditEventsInput(ctx context.Context, raw any) (audit.ExportInput, error) {
+	var out audit.ExportInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ExportAuditEventsInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLicenseAdjustmentInput(ctx context.Context, obj any) (licenses.AdjustmentInput, error) {
 	var it licenses.AdjustmentInput
 	if obj == nil {
@@ -5173,6 +5359,49 @@ func (ec *executionContext) _DuplicateProvider(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var exportAuditEventsPayloadImplementors = []string{"ExportAuditEventsPayload"}
+
+func (ec *executionContext) _ExportAuditEventsPayload(ctx context.Context, sel ast.SelectionSet, obj *audit.ExportPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, exportAuditEventsPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExportAuditEventsPayload")
+		case "url":
+			out.Values[i] = ec._ExportAuditEventsPayload_url(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._ExportAuditEventsPayload_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._ExportAuditEventsPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var licenseAdjustmentPayloadImplementors = []string{"LicenseAdjustmentPayload"}
 
 func (ec *executionContext) _LicenseAdjustmentPayload(ctx context.Context, sel ast.SelectionSet, obj *licenses.AdjustmentPayload) graphql.Marshaler {
@@ -5497,6 +5726,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "revokeSessions":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_revokeSessions(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "exportAuditEvents":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_exportAuditEvents(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -6125,6 +6361,19 @@ func (ec *executionContext) marshalNDuplicateReason2ᚕgithubᚗcomᚋclinicemr�
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNExportAuditEventsInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋauditᚐExportInput(ctx context.Context, v any) (audit.ExportInput, error) {
+	res, err := ec.unmarshalInputExportAuditEventsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNExportAuditEventsPayload2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋauditᚐExportPayload(ctx context.Context, sel ast.SelectionSet, v *audit.ExportPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExportAuditEventsPayload!")
+		return graphql.Null
+	}
+	return ec._ExportAuditEventsPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNLicenseAdjustmentInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋlicensesᚐAdjustmentInput(ctx context.Context, v any) (licenses.AdjustmentInput, error) {

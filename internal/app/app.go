@@ -77,6 +77,8 @@ type App struct {
 	Onboarding *onboarding.Service
 	// AuditSealer binds the audit trail into its hash chains.
 	AuditSealer *audit.Sealer
+	// AuditExport hands out and serves the audit trail's CSV exports.
+	AuditExport *audit.Exporter
 
 	started        bool
 	stopOptimizing context.CancelFunc
@@ -122,6 +124,7 @@ func New(ctx context.Context, d *db.DB, s Settings) (*App, error) {
 	}
 	a.Resets = users.NewResets(d.Client, a.Profiles, a.Jobs, a.Lockout, s.Resets)
 	a.Onboarding = onboarding.New(d.Client, a.Licenses)
+	a.AuditExport = audit.NewExporter(d.Client, s.MediaKey, s.Now)
 
 	workers := a.Jobs.Workers()
 	river.AddWorker(workers, &licenses.ProcessAdjustmentWorker{Licenses: a.Licenses})
@@ -145,6 +148,7 @@ func (a *App) Resolver() *graph.Resolver {
 	return &graph.Resolver{
 		Client: a.DB.Client, Auth: a.Auth, Directory: a.Directory, Profiles: a.Profiles,
 		Images: a.Images, Licenses: a.Licenses, Onboarding: a.Onboarding, Resets: a.Resets,
+		AuditExport: a.AuditExport,
 	}
 }
 
@@ -152,6 +156,10 @@ func (a *App) Resolver() *graph.Resolver {
 func (a *App) MediaHandler() http.Handler {
 	return media.Handler(a.Media, a.Signer, users.URLPrefix)
 }
+
+// AuditExportHandler serves the audit trail's CSV exports under their
+// signed URLs (audit.ExportPrefix).
+func (a *App) AuditExportHandler() http.Handler { return a.AuditExport.Handler() }
 
 // Start starts the live-event listener and the job queue's workers. The
 // queue runs until Stop, whatever becomes of ctx.

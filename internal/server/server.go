@@ -30,6 +30,7 @@ import (
 	"github.com/clinicemr/usermanager/graph"
 	"github.com/clinicemr/usermanager/graph/generated"
 	"github.com/clinicemr/usermanager/internal/apperr"
+	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/graphiql"
@@ -47,6 +48,9 @@ type Options struct {
 	Resolver *graph.Resolver
 	// Media serves pictures and signatures (under users.URLPrefix).
 	Media http.Handler
+	// AuditExport serves the audit trail's CSV exports (under
+	// audit.ExportPrefix).
+	AuditExport http.Handler
 	// AllowedOrigins are the origins of browser clients, for CORS and for
 	// WebSocket upgrades.
 	AllowedOrigins []string
@@ -124,6 +128,7 @@ func New(opts Options) *Server {
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", api)
 	mux.Handle(users.URLPrefix+"/", opts.Media)
+	mux.Handle(audit.ExportPrefix+"/", opts.AuditExport)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", s.ready)
 	if opts.GraphiQL {

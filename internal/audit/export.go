@@ -1,0 +1,317 @@
+package audit
+
+// Export of the audit trail as CSV (R31, issue #11 item 5).
+//
+// exportAuditEvents checks who asks and hands out a short-lived signed URL;
+// the URL names the organization and the filter, and its signature binds
+// them, so whoever holds it gets exactly that and nothing else. ExportHandler
+// serves it, streaming the records from the database in batches.
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clinicemr/usermanager/ent"
+	"github.com/clinicemr/usermanager/ent/auditevent"
+	"github.com/clinicemr/usermanager/ent/organization"
+	"github.com/clinicemr/usermanager/ent/privacy"
+	"github.com/clinicemr/usermanager/internal/apperr"
+	"github.com/clinicemr/usermanager/internal/gid"
+	"github.com/clinicemr/usermanager/internal/media"
+	"github.com/clinicemr/usermanager/internal/viewer"
+)
+
+const (
+	// ExportPrefix is where ExportHandler is mounted.
+	ExportPrefix = "/audit-export"
+	// ExportTTL is the shortest lifetime of an export URL (it may live up
+	// to 1.5×, see media.Signer).
+	ExportTTL = 5 * time.Minute
+	// exportBatch is how many records one query of the export reads.
+	exportBatch = 1000
+)
+
+// ExportInput is exportAuditEvents' input. Support names the organization;
+// a manager exports their own.
+type ExportInput struct {
+	OrganizationID *int    `json:"organizationId"`
+	Filter         *Filter `json:"filter"`
+}
+
+// ExportPayload is exportAuditEvents' answer.
+type ExportPayload struct {
+	URL        *string             `json:"url"`
+	ExpiresAt  *time.Time          `json:"expiresAt"`
+	UserErrors []*apperr.UserError `json:"userErrors"`
+}
+
+// exportScope is what an export URL grants: the records of one organization
+// that match Filter. It travels in the URL, signed.
+type exportScope struct {
+	OrganizationID int    `json:"org"`
+	ViewerID       int    `json:"by"`
+	Filter         Filter `json:"filter"`
+}
+
+// Exporter issues and serves export URLs.
+type Exporter struct {
+	client *ent.Client
+	signer media.Signer
+}
+
+// NewExporter signs its URLs with a key derived from mediaKey (the media
+// URLs' HMAC key), so that a picture's signature is never an export's.
+func NewExporter(client *ent.Client, mediaKey []byte, now func() time.Time) *Exporter {
+	m := hmac.New(sha256.New, mediaKey)
+	m.Write([]byte("audit export URLs"))
+	return &Exporter{client: client, signer: media.Signer{Secret: m.Sum(nil), TTL: ExportTTL, Now: now}}
+}
+
+// Export answers exportAuditEvents. It needs View Users, and shows a manager
+// what auditEvents shows them: their whole organization's trail. Support
+// names the organization. The export is itself recorded (AUDIT_EXPORTED).
+func (x *Exporter) Export(ctx context.Context, in ExportInput) (*ExportPayload, error) {
+	v, err := viewer.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !v.Can(viewer.PermViewUsers) {
+		return nil, apperr.Forbidden("exporting the audit trail needs the View Users permission")
+	}
+	orgID := v.OrganizationID
+	switch {
+	case v.Support && in.OrganizationID == nil:
+		return nil, apperr.BadInput("Support staff name the organization (organizationId)")
+	case v.Support:
+		orgID = *in.OrganizationID
+		exists, err := x.client.Organization.Query().Where(organization.ID(orgID)).Exist(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !exists {
+			return nil, apperr.NotFound("no such organization")
+		}
+	case in.OrganizationID != nil && *in.OrganizationID != orgID:
+		return nil, apperr.NotFound("no such organization")
+	}
+	scope := exportScope{OrganizationID: orgID, ViewerID: v.UserID}
+	if in.Filter != nil {
+		scope.Filter = *in.Filter
+	}
+	key, err := json.Marshal(scope)
+	if err != nil {
+		return nil, err
+	}
+	link := x.signer.URL(ExportPrefix, base64.RawURLEncoding.EncodeToString(key))
+	expiresAt, err := urlExpiry(link)
+	if err != nil {
+		return nil, err
+	}
+	err = Record(ctx, x.client, Event{
+		Action: auditevent.ActionAUDIT_EXPORTED, OrganizationID: &orgID,
+		TargetType: "Organization", TargetID: &orgID,
+		After: map[string]any{"filter": scope.Filter.describe(), "expiresAt": expiresAt.UTC().Format(time.RFC3339)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ExportPayload{URL: &link, ExpiresAt: &expiresAt, UserErrors: []*apperr.UserError{}}, nil
+}
+
+// urlExpiry reads the expiry media.Signer put in a URL it made.
+func urlExpiry(link string) (time.Time, error) {
+	u, err := url.Parse(link)
+	if err != nil {
+		return time.Time{}, err
+	}
+	exp, err := strconv.ParseInt(u.Query().Get("exp"), 10, 64)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(exp, 0), nil
+}
+
+// describe is the filter as the export's audit record shows it: the fields
+// set, IDs opaque as the API shows them.
+func (f Filter) describe() map[string]any {
+	d := map[string]any{}
+	if f.UserID != nil {
+		d["userId"] = gid.Encode(*f.UserID)
+	}
+	if f.ActorID != nil {
+		d["actorId"] = gid.Encode(*f.ActorID)
+	}
+	if len(f.Actions) > 0 {
+		d["actions"] = f.Actions
+	}
+	if f.From != nil {
+		d["from"] = f.From.UTC().Format(time.RFC3339Nano)
+	}
+	if f.To != nil {
+		d["to"] = f.To.UTC().Format(time.RFC3339Nano)
+	}
+	return d
+}
+
+// Handler serves GET and HEAD ExportPrefix/<scope>?exp=…&sig=… (the URLs
+// Export hands out) as a CSV download: 403 for a missing, altered or expired
+// signature, 405 for other methods. No Authorization header is needed: the
+// signature is the authority, for ExportTTL.
+func (x *Exporter) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.Set("Allow", "GET, HEAD")
+			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+			return
+		}
+		key, _ := strings.CutPrefix(r.URL.Path, ExportPrefix+"/")
+		q := r.URL.Query()
+		var scope exportScope
+		if !x.signer.Verify(key, q.Get("exp"), q.Get("sig")) || decodeScope(key, &scope) != nil {
+			http.Error(w, http.StatusText(http.StatusForbidden), http.StatusForbidden)
+			return
+		}
+		h.Set("Content-Type", "text/csv; charset=utf-8")
+		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="audit-trail-%d-%s.csv"`,
+			scope.OrganizationID, time.Now().UTC().Format("20060102-150405")))
+		if r.Method == http.MethodHead {
+			return
+		}
+		// The headers go out with the first rows: a failure after that can
+		// only cut the download short (the client sees a truncated body).
+		if err := WriteCSV(r.Context(), x.client, w, scope.OrganizationID, scope.Filter); err != nil {
+			slog.ErrorContext(r.Context(), "audit: export failed", "organization", scope.OrganizationID, "err", err)
+			// Abort the connection, so the download is visibly incomplete.
+			panic(http.ErrAbortHandler)
+		}
+	})
+}
+
+func decodeScope(key string, scope *exportScope) error {
+	raw, err := base64.RawURLEncoding.DecodeString(key)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, scope); err != nil {
+		return err
+	}
+	if scope.OrganizationID <= 0 {
+		return errors.New("no organization")
+	}
+	return nil
+}
+
+// ExportColumns is the CSV header.
+var ExportColumns = []string{
+	"id", "time", "action", "actor_username", "actor_id", "target_type", "target_id",
+	"target_user_id", "organization_id", "outcome", "reason", "client_ip", "request_id", "before", "after",
+}
+
+// WriteCSV writes the organization's records that match filter to w as CSV
+// (ExportColumns), oldest first, reading exportBatch records per query
+// (keyset pagination on created_at, id) so that memory stays flat however
+// long the period. IDs are opaque, as the API shows them; times are
+// RFC 3339 in UTC; cells a spreadsheet would run as formulas are defused.
+func WriteCSV(ctx context.Context, client *ent.Client, w io.Writer, orgID int, filter Filter) error {
+	// The URL's signature is the authority here, not a signed-in viewer.
+	ctx = privacy.DecisionContext(ctx, privacy.Allow)
+	out := csv.NewWriter(w)
+	if err := out.Write(ExportColumns); err != nil {
+		return err
+	}
+	var last *ent.AuditEvent
+	for {
+		q := client.AuditEvent.Query().
+			Where(auditevent.OrganizationID(orgID)).Where(filter.predicates()...)
+		if last != nil {
+			q = q.Where(auditevent.Or(
+				auditevent.CreatedAtGT(last.CreatedAt),
+				auditevent.And(auditevent.CreatedAt(last.CreatedAt), auditevent.IDGT(last.ID)),
+			))
+		}
+		batch, err := q.Order(ent.Asc(auditevent.FieldCreatedAt), ent.Asc(auditevent.FieldID)).Limit(exportBatch).All(ctx)
+		if err != nil {
+			return err
+		}
+		for _, e := range batch {
+			row, err := csvRow(e)
+			if err != nil {
+				return err
+			}
+			if err := out.Write(row); err != nil {
+				return err
+			}
+		}
+		out.Flush()
+		if err := out.Error(); err != nil {
+			return err
+		}
+		if len(batch) < exportBatch {
+			return nil
+		}
+		last = batch[len(batch)-1]
+	}
+}
+
+func csvRow(e *ent.AuditEvent) ([]string, error) {
+	before, err := jsonCell(e.Before)
+	if err != nil {
+		return nil, err
+	}
+	after, err := jsonCell(e.After)
+	if err != nil {
+		return nil, err
+	}
+	row := []string{
+		gid.Encode(e.ID), e.CreatedAt.UTC().Format(time.RFC3339Nano), string(e.Action),
+		e.ActorUsername, optionalID(e.ActorID), e.TargetType, optionalID(e.TargetID),
+		optionalID(e.TargetUserID), optionalID(e.OrganizationID), string(e.Outcome),
+		e.Reason, e.ClientIP, e.RequestID, before, after,
+	}
+	for i, cell := range row {
+		row[i] = defuse(cell)
+	}
+	return row, nil
+}
+
+func optionalID(id *int) string {
+	if id == nil {
+		return ""
+	}
+	return gid.Encode(*id)
+}
+
+func jsonCell(m map[string]any) (string, error) {
+	if m == nil {
+		return "", nil
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
+}
+
+// defuse keeps a spreadsheet from running a cell as a formula (CSV
+// injection): a cell starting with =, +, -, @, a tab or a carriage return
+// gets a leading apostrophe.
+func defuse(cell string) string {
+	if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+		return "'" + cell
+	}
+	return cell
+}

@@ -75,7 +75,8 @@ func (User) Hooks() []ent.Hook {
 // deletes to everyone.
 func (AuditEvent) Policy() ent.Policy {
 	return privacy.Policy{
-		Query: privacy.QueryPolicy{policy.RequireViewer(), policy.RequirePermission(viewer.PermViewUsers), policy.FilterOrganization()},
+		Query: privacy.QueryPolicy{policy.RequireViewer(), policy.RequirePermission(viewer.PermViewUsers), policy.FilterOrganization(),
+			policy.FilterVisibleAuditEvents()},
 		Mutation: privacy.MutationPolicy{
 			privacy.OnMutationOperation(privacy.AlwaysAllowRule(), ent.OpCreate),
 			privacy.AlwaysDenyRule(),

@@ -3509,7 +3509,10 @@ extend type Query {
   duplicateProviders(input: DuplicateProvidersInput!): [DuplicateProvider!]!
 
   """
-  The organization's audit trail (R31), newest first. Needs View Users.
+  The organization's audit trail (R31), newest first. Needs View Users. A
+  manager with access to only some clinics reads the records about users who
+  have one of those clinics, about those clinics and their license
+  adjustments, and about the organization as a whole (R3).
 
   LICENSES_CHANGED records each change of a clinic's billed licenses of one
   class: before {class, total}; after {class, total, clinicId, cause}, cause

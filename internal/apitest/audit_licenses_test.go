@@ -258,8 +258,12 @@ func TestAuditLicensesChangedAtClinicCreation(t *testing.T) {
 		}
 		riverside := out.CreateClinic.Clinic.ID
 
-		// The organization's manager reads them; so does Support.
-		for who, c := range map[string]*apitest.Client{"manager": admin, "Support": support} {
+		// Support reads them. The organization's manager, who has no access
+		// to the new clinic, does not (R3).
+		if evs := audLicWhere(t, admin, "clinicId", riverside); len(evs) != 0 {
+			t.Errorf("a manager without access to the clinic reads %d of its records", len(evs))
+		}
+		for who, c := range map[string]*apitest.Client{"Support": support} {
 			byClass := map[string]audEvent{}
 			for _, ev := range audLicWhere(t, c, "clinicId", riverside) {
 				class, _ := ev.After["class"].(string)

@@ -21,6 +21,8 @@ import (
 	"entgo.io/ent/entql"
 
 	"github.com/clinicemr/usermanager/ent"
+	"github.com/clinicemr/usermanager/ent/auditevent"
+	"github.com/clinicemr/usermanager/ent/licenseadjustment"
 	"github.com/clinicemr/usermanager/ent/predicate"
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/ent/user"
@@ -124,6 +126,54 @@ func sharesClinic(v *viewer.Viewer) predicate.User {
 				sql.ColumnsEQ(t.C(user.ClinicsPrimaryKey[0]), s.C(user.FieldID)),
 				sql.InInts(t.C(user.ClinicsPrimaryKey[1]), v.ClinicIDs...),
 			))),
+		))
+	})
+}
+
+// FilterVisibleAuditEvents confines a manager who has access to only some
+// of the organization's clinics to the audit records about what they may
+// see (R3, R31): AuditEventsVisibleTo. Support and managers of every clinic
+// see the whole organization's trail (FilterOrganization).
+func FilterVisibleAuditEvents() privacy.QueryRule {
+	return privacy.AuditEventQueryRuleFunc(func(ctx context.Context, q *ent.AuditEventQuery) error {
+		v := viewer.FromContext(ctx)
+		if v == nil {
+			return privacy.Denyf("%w", ErrUnauthenticated)
+		}
+		if !v.Support && !v.AllClinics {
+			q.Where(AuditEventsVisibleTo(v.UserID, v.ClinicIDs))
+		}
+		return privacy.Skip
+	})
+}
+
+// AuditEventsVisibleTo are the audit records a manager with access to
+// clinicIDs may read (R3): a record about a user only if that user is the
+// manager or has access to one of the clinics; a record about a clinic, or
+// a license adjustment, only if it is one of the clinics'; records about
+// the organization as a whole (or nothing in particular) always.
+func AuditEventsVisibleTo(userID int, clinicIDs []int) predicate.AuditEvent {
+	return predicate.AuditEvent(func(s *sql.Selector) {
+		inClinics := func(column string) *sql.Predicate {
+			if len(clinicIDs) == 0 {
+				return sql.False()
+			}
+			return sql.InInts(column, clinicIDs...)
+		}
+		targetUser, targetType, targetID := s.C(auditevent.FieldTargetUserID), s.C(auditevent.FieldTargetType), s.C(auditevent.FieldTargetID)
+		access := sql.Table(user.ClinicsTable)
+		adjustments := sql.Table(licenseadjustment.Table)
+		notA := func(kind string) *sql.Predicate { return sql.Or(sql.IsNull(targetType), sql.NEQ(targetType, kind)) }
+		s.Where(sql.And(
+			sql.Or(sql.IsNull(targetUser), sql.EQ(targetUser, userID),
+				sql.Exists(sql.Select(access.C(user.ClinicsPrimaryKey[0])).From(access).Where(sql.And(
+					sql.ColumnsEQ(access.C(user.ClinicsPrimaryKey[0]), targetUser),
+					inClinics(access.C(user.ClinicsPrimaryKey[1])))))),
+			sql.Or(notA("Clinic"), inClinics(targetID)),
+			sql.Or(notA("LicenseAdjustment"),
+				sql.Exists(sql.Select(adjustments.C(licenseadjustment.FieldID)).From(adjustments).Where(sql.And(
+					sql.ColumnsEQ(adjustments.C(licenseadjustment.FieldID), targetID),
+					inClinics(adjustments.C(licenseadjustment.FieldClinicID)))))),
 		))
 	})
 }

@@ -85,7 +85,7 @@ func BenchmarkActivationRound(b *testing.B) {
 					b.Fatalf("%d activations succeeded for %d licenses", len(won), roundLicenses)
 				}
 				for _, id := range won {
-					if out := stSetAs(b, admin, id, "INACTIVE"); out.SetUserStatus.User == nil {
+					if out := stSet(b, admin, id, "INACTIVE"); out.SetUserStatus.User == nil {
 						b.Fatalf("inactivating: %+v", out.SetUserStatus)
 					}
 				}
@@ -147,11 +147,4 @@ func roundSetUp(b *testing.B, env *apitest.Env) []string {
 		ids[i] = gid.Encode(u.ID)
 	}
 	return ids
-}
-
-func stSetAs(b *testing.B, c *apitest.Client, id, status string) stPayload {
-	b.Helper()
-	var out stPayload
-	c.MustDo(stSetStatus, map[string]any{"id": id, "s": status}, &out)
-	return out
 }

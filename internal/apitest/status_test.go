@@ -23,7 +23,7 @@ type stPayload struct {
 	}
 }
 
-func stSet(t *testing.T, c *apitest.Client, id, status string) stPayload {
+func stSet(t testing.TB, c *apitest.Client, id, status string) stPayload {
 	t.Helper()
 	var out stPayload
 	c.MustDo(stSetStatus, map[string]any{"id": id, "s": status}, &out)

@@ -8,10 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/riverqueue/river"
 
 	"github.com/clinicemr/usermanager/ent"
@@ -80,8 +80,7 @@ type App struct {
 	// AuditExport hands out and serves the audit trail's CSV exports.
 	AuditExport *audit.Exporter
 
-	started        bool
-	stopOptimizing context.CancelFunc
+	started bool
 }
 
 // New builds the services on d and registers the job queue's workers.
@@ -140,6 +139,10 @@ func New(ctx context.Context, d *db.DB, s Settings) (*App, error) {
 	river.AddWorker(workers, &audit.CheckpointWorker{Sealer: a.AuditSealer})
 	a.Jobs.AddPeriodic(audit.SealEvery, audit.SealArgs{})
 	a.Jobs.AddPeriodic(audit.CheckpointEvery, audit.CheckpointArgs{})
+	if d.Dialect == dialect.SQLite {
+		river.AddWorker(workers, &db.OptimizeWorker{DB: d})
+		a.Jobs.AddPeriodic(db.OptimizeEvery, db.OptimizeArgs{})
+	}
 	return a, nil
 }
 
@@ -171,31 +174,7 @@ func (a *App) Start(ctx context.Context) error {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
 	a.started = true
-	optimizeCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a.stopOptimizing = cancel
-	go a.optimizeDatabase(optimizeCtx)
 	return nil
-}
-
-// optimizeEvery is how often the embedded database's planner statistics
-// are brought up to date.
-const optimizeEvery = time.Hour
-
-// optimizeDatabase keeps SQLite's planner statistics current while the
-// server runs (db.Optimize), as users are added in their thousands.
-func (a *App) optimizeDatabase(ctx context.Context) {
-	t := time.NewTicker(optimizeEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := a.DB.Optimize(ctx); err != nil && ctx.Err() == nil {
-				slog.Warn("updating the database's planner statistics failed", "error", err)
-			}
-		}
-	}
 }
 
 // Stop ends live subscriptions, lets running jobs finish within ctx, and
@@ -204,7 +183,6 @@ func (a *App) Stop(ctx context.Context) error {
 	a.Events.Close()
 	var err error
 	if a.started {
-		a.stopOptimizing()
 		err = a.Jobs.Stop(ctx)
 	}
 	return errors.Join(err, a.Media.Close())

@@ -19,8 +19,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -125,11 +123,7 @@ func (x *Exporter) Export(ctx context.Context, in ExportInput) (*ExportPayload, 
 	if err != nil {
 		return nil, err
 	}
-	link := x.signer.URL(ExportPrefix, base64.RawURLEncoding.EncodeToString(key))
-	expiresAt, err := urlExpiry(link)
-	if err != nil {
-		return nil, err
-	}
+	link, expiresAt := x.signer.URLExpiring(ExportPrefix, base64.RawURLEncoding.EncodeToString(key))
 	err = Record(ctx, x.client, Event{
 		Action: auditevent.ActionAUDIT_EXPORTED, OrganizationID: &orgID,
 		TargetType: "Organization", TargetID: &orgID,
@@ -139,19 +133,6 @@ func (x *Exporter) Export(ctx context.Context, in ExportInput) (*ExportPayload, 
 		return nil, err
 	}
 	return &ExportPayload{URL: &link, ExpiresAt: &expiresAt, UserErrors: []*apperr.UserError{}}, nil
-}
-
-// urlExpiry reads the expiry media.Signer put in a URL it made.
-func urlExpiry(link string) (time.Time, error) {
-	u, err := url.Parse(link)
-	if err != nil {
-		return time.Time{}, err
-	}
-	exp, err := strconv.ParseInt(u.Query().Get("exp"), 10, 64)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return time.Unix(exp, 0), nil
 }
 
 // describe is the filter as the export's audit record shows it: the fields

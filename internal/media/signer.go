@@ -61,8 +61,15 @@ func (s Signer) expiry(now time.Time) int64 {
 // prefix is where Handler is mounted ("/media", or an absolute
 // "https://api.example.org/media"); a trailing slash is ignored.
 func (s Signer) URL(prefix, key string) string {
-	exp := strconv.FormatInt(s.expiry(s.now()), 10)
-	return strings.TrimSuffix(prefix, "/") + "/" + key + "?exp=" + exp + "&sig=" + s.sign(key, exp)
+	link, _ := s.URLExpiring(prefix, key)
+	return link
+}
+
+// URLExpiring is URL, and when the URL stops working.
+func (s Signer) URLExpiring(prefix, key string) (string, time.Time) {
+	unix := s.expiry(s.now())
+	exp := strconv.FormatInt(unix, 10)
+	return strings.TrimSuffix(prefix, "/") + "/" + key + "?exp=" + exp + "&sig=" + s.sign(key, exp), time.Unix(unix, 0)
 }
 
 func (s Signer) sign(key, exp string) string { return sigEncoding.EncodeToString(s.mac(key, exp)) }

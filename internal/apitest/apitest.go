@@ -231,7 +231,11 @@ func (e *Env) start(d *db.DB) {
 	}
 	e.DB, e.statements = d, counter
 	e.Outbox = t.TempDir()
-	a, err := app.New(ctx, d, settings(opts, e.Outbox, e.Clock.Now))
+	// The listener first: media URLs are absolute, on the server's address.
+	e.Server = httptest.NewUnstartedServer(nil)
+	s := settings(opts, e.Outbox, e.Clock.Now)
+	s.PublicURL = "http://" + e.Server.Listener.Addr().String()
+	a, err := app.New(ctx, d, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +257,8 @@ func (e *Env) start(d *db.DB) {
 		defer cancel()
 		_ = a.Stop(stopCtx)
 	})
-	e.Server = httptest.NewServer(server.BoundBodyReads(srv, server.BodyTimeouts{Body: opts.BodyTimeout, Upload: opts.UploadTimeout}))
+	e.Server.Config.Handler = server.BoundBodyReads(srv, server.BodyTimeouts{Body: opts.BodyTimeout, Upload: opts.UploadTimeout})
+	e.Server.Start()
 	// Uploads carry the header that forces a CORS preflight, as the admin
 	// app's upload client sends it (the server refuses multipart without it).
 	base := e.Server.Client().Transport

@@ -56,11 +56,17 @@ func expExport(t *testing.T, c *apitest.Client, in map[string]any) (string, *api
 	return *p.URL, r
 }
 
-// expGet downloads an export URL (relative to the server) with no
+// expGet downloads an export URL (as handed out: absolute, on the server;
+// or a path the test altered) with no
 // Authorization header: the status, and the CSV's rows when 200.
 func expGet(t *testing.T, env *apitest.Env, link string) (int, [][]string) {
 	t.Helper()
-	resp, err := env.Server.Client().Get(env.Server.URL + link)
+	if strings.HasPrefix(link, "/") {
+		link = env.Server.URL + link
+	} else if !strings.HasPrefix(link, env.Server.URL+audit.ExportPrefix+"/") {
+		t.Fatalf("the export URL %q is not absolute on the server", link)
+	}
+	resp, err := env.Server.Client().Get(link)
 	if err != nil {
 		t.Fatal(err)
 	}

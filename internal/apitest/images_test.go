@@ -107,10 +107,11 @@ func TestImagesUploadServeRemove(t *testing.T) {
 			t.Fatalf("upload: %v %v", errs, p)
 		}
 		url, _ := p["user"].(map[string]any)["profilePictureUrl"].(string)
-		if !strings.HasPrefix(url, "/media/pictures/") {
+		// Absolute, so an SPA on another origin or a mobile app can load it.
+		if !strings.HasPrefix(url, env.Server.URL+"/media/pictures/") {
 			t.Fatalf("profilePictureUrl = %q", url)
 		}
-		res, err := http.Get(env.Server.URL + url)
+		res, err := http.Get(url)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +124,7 @@ func TestImagesUploadServeRemove(t *testing.T) {
 			t.Fatalf("Cache-Control = %q", cc)
 		}
 		// A tampered URL is refused.
-		if res, _ := http.Get(env.Server.URL + strings.Replace(url, "sig=", "sig=x", 1)); res.StatusCode != http.StatusForbidden {
+		if res, _ := http.Get(strings.Replace(url, "sig=", "sig=x", 1)); res.StatusCode != http.StatusForbidden {
 			t.Fatalf("tampered URL: %d", res.StatusCode)
 		}
 
@@ -182,7 +183,7 @@ func TestImagesUploadServeRemove(t *testing.T) {
 		if removed.RemoveProfilePicture.User.ProfilePictureURL != nil {
 			t.Fatal("picture still set after removal")
 		}
-		if res, _ := http.Get(env.Server.URL + url); res.StatusCode != http.StatusNotFound {
+		if res, _ := http.Get(url); res.StatusCode != http.StatusNotFound {
 			t.Fatalf("removed picture still served: %d", res.StatusCode)
 		}
 		// Removing it again changes nothing and answers the user.

@@ -189,6 +189,16 @@ func (s *Subscription) Until(timeout time.Duration, ok func(Response) bool) Resp
 	}
 }
 
+// Buffered returns a message already received, if any.
+func (s *Subscription) Buffered() (Response, bool) {
+	select {
+	case r := <-s.msgs:
+		return r, true
+	default:
+		return Response{}, false
+	}
+}
+
 // Quiet fails the test if a message arrives within d.
 func (s *Subscription) Quiet(d time.Duration) {
 	s.t.Helper()

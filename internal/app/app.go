@@ -55,6 +55,10 @@ type Settings struct {
 	// AuditCheckpointFile is where the audit chain heads are appended every
 	// audit.CheckpointEvery ("": logged only).
 	AuditCheckpointFile string
+	// PublicURL is the server's externally visible base URL
+	// (https://api.example.org); media and export URLs start with it so
+	// that clients on other origins can load them. "" gives relative URLs.
+	PublicURL string
 	// Now is the clock (tests move it); nil means time.Now.
 	Now func() time.Time
 }
@@ -117,13 +121,13 @@ func New(ctx context.Context, d *db.DB, s Settings) (*App, error) {
 	}
 	a.Directory = directory.New(d.Client, d.Dialect)
 	a.Profiles = users.NewProfiles(d.Client, a.Licenses, a.Auth)
-	a.Images = users.NewImages(a.Profiles, a.Media, a.Signer)
+	a.Images = users.NewImages(a.Profiles, a.Media, a.Signer, s.PublicURL)
 	if s.Resets.Now == nil {
 		s.Resets.Now = s.Now
 	}
 	a.Resets = users.NewResets(d.Client, a.Profiles, a.Jobs, a.Lockout, s.Resets)
 	a.Onboarding = onboarding.New(d.Client, a.Licenses)
-	a.AuditExport = audit.NewExporter(d.Client, s.MediaKey, s.Now)
+	a.AuditExport = audit.NewExporter(d.Client, s.MediaKey, s.PublicURL, s.Now)
 
 	workers := a.Jobs.Workers()
 	river.AddWorker(workers, &licenses.ProcessAdjustmentWorker{Licenses: a.Licenses})

@@ -75,14 +75,17 @@ type exportScope struct {
 type Exporter struct {
 	client *ent.Client
 	signer media.Signer
+	prefix string
 }
 
 // NewExporter signs its URLs with a key derived from mediaKey (the media
-// URLs' HMAC key), so that a picture's signature is never an export's.
-func NewExporter(client *ent.Client, mediaKey []byte, now func() time.Time) *Exporter {
+// URLs' HMAC key), so that a picture's signature is never an export's. Its
+// URLs start with publicURL ("" gives relative URLs).
+func NewExporter(client *ent.Client, mediaKey []byte, publicURL string, now func() time.Time) *Exporter {
 	m := hmac.New(sha256.New, mediaKey)
 	m.Write([]byte("audit export URLs"))
-	return &Exporter{client: client, signer: media.Signer{Secret: m.Sum(nil), TTL: ExportTTL, Now: now}}
+	return &Exporter{client: client, signer: media.Signer{Secret: m.Sum(nil), TTL: ExportTTL, Now: now},
+		prefix: strings.TrimSuffix(publicURL, "/") + ExportPrefix}
 }
 
 // Export answers exportAuditEvents. It needs View Users, and shows a manager
@@ -123,7 +126,7 @@ func (x *Exporter) Export(ctx context.Context, in ExportInput) (*ExportPayload, 
 	if err != nil {
 		return nil, err
 	}
-	link, expiresAt := x.signer.URLExpiring(ExportPrefix, base64.RawURLEncoding.EncodeToString(key))
+	link, expiresAt := x.signer.URLExpiring(x.prefix, base64.RawURLEncoding.EncodeToString(key))
 	err = Record(ctx, x.client, Event{
 		Action: auditevent.ActionAUDIT_EXPORTED, OrganizationID: &orgID,
 		TargetType: "Organization", TargetID: &orgID,

@@ -79,7 +79,7 @@ func uncheckable(ctx context.Context, err error) error {
 		return apperr.Unavailable()
 	}
 	id := requestinfo.From(ctx).RequestID
-	slog.ErrorContext(ctx, "checking an access token", "request_id", id, "error", err)
+	slog.ErrorContext(ctx, "checking an access token", "error", err)
 	return &apperr.Error{Code: apperr.CodeInternal,
 		Message: fmt.Sprintf("the access token could not be checked (request %s): try again", id)}
 }

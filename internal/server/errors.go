@@ -62,12 +62,12 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 	case apperr.Outage(err):
 		// The database is unreachable: the client should retry (503, see
 		// answerOutages), not treat it as a fault or a sign-out.
-		slog.WarnContext(ctx, "database unreachable", "request_id", requestID(ctx), "path", gqlErr.Path.String(), "error", err)
+		slog.WarnContext(ctx, "database unreachable", "path", gqlErr.Path.String(), "error", err)
 		gqlErr.Message = apperr.UnavailableMessage
 		gqlErr.Extensions["code"] = apperr.CodeUnavailable
 	default:
 		id := requestID(ctx)
-		slog.ErrorContext(ctx, "request failed", "request_id", id, "path", gqlErr.Path.String(), "error", err)
+		slog.ErrorContext(ctx, "request failed", "path", gqlErr.Path.String(), "error", err)
 		gqlErr.Message = "internal server error (request " + id + ")"
 		gqlErr.Extensions["code"] = apperr.CodeInternal
 	}
@@ -77,6 +77,6 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 // recoverPanic turns a panic in a resolver into an internal error; the
 // stack goes to the log only.
 func recoverPanic(ctx context.Context, v any) error {
-	slog.ErrorContext(ctx, "panic in resolver", "request_id", requestID(ctx), "panic", v, "stack", string(debug.Stack()))
+	slog.ErrorContext(ctx, "panic in resolver", "panic", v, "stack", string(debug.Stack()))
 	return errors.New("panic")
 }

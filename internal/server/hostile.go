@@ -111,7 +111,7 @@ func (c *inputCheck) InterceptOperation(ctx context.Context, next graphql.Operat
 	w.selections(oc.Operation.SelectionSet, nil, oc.Operation.Operation == ast.Mutation)
 	if len(w.errs) > 0 {
 		// The client's mistake, not the server's: no stack, no error level.
-		slog.InfoContext(ctx, "operation refused: malformed arguments", "request_id", requestID(ctx),
+		slog.InfoContext(ctx, "operation refused: malformed arguments",
 			"problems", len(w.errs), "first", w.errs[0].Message)
 		return graphql.OneShot(&graphql.Response{Errors: w.errs})
 	}

@@ -14,18 +14,45 @@ import (
 
 // withRequestInfo gives each request an ID, returned in X-Request-Id and
 // written with every log line and audit record about it, and records the
-// client's address and user agent.
+// client's address and user agent. A well-formed X-Request-Id from the
+// client or a proxy in front is kept, so one ID follows the request through
+// every hop.
 func withRequestInfo(next http.Handler, trusted []netip.Prefix) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b := make([]byte, 8)
-		_, _ = rand.Read(b)
-		id := hex.EncodeToString(b)
+		id := r.Header.Get("X-Request-Id")
+		if !wellFormedRequestID(id) {
+			b := make([]byte, 8)
+			_, _ = rand.Read(b)
+			id = hex.EncodeToString(b)
+		}
 		w.Header().Set("X-Request-Id", id)
 		ctx := requestinfo.With(r.Context(), requestinfo.Info{
 			ClientIP: clientIP(r, trusted), UserAgent: r.UserAgent(), RequestID: id,
 		})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// MaxRequestIDLength bounds an incoming X-Request-Id (a UUID is 36).
+const MaxRequestIDLength = 128
+
+// wellFormedRequestID accepts IDs as proxies and clients make them (UUIDs,
+// hex, base64url, "req-123:4") and nothing that could forge a log line:
+// 1 to 128 letters, digits and - _ . : / + =.
+func wellFormedRequestID(id string) bool {
+	if id == "" || len(id) > MaxRequestIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-_.:/+=", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func requestID(ctx context.Context) string { return requestinfo.From(ctx).RequestID }

@@ -55,18 +55,27 @@ func timeLimit(d time.Duration) graphql.OperationMiddleware {
 		}
 		opCtx, cancel := context.WithTimeout(ctx, d)
 		handler := next(opCtx)
+		timedOut := false
 		return func(ctx context.Context) *graphql.Response {
+			if timedOut {
+				return nil
+			}
 			resp := handler(ctx)
 			// Past the deadline gqlgen answers nothing (nil) or the errors
-			// of the resolvers it stopped; either way, say why.
+			// of the resolvers it stopped; either way, say why, once.
 			if (resp == nil || len(resp.Errors) > 0) && errors.Is(opCtx.Err(), context.DeadlineExceeded) {
+				timedOut = true
 				resp = &graphql.Response{}
 				resp.Errors = gqlerror.List{{
 					Message:    fmt.Sprintf("the operation took longer than %v and was stopped", d),
 					Extensions: map[string]any{"code": "TIMEOUT"},
 				}}
 			}
-			cancel()
+			// An answer with @defer comes in parts (HasNext): the time
+			// limit covers them all and ends with the last.
+			if resp == nil || resp.HasNext == nil || !*resp.HasNext {
+				cancel()
+			}
 			return resp
 		}
 	}

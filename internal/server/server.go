@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -54,6 +56,14 @@ type Options struct {
 	// AllowedOrigins are the origins of browser clients, for CORS and for
 	// WebSocket upgrades.
 	AllowedOrigins []string
+	// AllowedHeaders are the request headers browsers on those origins may
+	// send (DefaultAllowedHeaders if empty). The preflight headers of
+	// requirePreflight are always allowed.
+	AllowedHeaders []string
+	// PublicPath is the path of PUBLIC_URL ("/api" in https://x.org/api),
+	// where a proxy that does not strip it forwards media and export URLs;
+	// they are served there as well as at the root.
+	PublicPath string
 	// OperationTimeout stops queries and mutations that run longer
 	// (default 15s).
 	OperationTimeout time.Duration
@@ -64,6 +74,15 @@ type Options struct {
 	Introspection bool
 	// TrustedProxies may set X-Forwarded-For (the load balancers).
 	TrustedProxies []netip.Prefix
+}
+
+// DefaultAllowedHeaders are the request headers browser clients may send
+// when CORS_ALLOWED_HEADERS is not set: the API's own, Apollo Client's
+// (client awareness), and tracing context (W3C, Sentry).
+var DefaultAllowedHeaders = []string{
+	"Authorization", "Content-Type", auth.ClinicHeader, "X-Request-Id",
+	"apollographql-client-name", "apollographql-client-version",
+	"traceparent", "tracestate", "baggage", "sentry-trace",
 }
 
 // MaxBodyBytes bounds a GraphQL request body; MaxUploadBytes a multipart
@@ -93,6 +112,9 @@ func New(opts Options) *Server {
 	})
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
+	// Before POST: answers @defer in parts to clients that accept
+	// multipart/mixed (Apollo Client); see defer.go.
+	gql.AddTransport(transport.MultipartMixed{Boundary: "graphql"})
 	gql.AddTransport(transport.POST{})
 	gql.AddTransport(transport.MultipartForm{
 		// A picture is under 1 MB (R18); the rest of the form is small.
@@ -109,32 +131,42 @@ func New(opts Options) *Server {
 	gql.Use(DefaultLimits)
 	gql.AroundFields(boundPageSize)
 	gql.Use(newInputCheck[generated.MutationResolver]())
+	gql.AroundOperations(refuseUndeliverableDefer)
 	gql.AroundOperations(endWithSession(opts.Auth))
 	gql.AroundOperations(timeLimit(cmp.Or(opts.OperationTimeout, 15*time.Second)))
 	gql.AroundOperations(flagOutages) // last added runs outermost: sees the final answer
+	gql.AroundOperations(noteOperation)
 	gql.SetErrorPresenter(presentError)
 	gql.SetRecoverFunc(recoverPanic)
 
+	allowedHeaders := opts.AllowedHeaders
+	if len(allowedHeaders) == 0 {
+		allowedHeaders = DefaultAllowedHeaders
+	}
 	s := &Server{db: opts.DB}
 	api := cors.New(cors.Options{
 		AllowedOrigins:   opts.AllowedOrigins,
 		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodOptions},
-		AllowedHeaders:   append([]string{"Authorization", "Content-Type", auth.ClinicHeader}, PreflightHeaders...),
+		AllowedHeaders:   append(slices.Clip(allowedHeaders), PreflightHeaders...),
 		ExposedHeaders:   []string{"X-Request-Id", "Retry-After"},
 		AllowCredentials: false,
 		MaxAge:           600,
-	}).Handler(requirePreflight(answerOutages(opts.Auth.Middleware(limitBody(gql)))))
+	}).Handler(requirePreflight(answerOutages(opts.Auth.Middleware(limitBody(markIncremental(gql))))))
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", api)
 	mux.Handle(users.URLPrefix+"/", opts.Media)
 	mux.Handle(audit.ExportPrefix+"/", opts.AuditExport)
+	if p := strings.TrimSuffix(opts.PublicPath, "/"); p != "" {
+		mux.Handle(p+users.URLPrefix+"/", http.StripPrefix(p, opts.Media))
+		mux.Handle(p+audit.ExportPrefix+"/", http.StripPrefix(p, opts.AuditExport))
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", s.ready)
 	if opts.GraphiQL {
 		mux.Handle("/", graphiql.Handler("User Manager", "/graphql"))
 	}
-	s.handler = withRequestInfo(securityHeaders(mux, opts.Production), opts.TrustedProxies)
+	s.handler = withRequestInfo(accessLog(securityHeaders(mux, opts.Production)), opts.TrustedProxies)
 	return s
 }
 
@@ -190,10 +222,20 @@ func limitBody(next http.Handler) http.Handler {
 		case bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("[")):
 			refuseRequest(w, http.StatusBadRequest, "batching is not supported: send one operation per request")
 			return
+		case isJSON(r) && !json.Valid(body):
+			// Refused here: gqlgen's own message would quote the body
+			// (variables, passwords) back, and some transports log it.
+			refuseRequest(w, http.StatusBadRequest, "the request body is not valid JSON")
+			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
+}
+
+func isJSON(r *http.Request) bool {
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mediaType == "application/json" || strings.HasSuffix(mediaType, "+json")
 }
 
 // refuseRequest answers a request refused before GraphQL saw it, in the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -36,12 +37,14 @@ type Images struct {
 	profiles *Profiles
 	store    *media.Store
 	signer   media.Signer
+	prefix   string
 }
 
-// NewImages returns an Images service. URLs it hands out start with prefix,
-// where media.Handler serves them.
-func NewImages(p *Profiles, store *media.Store, signer media.Signer) *Images {
-	return &Images{profiles: p, store: store, signer: signer}
+// NewImages returns an Images service. The URLs it hands out are absolute,
+// publicURL + URLPrefix + "/<key>?exp=..&sig=..", so that an SPA on another
+// origin or a mobile app can load them; publicURL "" gives relative URLs.
+func NewImages(p *Profiles, store *media.Store, signer media.Signer, publicURL string) *Images {
+	return &Images{profiles: p, store: store, signer: signer, prefix: strings.TrimSuffix(publicURL, "/") + URLPrefix}
 }
 
 // URLPrefix is where the server mounts media.Handler.
@@ -57,7 +60,7 @@ func (im *Images) url(key *string) *string {
 	if key == nil {
 		return nil
 	}
-	u := im.signer.URL(URLPrefix, *key)
+	u := im.signer.URL(im.prefix, *key)
 	return &u
 }
 

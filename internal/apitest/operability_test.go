@@ -1,0 +1,294 @@
+package apitest_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clinicemr/usermanager/internal/apitest"
+	"github.com/clinicemr/usermanager/internal/demo"
+	"github.com/clinicemr/usermanager/internal/requestinfo"
+)
+
+// opsPost sends a GraphQL request with extra headers and returns the raw
+// response.
+func opsPost(t *testing.T, env *apitest.Env, c *apitest.Client, body string, headers map[string]string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, env.Server.URL+"/graphql", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if c != nil && c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	res, err := env.Server.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	return res
+}
+
+// An incoming X-Request-Id is kept when well-formed, so one ID follows a
+// request through the proxy and this server; anything else is replaced.
+func TestRequestIDKeptWhenWellFormed(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, "sqlite3", apitest.Options{})
+	for _, tc := range []struct {
+		sent string
+		kept bool
+	}{
+		{"4bf92f3577b34da6a3ce929d0e0e4736", true},
+		{"0f8fad5b-d9cb-469f-a165-70867728950e", true},
+		{"lb-7:42.x", true},
+		{"", false},
+		{"two words", false},
+		{"evil\tline", false},
+		{"<script>", false},
+		{strings.Repeat("a", 129), false},
+	} {
+		res := opsPost(t, env, nil, `{"query":"{ __typename }"}`, map[string]string{"X-Request-Id": tc.sent})
+		got := res.Header.Get("X-Request-Id")
+		if tc.kept && got != tc.sent {
+			t.Errorf("X-Request-Id %q: answered %q, want it kept", tc.sent, got)
+		}
+		if !tc.kept && (got == tc.sent || len(got) != 16) {
+			t.Errorf("X-Request-Id %q: answered %q, want a new 16-digit ID", tc.sent, got)
+		}
+	}
+}
+
+// A browser on an allowed origin may send the headers real clients add:
+// Apollo's client awareness, W3C trace context, Sentry's.
+func TestCORSAllowsClientHeaders(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, "sqlite3", apitest.Options{})
+	// As browsers send it: lower case, sorted, no spaces.
+	want := "apollographql-client-name,apollographql-client-version,authorization,baggage,content-type,sentry-trace,traceparent,tracestate,x-clinic-id,x-request-id"
+	req, _ := http.NewRequest(http.MethodOptions, env.Server.URL+"/graphql", nil)
+	req.Header.Set("Origin", "http://localhost:3000")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", want)
+	res, err := env.Server.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	allowed := strings.ToLower(res.Header.Get("Access-Control-Allow-Headers"))
+	for _, h := range strings.Split(want, ",") {
+		if !strings.Contains(allowed, h) {
+			t.Errorf("preflight does not allow %q (Access-Control-Allow-Headers: %q, status %d)", h, allowed, res.StatusCode)
+		}
+	}
+	if got := res.Header.Get("Access-Control-Allow-Origin"); got != "http://localhost:3000" {
+		t.Errorf("Access-Control-Allow-Origin = %q", got)
+	}
+	// Another origin still gets nothing.
+	req.Header.Set("Origin", "https://evil.example")
+	res, err = env.Server.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if got := res.Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("another origin was allowed: %q", got)
+	}
+}
+
+// One structured line per request: method, path, status, duration, the
+// operation and the viewer, with the request ID; and every other line
+// written while serving the request carries the same ID. Variables and
+// tokens never appear.
+func TestAccessLogAndRequestIDOnEveryLine(t *testing.T) {
+	// Not parallel: it reads the process-wide log.
+	var buf safeBuffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(requestinfo.LogHandler(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+
+	env := apitest.New(t, "sqlite3", apitest.Options{})
+	admin := env.LoginDemo(demo.AdminUsername)
+	secret := "Sekrit-Variable-Value-42"
+	res := opsPost(t, env, admin,
+		`{"query":"query FindStaff($q: String) { users(first: 1, filter: {name: $q}) { totalCount } }","variables":{"q":"`+secret+`"}}`,
+		map[string]string{"X-Request-Id": "trace-me-1"})
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	// A malformed argument: logged (at info) while serving the request.
+	bad, _ := json.Marshal(map[string]any{"query": `{ duplicateProviders(input: {lastName: "Re\u0000yes"}) { reasons } }`})
+	res = opsPost(t, env, admin, string(bad), map[string]string{"X-Request-Id": "trace-me-2"})
+	_, _ = io.Copy(io.Discard, res.Body)
+
+	lines := buf.lines(t)
+	var access map[string]any
+	for _, l := range lines {
+		if l["msg"] == "request" && l["request_id"] == "trace-me-1" {
+			access = l
+		}
+	}
+	if access == nil {
+		t.Fatalf("no access log line with request_id trace-me-1 in:\n%s", buf.String())
+	}
+	for k, want := range map[string]any{
+		"method": "POST", "path": "/graphql", "status": float64(200),
+		"operation": "FindStaff", "operation_type": "query",
+	} {
+		if access[k] != want {
+			t.Errorf("access log %s = %v, want %v (%v)", k, access[k], want, access)
+		}
+	}
+	if _, ok := access["duration_ms"].(float64); !ok {
+		t.Errorf("access log without duration_ms: %v", access)
+	}
+	if id, _ := access["viewer_id"].(float64); id == 0 {
+		t.Errorf("access log without viewer_id: %v", access)
+	}
+	out := buf.String()
+	if strings.Contains(out, secret) || strings.Contains(out, admin.Token) {
+		t.Errorf("the log holds a variable's value or a token:\n%s", out)
+	}
+	found := false
+	for _, l := range lines {
+		if l["msg"] != "request" && l["request_id"] == "trace-me-2" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no line written while serving request trace-me-2 carries its ID:\n%s", out)
+	}
+}
+
+// @defer is delivered in parts on every transport that can send parts, and
+// refused with a clear message on the one that cannot (a plain POST), where
+// it used to stop after the first part.
+func TestDeferDeliversEveryPart(t *testing.T) {
+	t.Parallel()
+	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+		admin := env.LoginDemo(demo.AdminUsername)
+		query := `query Me { viewer { id ... @defer(label: "more") { username licenseClass } } }`
+		body, _ := json.Marshal(map[string]any{"query": query})
+
+		t.Run("multipart/mixed (Apollo Client)", func(t *testing.T) {
+			res := opsPost(t, env, admin, string(body),
+				map[string]string{"Accept": "multipart/mixed;deferSpec=20220824, application/json"})
+			mediaType, params, err := mime.ParseMediaType(res.Header.Get("Content-Type"))
+			if err != nil || mediaType != "multipart/mixed" {
+				t.Fatalf("Content-Type %q", res.Header.Get("Content-Type"))
+			}
+			r := multipart.NewReader(res.Body, params["boundary"])
+			var parts []string
+			for {
+				p, err := r.NextPart()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("after %d parts: %v", len(parts), err)
+				}
+				b, _ := io.ReadAll(p)
+				parts = append(parts, string(b))
+			}
+			deferCheckParts(t, parts, true)
+		})
+		for _, protocol := range []string{apitest.SSE, apitest.GraphQLTransportWS} {
+			t.Run(protocol, func(t *testing.T) {
+				s := admin.Subscribe(protocol, query, nil)
+				s.WaitEnded(10 * time.Second)
+				var parts []string
+				for len(parts) < 10 {
+					r, ok := s.Buffered()
+					if !ok {
+						break
+					}
+					parts = append(parts, string(r.Body))
+				}
+				deferCheckParts(t, parts, false)
+			})
+		}
+		t.Run("plain POST is refused, not left hanging", func(t *testing.T) {
+			r := admin.Do(query, nil)
+			if r.Code() != "BAD_USER_INPUT" || !strings.Contains(string(r.Body), "multipart/mixed") {
+				t.Fatalf("answer: %s", r.Body)
+			}
+			// @defer(if: false) is no deferral.
+			r = admin.Do(`query { viewer { id ... @defer(if: false) { username } } }`, nil)
+			if len(r.Errors) > 0 {
+				t.Fatalf("@defer(if: false): %s", r.Body)
+			}
+		})
+	})
+}
+
+// deferCheckParts: a first part with the viewer's id and hasNext true, the
+// deferred license class (a resolver: plain fields come at once) in a later
+// part at the viewer's path, and a last part with hasNext false. Over
+// multipart/mixed later parts are wrapped in "incremental" (Apollo Client's
+// format); over SSE and WebSocket they carry path and label themselves
+// (Relay's).
+func deferCheckParts(t *testing.T, parts []string, incremental bool) {
+	t.Helper()
+	if len(parts) < 2 {
+		t.Fatalf("want at least 2 parts, got %d: %q", len(parts), parts)
+	}
+	if !strings.Contains(parts[0], `"id"`) || !strings.Contains(parts[0], `"hasNext":true`) || strings.Contains(parts[0], "CLERICAL") {
+		t.Errorf("first part: %s", parts[0])
+	}
+	rest := strings.Join(parts[1:], "\n")
+	if !strings.Contains(rest, `"licenseClass":"CLERICAL"`) || !strings.Contains(rest, `"path":["viewer"]`) ||
+		!strings.Contains(rest, `"label":"more"`) || strings.Contains(rest, `"incremental"`) != incremental {
+		t.Errorf("no deferred license class in %q", parts[1:])
+	}
+	if last := parts[len(parts)-1]; !strings.Contains(last, `"hasNext":false`) {
+		t.Errorf("last part does not end the answer: %s", last)
+	}
+}
+
+// safeBuffer is a log destination several goroutines write to.
+type safeBuffer struct {
+	mu  chan struct{}
+	buf bytes.Buffer
+}
+
+func (b *safeBuffer) lock() {
+	if b.mu == nil {
+		b.mu = make(chan struct{}, 1)
+	}
+	b.mu <- struct{}{}
+}
+
+func (b *safeBuffer) Write(p []byte) (int, error) {
+	b.lock()
+	defer func() { <-b.mu }()
+	return b.buf.Write(p)
+}
+
+func (b *safeBuffer) String() string {
+	b.lock()
+	defer func() { <-b.mu }()
+	return b.buf.String()
+}
+
+func (b *safeBuffer) lines(t *testing.T) []map[string]any {
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(b.String()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("not a JSON log line: %s", sc.Text())
+		}
+		out = append(out, m)
+	}
+	return out
+}

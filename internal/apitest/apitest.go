@@ -62,6 +62,8 @@ type Env struct {
 	App    *app.App
 	Auth   *auth.Service
 	Server *httptest.Server
+	// HTTP is the product's handler that Server serves (drain, streams).
+	HTTP *server.Server
 	// Password of every demo account (demo.AdminUsername, demo.SupportUsername,
 	// and the demo staff).
 	Password string
@@ -249,6 +251,7 @@ func (e *Env) start(d *db.DB) {
 		Introspection:    !opts.Production,
 		TrustedProxies:   opts.TrustedProxies,
 	})
+	e.HTTP = srv
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

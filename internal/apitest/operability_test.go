@@ -3,7 +3,9 @@ package apitest_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -12,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
 
 	"github.com/clinicemr/usermanager/internal/apitest"
 	"github.com/clinicemr/usermanager/internal/demo"
@@ -291,4 +296,84 @@ func (b *safeBuffer) lines(t *testing.T) []map[string]any {
 		out = append(out, m)
 	}
 	return out
+}
+
+// Shutting down (SHUTDOWN_DRAIN): while draining, /readyz fails and requests
+// are still served; then open WebSockets close as a restart, with neither
+// "complete" (which would end the client's subscription for good) nor "the
+// session has ended" (which would sign the person out), so graphql-ws
+// reconnects; new streams are refused with 503 and Retry-After.
+func TestDrainThenStreamsToldToReconnect(t *testing.T) {
+	t.Parallel()
+	for _, protocol := range []string{apitest.GraphQLTransportWS, apitest.GraphQLWS} {
+		t.Run(protocol, func(t *testing.T) { drainCheck(t, protocol) })
+	}
+}
+
+func drainCheck(t *testing.T, protocol string) {
+	env := apitest.New(t, "sqlite3", apitest.Options{})
+	admin := env.LoginDemo(demo.AdminUsername)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(env.Server.URL, "http")+"/graphql",
+		&websocket.DialOptions{Subprotocols: []string{protocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	send := func(v any) {
+		if err := wsjson.Write(ctx, conn, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(map[string]any{"type": "connection_init", "payload": map[string]string{"Authorization": "Bearer " + admin.Token}})
+	var ack map[string]any
+	if err := wsjson.Read(ctx, conn, &ack); err != nil || ack["type"] != "connection_ack" {
+		t.Fatalf("ack: %v %v", ack, err)
+	}
+	start := "subscribe"
+	if protocol == apitest.GraphQLWS {
+		start = "start"
+	}
+	send(map[string]any{"id": "1", "type": start, "payload": map[string]any{
+		"query": `subscription { licenseCountsChanged { class total } }`}})
+
+	env.HTTP.Drain()
+	res, err := http.Get(env.Server.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("draining: /readyz %d, want 503", res.StatusCode)
+	}
+	if r := admin.Do(`{ viewer { username } }`, nil); len(r.Errors) > 0 {
+		t.Errorf("draining: a query failed: %s", r.Body)
+	}
+
+	env.HTTP.EndStreams()
+	var got []string
+	for {
+		var m map[string]any
+		err := wsjson.Read(ctx, conn, &m)
+		if err != nil {
+			if status := websocket.CloseStatus(err); status != websocket.StatusNormalClosure {
+				t.Errorf("closed with %v (%v), want a normal closure graphql-ws reconnects after", status, err)
+			}
+			break
+		}
+		if m["type"] != "next" && m["type"] != "data" && m["type"] != "ping" && m["type"] != "ka" {
+			got = append(got, fmt.Sprint(m))
+		}
+	}
+	if len(got) > 0 {
+		t.Errorf("messages before the close, want none: %v", got)
+	}
+	// A new stream is turned away until the instance is gone.
+	_, res, err = websocket.Dial(ctx, "ws"+strings.TrimPrefix(env.Server.URL, "http")+"/graphql",
+		&websocket.DialOptions{Subprotocols: []string{protocol}})
+	if err == nil || res == nil || res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+		t.Errorf("a new WebSocket while stopping: %v %v", res, err)
+	}
 }

@@ -97,10 +97,12 @@ type Server struct {
 	handler  http.Handler
 	db       *db.DB
 	draining atomic.Bool
+	streams  streams
 }
 
 // New builds the server.
 func New(opts Options) *Server {
+	s := &Server{db: opts.DB}
 	gql := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: opts.Resolver}))
 	gql.AddTransport(transport.SSE{KeepAlivePingInterval: 15 * time.Second})
 	gql.AddTransport(transport.Websocket{
@@ -108,7 +110,7 @@ func New(opts Options) *Server {
 			OriginPatterns: originHosts(opts.AllowedOrigins),
 		}},
 		KeepAlivePingInterval: 15 * time.Second,
-		InitFunc:              websocketInit(opts.Auth),
+		InitFunc:              websocketInit(opts.Auth, &s.streams.stopping),
 	})
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
@@ -143,7 +145,6 @@ func New(opts Options) *Server {
 	if len(allowedHeaders) == 0 {
 		allowedHeaders = DefaultAllowedHeaders
 	}
-	s := &Server{db: opts.DB}
 	api := cors.New(cors.Options{
 		AllowedOrigins:   opts.AllowedOrigins,
 		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodOptions},
@@ -151,7 +152,7 @@ func New(opts Options) *Server {
 		ExposedHeaders:   []string{"X-Request-Id", "Retry-After"},
 		AllowCredentials: false,
 		MaxAge:           600,
-	}).Handler(requirePreflight(answerOutages(opts.Auth.Middleware(limitBody(markIncremental(gql))))))
+	}).Handler(requirePreflight(s.trackStreams(answerOutages(opts.Auth.Middleware(limitBody(markIncremental(gql)))))))
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", api)
@@ -171,10 +172,6 @@ func New(opts Options) *Server {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
-
-// Drain makes /readyz fail so load balancers stop sending new requests
-// while the server shuts down.
-func (s *Server) Drain() { s.draining.Store(true) }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -252,7 +249,7 @@ func refuseRequest(w http.ResponseWriter, status int, message string) {
 // token closes the socket with 4401 (not 1000, which makes clients retry
 // forever); a database outage with 1013, "try again later", so clients
 // reconnect instead of signing the person out.
-func websocketInit(a *auth.Service) transport.WebsocketInitFunc {
+func websocketInit(a *auth.Service, stopping *atomic.Bool) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		token := payload.GetString("Authorization")
 		if token == "" {
@@ -265,8 +262,12 @@ func websocketInit(a *auth.Service) transport.WebsocketInitFunc {
 		if err != nil {
 			return transport.WithWebsocketCloseCode(ctx, 4401), nil, err
 		}
-		// The socket closes when the session ends (R25).
-		return transport.AppendCloseReason(a.WatchSession(ctx), "the session has ended"), nil, nil
+		// The socket closes when the session ends (R25), and says so,
+		// unless it closes because the server stops (EndStreams).
+		watched := a.WatchSession(ctx)
+		return unlessRestarting{
+			Context: transport.AppendCloseReason(watched, "the session has ended"), plain: watched, stopping: stopping,
+		}, nil, nil
 	}
 }
 

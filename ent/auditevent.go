@@ -21,31 +21,31 @@ type AuditEvent struct {
 	ID int `json:"id,omitempty"`
 	// OrganizationID holds the value of the "organization_id" field.
 	OrganizationID *int `json:"organization_id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it happened.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// Action holds the value of the "action" field.
+	// What happened.
 	Action auditevent.Action `json:"action,omitempty"`
 	// ActorID holds the value of the "actor_id" field.
 	ActorID *int `json:"actor_id,omitempty"`
-	// ActorUsername holds the value of the "actor_username" field.
+	// The username of who acted, as it was then; "system" for background work such as processing at the end of the window.
 	ActorUsername string `json:"actor_username,omitempty"`
 	// TargetUserID holds the value of the "target_user_id" field.
 	TargetUserID *int `json:"target_user_id,omitempty"`
-	// TargetType holds the value of the "target_type" field.
+	// The kind of object acted on when it is not a user: "Clinic", "Organization", "LicenseAdjustment", ...
 	TargetType string `json:"target_type,omitempty"`
 	// TargetID holds the value of the "target_id" field.
 	TargetID *int `json:"target_id,omitempty"`
-	// Before holds the value of the "before" field.
+	// The values changed, as they were before (never secrets); null when nothing was there before.
 	Before map[string]interface{} `json:"before,omitempty"`
-	// After holds the value of the "after" field.
+	// The values changed, as they are after (never secrets), or details of the event; null when none.
 	After map[string]interface{} `json:"after,omitempty"`
-	// Outcome holds the value of the "outcome" field.
+	// Whether the action succeeded or was refused.
 	Outcome auditevent.Outcome `json:"outcome,omitempty"`
-	// Reason holds the value of the "reason" field.
+	// More about the event in words, e.g. why a sign-in failed or who asked for a password-reset email; often empty.
 	Reason string `json:"reason,omitempty"`
-	// ClientIP holds the value of the "client_ip" field.
+	// The client address the request came from; empty when there was no request (background work).
 	ClientIP string `json:"client_ip,omitempty"`
-	// RequestID holds the value of the "request_id" field.
+	// The request's ID, as returned in its X-Request-Id header, to find it in server logs.
 	RequestID string `json:"request_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the AuditEventQuery when eager-loading is set.
@@ -55,9 +55,9 @@ type AuditEvent struct {
 
 // AuditEventEdges holds the relations/edges for other nodes in the graph.
 type AuditEventEdges struct {
-	// Actor holds the value of the actor edge.
+	// The user who acted; null for background work and sign-in attempts with unknown names.
 	Actor *User `json:"actor,omitempty"`
-	// TargetUser holds the value of the target_user edge.
+	// The user acted on; null when the event is not about a user.
 	TargetUser *User `json:"target_user,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -18,13 +18,13 @@ type Clinic struct {
 	config `json:"-"`
 	// ID of the ent.
 	ID int `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the object was created.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When the object was last changed.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// OrganizationID holds the value of the "organization_id" field.
 	OrganizationID int `json:"organization_id,omitempty"`
-	// Name holds the value of the "name" field.
+	// The clinic's name, unique within its organization, at most 200 bytes.
 	Name string `json:"name,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ClinicQuery when eager-loading is set.
@@ -34,9 +34,9 @@ type Clinic struct {
 
 // ClinicEdges holds the relations/edges for other nodes in the graph.
 type ClinicEdges struct {
-	// Organization holds the value of the organization edge.
+	// The organization (practice) the object belongs to (R1).
 	Organization *Organization `json:"organization,omitempty"`
-	// Users holds the value of the users edge.
+	// The users with access to this clinic.
 	Users []*User `json:"users,omitempty"`
 	// Licenses holds the value of the licenses edge.
 	Licenses []*License `json:"licenses,omitempty"`

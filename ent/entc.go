@@ -10,6 +10,9 @@ import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent/entc"
 	"entgo.io/ent/entc/gen"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/clinicemr/usermanager/internal/schemadoc"
 )
 
 func main() {
@@ -19,6 +22,9 @@ func main() {
 		entgql.WithConfigPath("../gqlgen.yml"),
 		entgql.WithWhereInputs(true),
 		entgql.WithNodeDescriptor(false),
+		// Descriptions of everything generated (issue #12); fails when
+		// something is left undescribed.
+		entgql.WithSchemaHook(func(_ *gen.Graph, s *ast.Schema) error { return schemadoc.Describe(s) }),
 	)
 	if err != nil {
 		log.Fatalf("creating entgql extension: %v", err)

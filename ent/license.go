@@ -21,15 +21,15 @@ type License struct {
 	config `json:"-"`
 	// ID of the ent.
 	ID int `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the object was created.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When the object was last changed.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// OrganizationID holds the value of the "organization_id" field.
 	OrganizationID int `json:"organization_id,omitempty"`
 	// ClinicID holds the value of the "clinic_id" field.
 	ClinicID int `json:"clinic_id,omitempty"`
-	// Class holds the value of the "class" field.
+	// The license class: only users of a type of this class can hold it (R20).
 	Class staff.LicenseClass `json:"class,omitempty"`
 	// HolderID holds the value of the "holder_id" field.
 	HolderID *int `json:"holder_id,omitempty"`
@@ -41,11 +41,11 @@ type License struct {
 
 // LicenseEdges holds the relations/edges for other nodes in the graph.
 type LicenseEdges struct {
-	// Organization holds the value of the organization edge.
+	// The organization (practice) the object belongs to (R1).
 	Organization *Organization `json:"organization,omitempty"`
-	// Clinic holds the value of the clinic edge.
+	// The clinic the license belongs to (R21).
 	Clinic *Clinic `json:"clinic,omitempty"`
-	// Holder holds the value of the holder edge.
+	// The active user holding the license; null when it is available.
 	Holder *User `json:"holder,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -21,35 +21,35 @@ type LicenseAdjustment struct {
 	config `json:"-"`
 	// ID of the ent.
 	ID int `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the object was created.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When the object was last changed.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// OrganizationID holds the value of the "organization_id" field.
 	OrganizationID int `json:"organization_id,omitempty"`
 	// ClinicID holds the value of the "clinic_id" field.
 	ClinicID int `json:"clinic_id,omitempty"`
-	// Class holds the value of the "class" field.
+	// The class of the licenses to add or release.
 	Class staff.LicenseClass `json:"class,omitempty"`
-	// Kind holds the value of the "kind" field.
+	// Whether licenses are added or released.
 	Kind licenseadjustment.Kind `json:"kind,omitempty"`
-	// Quantity holds the value of the "quantity" field.
+	// How many licenses, 1 to 10000.
 	Quantity int `json:"quantity,omitempty"`
-	// ReleaseReason holds the value of the "release_reason" field.
+	// Releases only: why the licenses are released; null for an addition.
 	ReleaseReason *licenseadjustment.ReleaseReason `json:"release_reason,omitempty"`
-	// Explanation holds the value of the "explanation" field.
+	// The requester's explanation, at most 2000 characters; required for a release, empty when none was given.
 	Explanation string `json:"explanation,omitempty"`
-	// Status holds the value of the "status" field.
+	// PENDING until processed, then COMPLETED or REJECTED; CANCELLED when the requester withdrew it (R26).
 	Status licenseadjustment.Status `json:"status,omitempty"`
-	// RejectionReason holds the value of the "rejection_reason" field.
+	// Why the adjustment was rejected: Support's reason, or that the release no longer fit the available licenses; null unless REJECTED.
 	RejectionReason *string `json:"rejection_reason,omitempty"`
 	// RequestedByID holds the value of the "requested_by_id" field.
 	RequestedByID *int `json:"requested_by_id,omitempty"`
 	// ProcessedByID holds the value of the "processed_by_id" field.
 	ProcessedByID *int `json:"processed_by_id,omitempty"`
-	// DueAt holds the value of the "due_at" field.
+	// When the processing window ends: a still-pending adjustment is processed automatically then (24 hours after the request by default).
 	DueAt time.Time `json:"due_at,omitempty"`
-	// ProcessedAt holds the value of the "processed_at" field.
+	// When the adjustment was completed or rejected; null while pending and for a cancelled one.
 	ProcessedAt *time.Time `json:"processed_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the LicenseAdjustmentQuery when eager-loading is set.
@@ -59,13 +59,13 @@ type LicenseAdjustment struct {
 
 // LicenseAdjustmentEdges holds the relations/edges for other nodes in the graph.
 type LicenseAdjustmentEdges struct {
-	// Organization holds the value of the organization edge.
+	// The organization (practice) the object belongs to (R1).
 	Organization *Organization `json:"organization,omitempty"`
-	// Clinic holds the value of the clinic edge.
+	// The clinic whose licenses change.
 	Clinic *Clinic `json:"clinic,omitempty"`
-	// RequestedBy holds the value of the requested_by edge.
+	// The manager who requested the adjustment.
 	RequestedBy *User `json:"requested_by,omitempty"`
-	// ProcessedBy holds the value of the processed_by edge.
+	// The Support user who completed or rejected the adjustment; null while pending, when cancelled, and when processed automatically at the end of the window.
 	ProcessedBy *User `json:"processed_by,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

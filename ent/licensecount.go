@@ -41,7 +41,7 @@ type LicenseCount struct {
 
 // LicenseCountEdges holds the relations/edges for other nodes in the graph.
 type LicenseCountEdges struct {
-	// Organization holds the value of the organization edge.
+	// The organization (practice) the object belongs to (R1).
 	Organization *Organization `json:"organization,omitempty"`
 	// Clinic holds the value of the clinic edge.
 	Clinic *Clinic `json:"clinic,omitempty"`

@@ -18,17 +18,17 @@ type Permission struct {
 	config `json:"-"`
 	// ID of the ent.
 	ID int `json:"id,omitempty"`
-	// Key holds the value of the "key" field.
+	// The stable key that inputs use to name the permission (e.g. createUser's permissions).
 	Key string `json:"key,omitempty"`
-	// Name holds the value of the "name" field.
+	// The name shown to people.
 	Name string `json:"name,omitempty"`
-	// Description holds the value of the "description" field.
+	// What the permission allows.
 	Description string `json:"description,omitempty"`
-	// AvailableTo holds the value of the "available_to" field.
+	// The user types the permission may be granted to; show it greyed out for others (granting it is PERMISSION_NOT_AVAILABLE).
 	AvailableTo []staff.UserType `json:"available_to,omitempty"`
-	// Restricted holds the value of the "restricted" field.
+	// Only Support may grant a restricted permission (R16).
 	Restricted bool `json:"restricted,omitempty"`
-	// Administrative holds the value of the "administrative" field.
+	// Administrative permissions are the ones the Admin shortcut grants; a manager may grant them only if they hold them (R32).
 	Administrative bool `json:"administrative,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the PermissionQuery when eager-loading is set.

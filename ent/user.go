@@ -22,43 +22,43 @@ type User struct {
 	config `json:"-"`
 	// ID of the ent.
 	ID int `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the object was created.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When the object was last changed.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// OrganizationID holds the value of the "organization_id" field.
 	OrganizationID *int `json:"organization_id,omitempty"`
-	// Username holds the value of the "username" field.
+	// The sign-in name, at most 254 bytes: unique across the platform without regard to case, no whitespace or commas, and equal to email when it is an email address (R5).
 	Username string `json:"username,omitempty"`
 	// UsernameKey holds the value of the "username_key" field.
 	UsernameKey string `json:"username_key,omitempty"`
-	// Email holds the value of the "email" field.
+	// The email address, unique across the platform without regard to case (R6); it may also be used to sign in, and password-reset links are sent to it.
 	Email string `json:"email,omitempty"`
 	// EmailKey holds the value of the "email_key" field.
 	EmailKey string `json:"email_key,omitempty"`
 	// PasswordHash holds the value of the "password_hash" field.
 	PasswordHash string `json:"-"`
-	// UserType holds the value of the "user_type" field.
+	// The user's type: it decides the license class (R20) and which permissions are available (R16). Only Support changes it (changeUserType, R12).
 	UserType staff.UserType `json:"user_type,omitempty"`
-	// FirstName holds the value of the "first_name" field.
+	// First name, at most 100 bytes.
 	FirstName string `json:"first_name,omitempty"`
-	// LastName holds the value of the "last_name" field.
+	// Last name, at most 100 bytes.
 	LastName string `json:"last_name,omitempty"`
-	// FullName holds the value of the "full_name" field.
+	// The display name, at most 200 bytes; "firstName lastName" unless set otherwise.
 	FullName string `json:"full_name,omitempty"`
 	// SearchText holds the value of the "search_text" field.
 	SearchText string `json:"search_text,omitempty"`
-	// Status holds the value of the "status" field.
+	// ACTIVE (holds a license of their class at their home clinic and may sign in) or INACTIVE (holds none and cannot sign in) (R21, R25); change it with setUserStatus.
 	Status user.Status `json:"status,omitempty"`
 	// HomeClinicID holds the value of the "home_clinic_id" field.
 	HomeClinicID *int `json:"home_clinic_id,omitempty"`
-	// Npi holds the value of the "npi" field.
+	// Provider types only: the 10-digit National Provider Identifier, 9999999995 when unknown (R8); null for other types.
 	Npi *string `json:"npi,omitempty"`
-	// LicenseNumber holds the value of the "license_number" field.
+	// Provider types only: the state license number, letters and digits, 00000 when unknown (R8); null for other types.
 	LicenseNumber *string `json:"license_number,omitempty"`
-	// LicenseState holds the value of the "license_state" field.
+	// Provider types only: the two-letter state that issued licenseNumber; null for other types.
 	LicenseState *string `json:"license_state,omitempty"`
-	// PreviousNames holds the value of the "previous_names" field.
+	// Full names the profile had before; duplicateProviders matches them too (R14).
 	PreviousNames []string `json:"previous_names,omitempty"`
 	// PictureKey holds the value of the "picture_key" field.
 	PictureKey *string `json:"picture_key,omitempty"`
@@ -76,13 +76,13 @@ type User struct {
 type UserEdges struct {
 	// Organization holds the value of the organization edge.
 	Organization *Organization `json:"organization,omitempty"`
-	// HomeClinic holds the value of the home_clinic edge.
+	// The home (default) clinic, one of clinics; an active user's license is a license of this clinic (R9, R21). Null only for Support staff.
 	HomeClinic *Clinic `json:"home_clinic,omitempty"`
-	// Clinics holds the value of the clinics edge.
+	// The clinics the user may access (R3, R9).
 	Clinics []*Clinic `json:"clinics,omitempty"`
-	// Permissions holds the value of the permissions edge.
+	// The permissions granted to the user, from the catalog (R16).
 	Permissions []*Permission `json:"permissions,omitempty"`
-	// License holds the value of the license edge.
+	// The license the user holds: one of their class at their home clinic while Active, null while Inactive (R21).
 	License *License `json:"license,omitempty"`
 	// Sessions holds the value of the sessions edge.
 	Sessions []*Session `json:"sessions,omitempty"`

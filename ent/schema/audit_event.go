@@ -37,33 +37,45 @@ func (AuditEvent) Fields() []ent.Field {
 		field.Int("organization_id").Optional().Nillable().Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Time("created_at").Default(time.Now).Immutable().
+			Comment("When it happened.").
 			Annotations(entgql.OrderField("CREATED_AT")),
 		field.Enum("action").Values(AuditActions...).Immutable().
+			Comment("What happened.").
 			Annotations(entgql.OrderField("ACTION")),
 		field.Int("actor_id").Optional().Nillable().Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		// The actor's username when the event happened.
-		field.String("actor_username").Default("").Immutable(),
+		field.String("actor_username").Default("").Immutable().
+			Comment("The username of who acted, as it was then; \"system\" for background work such as processing at the end of the window."),
 		field.Int("target_user_id").Optional().Nillable().Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		// The object acted on, when not a user: "Clinic", "Organization", ...
-		field.String("target_type").Default("").Immutable(),
+		field.String("target_type").Default("").Immutable().
+			Comment("The kind of object acted on when it is not a user: \"Clinic\", \"Organization\", \"LicenseAdjustment\", ..."),
 		field.Int("target_id").Optional().Nillable().Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
-		field.JSON("before", map[string]any{}).Optional().Immutable(),
-		field.JSON("after", map[string]any{}).Optional().Immutable(),
-		field.Enum("outcome").Values("SUCCESS", "FAILURE").Default("SUCCESS").Immutable(),
-		field.String("reason").Default("").Immutable(),
-		field.String("client_ip").Default("").MaxLen(64).Immutable(),
-		field.String("request_id").Default("").MaxLen(64).Immutable(),
+		field.JSON("before", map[string]any{}).Optional().Immutable().
+			Comment("The values changed, as they were before (never secrets); null when nothing was there before."),
+		field.JSON("after", map[string]any{}).Optional().Immutable().
+			Comment("The values changed, as they are after (never secrets), or details of the event; null when none."),
+		field.Enum("outcome").Values("SUCCESS", "FAILURE").Default("SUCCESS").Immutable().
+			Comment("Whether the action succeeded or was refused."),
+		field.String("reason").Default("").Immutable().
+			Comment("More about the event in words, e.g. why a sign-in failed or who asked for a password-reset email; often empty."),
+		field.String("client_ip").Default("").MaxLen(64).Immutable().
+			Comment("The client address the request came from; empty when there was no request (background work)."),
+		field.String("request_id").Default("").MaxLen(64).Immutable().
+			Comment("The request's ID, as returned in its X-Request-Id header, to find it in server logs."),
 	}
 }
 
 func (AuditEvent) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("actor", User.Type).Field("actor_id").Unique().Immutable().
+			Comment("The user who acted; null for background work and sign-in attempts with unknown names.").
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		edge.To("target_user", User.Type).Field("target_user_id").Unique().Immutable().
+			Comment("The user acted on; null when the event is not about a user.").
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 	}
 }

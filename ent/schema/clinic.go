@@ -15,6 +15,7 @@ type Clinic struct{ ent.Schema }
 func (Clinic) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("name").NotEmpty().MaxLen(200).
+			Comment("The clinic's name, unique within its organization, at most 200 bytes.").
 			Annotations(entgql.OrderField("NAME")),
 	}
 }
@@ -22,6 +23,7 @@ func (Clinic) Fields() []ent.Field {
 func (Clinic) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("users", User.Type).Ref("clinics").
+			Comment("The users with access to this clinic.").
 			Annotations(entgql.RelayConnection(), entgql.Skip(entgql.SkipWhereInput)),
 		edge.From("licenses", License.Type).Ref("clinic").
 			Annotations(entgql.Skip(entgql.SkipAll)),

@@ -20,7 +20,8 @@ func (License) Fields() []ent.Field {
 	return []ent.Field{
 		field.Int("clinic_id").Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
-		field.Enum("class").GoType(staff.LicenseClass("")).Annotations(entgql.Type("LicenseClass")).Immutable(),
+		field.Enum("class").GoType(staff.LicenseClass("")).Annotations(entgql.Type("LicenseClass")).Immutable().
+			Comment("The license class: only users of a type of this class can hold it (R20)."),
 		field.Int("holder_id").Optional().Nillable().Unique().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
@@ -28,8 +29,10 @@ func (License) Fields() []ent.Field {
 
 func (License) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.To("clinic", Clinic.Type).Field("clinic_id").Unique().Required().Immutable(),
-		edge.From("holder", User.Type).Ref("license").Field("holder_id").Unique(),
+		edge.To("clinic", Clinic.Type).Field("clinic_id").Unique().Required().Immutable().
+			Comment("The clinic the license belongs to (R21)."),
+		edge.From("holder", User.Type).Ref("license").Field("holder_id").Unique().
+			Comment("The active user holding the license; null when it is available."),
 	}
 }
 

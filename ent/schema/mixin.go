@@ -17,8 +17,10 @@ type TimeMixin struct{ mixin.Schema }
 func (TimeMixin) Fields() []ent.Field {
 	return []ent.Field{
 		field.Time("created_at").Default(time.Now).Immutable().
+			Comment("When the object was created.").
 			Annotations(entgql.OrderField("CREATED_AT")),
-		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now),
+		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now).
+			Comment("When the object was last changed."),
 	}
 }
 
@@ -37,7 +39,8 @@ func (TenantMixin) Fields() []ent.Field {
 func (TenantMixin) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("organization", Organization.Type).Field("organization_id").
-			Unique().Required().Immutable(),
+			Unique().Required().Immutable().
+			Comment("The organization (practice) the object belongs to (R1)."),
 	}
 }
 

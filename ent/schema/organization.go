@@ -14,6 +14,7 @@ type Organization struct{ ent.Schema }
 func (Organization) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("name").NotEmpty().MaxLen(200).
+			Comment("The organization's (practice's) name, at most 200 bytes.").
 			Annotations(entgql.OrderField("NAME")),
 	}
 }
@@ -21,6 +22,7 @@ func (Organization) Fields() []ent.Field {
 func (Organization) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("clinics", Clinic.Type).Ref("organization").
+			Comment("The organization's clinics.").
 			Annotations(entgql.RelayConnection(), entgql.Skip(entgql.SkipWhereInput)),
 	}
 }

@@ -22,39 +22,50 @@ func (User) Fields() []ent.Field {
 		field.Int("organization_id").Optional().Nillable().Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("username").NotEmpty().MaxLen(254).
+			Comment("The sign-in name, at most 254 bytes: unique across the platform without regard to case, no whitespace or commas, and equal to email when it is an email address (R5).").
 			Annotations(entgql.OrderField("USERNAME")),
 		// Lower-cased username: the unique index makes usernames unique
 		// platform-wide without regard to case (R5), even under concurrency.
 		field.String("username_key").NotEmpty().Unique().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("email").NotEmpty().MaxLen(254).
+			Comment("The email address, unique across the platform without regard to case (R6); it may also be used to sign in, and password-reset links are sent to it.").
 			Annotations(entgql.OrderField("EMAIL")),
 		field.String("email_key").NotEmpty().Unique().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("password_hash").Sensitive().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Enum("user_type").GoType(staff.UserType("")).
+			Comment("The user's type: it decides the license class (R20) and which permissions are available (R16). Only Support changes it (changeUserType, R12).").
 			Annotations(entgql.Type("UserType"), entgql.OrderField("USER_TYPE")),
 		field.String("first_name").NotEmpty().MaxLen(100).
+			Comment("First name, at most 100 bytes.").
 			Annotations(entgql.OrderField("FIRST_NAME")),
 		field.String("last_name").NotEmpty().MaxLen(100).
+			Comment("Last name, at most 100 bytes.").
 			Annotations(entgql.OrderField("LAST_NAME")),
 		field.String("full_name").NotEmpty().MaxLen(200).
+			Comment("The display name, at most 200 bytes; \"firstName lastName\" unless set otherwise.").
 			Annotations(entgql.OrderField("FULL_NAME")),
 		// Lower-cased names, username and email for substring search (R17);
 		// trigram-indexed on PostgreSQL.
 		field.String("search_text").Default("").
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Enum("status").Values("ACTIVE", "INACTIVE").Default("INACTIVE").
+			Comment("ACTIVE (holds a license of their class at their home clinic and may sign in) or INACTIVE (holds none and cannot sign in) (R21, R25); change it with setUserStatus.").
 			Annotations(entgql.OrderField("STATUS")),
 		field.Int("home_clinic_id").Optional().Nillable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		// Provider credentials (R8).
-		field.String("npi").Optional().Nillable().MaxLen(10),
-		field.String("license_number").Optional().Nillable().MaxLen(40),
-		field.String("license_state").Optional().Nillable().MaxLen(2),
+		field.String("npi").Optional().Nillable().MaxLen(10).
+			Comment("Provider types only: the 10-digit National Provider Identifier, 9999999995 when unknown (R8); null for other types."),
+		field.String("license_number").Optional().Nillable().MaxLen(40).
+			Comment("Provider types only: the state license number, letters and digits, 00000 when unknown (R8); null for other types."),
+		field.String("license_state").Optional().Nillable().MaxLen(2).
+			Comment("Provider types only: the two-letter state that issued licenseNumber; null for other types."),
 		// Names the profile had before, for duplicate-provider search (R14).
 		field.Strings("previous_names").Optional().
+			Comment("Full names the profile had before; duplicateProviders matches them too (R14).").
 			Annotations(entgql.Skip(entgql.SkipWhereInput | entgql.SkipMutationCreateInput | entgql.SkipMutationUpdateInput)),
 		// Blob storage keys of the profile picture and signature (R18, R19);
 		// clients get signed URLs instead.
@@ -73,13 +84,17 @@ func (User) Edges() []ent.Edge {
 			Unique().Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		edge.To("home_clinic", Clinic.Type).Field("home_clinic_id").Unique().
+			Comment("The home (default) clinic, one of clinics; an active user's license is a license of this clinic (R9, R21). Null only for Support staff.").
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		edge.To("clinics", Clinic.Type).
+			Comment("The clinics the user may access (R3, R9).").
 			Annotations(entgql.Skip(entgql.SkipWhereInput | entgql.SkipMutationCreateInput | entgql.SkipMutationUpdateInput)),
 		edge.To("permissions", Permission.Type).
+			Comment("The permissions granted to the user, from the catalog (R16).").
 			Annotations(entgql.Skip(entgql.SkipWhereInput | entgql.SkipMutationCreateInput | entgql.SkipMutationUpdateInput)),
 		// The license an active user holds (R21); none while inactive.
 		edge.To("license", License.Type).Unique().
+			Comment("The license the user holds: one of their class at their home clinic while Active, null while Inactive (R21).").
 			Annotations(entgql.Skip(entgql.SkipWhereInput | entgql.SkipMutationCreateInput | entgql.SkipMutationUpdateInput)),
 		edge.From("sessions", Session.Type).Ref("user").
 			Annotations(entgql.Skip(entgql.SkipAll)),

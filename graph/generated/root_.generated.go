@@ -2101,45 +2101,150 @@ func newExecutionContext(
 var sources = []*ast.Source{
 	{Name: "../ent.graphqls", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
 directive @goModel(model: String, models: [String!], forceGenerate: Boolean) on OBJECT | INPUT_OBJECT | SCALAR | ENUM | INTERFACE | UNION
+"""
+One record of the append-only audit trail (R31): who did what to which user or object, the values before and after, when, from where, and the outcome.
+"""
 type AuditEvent implements Node {
+  """
+  The object's opaque, globally unique ID (node(id:) fetches it).
+  """
   id: ID!
+  """
+  When it happened.
+  """
   createdAt: Time!
+  """
+  What happened.
+  """
   action: AuditEventAction!
+  """
+  The username of who acted, as it was then; "system" for background work such as processing at the end of the window.
+  """
   actorUsername: String!
+  """
+  The kind of object acted on when it is not a user: "Clinic", "Organization", "LicenseAdjustment", ...
+  """
   targetType: String!
+  """
+  The values changed, as they were before (never secrets); null when nothing was there before.
+  """
   before: Map
+  """
+  The values changed, as they are after (never secrets), or details of the event; null when none.
+  """
   after: Map
+  """
+  Whether the action succeeded or was refused.
+  """
   outcome: AuditEventOutcome!
+  """
+  More about the event in words, e.g. why a sign-in failed or who asked for a password-reset email; often empty.
+  """
   reason: String!
+  """
+  The client address the request came from; empty when there was no request (background work).
+  """
   clientIP: String!
+  """
+  The request's ID, as returned in its X-Request-Id header, to find it in server logs.
+  """
   requestID: String!
+  """
+  The user who acted; null for background work and sign-in attempts with unknown names.
+  """
   actor: User
+  """
+  The user acted on; null when the event is not about a user.
+  """
   targetUser: User
 }
 """
-AuditEventAction is enum for the field action
+What an audit record is about (R31).
 """
 enum AuditEventAction @goModel(model: "github.com/clinicemr/usermanager/ent/auditevent.Action") {
+  """
+  Someone signed in.
+  """
   SIGN_IN_SUCCEEDED
+  """
+  A sign-in was refused (wrong credentials, inactive account or lockout).
+  """
   SIGN_IN_FAILED
+  """
+  A user was added.
+  """
   USER_CREATED
+  """
+  Fields of a profile changed.
+  """
   USER_UPDATED
+  """
+  A user was activated or inactivated.
+  """
   USER_STATUS_CHANGED
+  """
+  A user's permissions changed.
+  """
   USER_PERMISSIONS_CHANGED
+  """
+  A user's clinic access changed.
+  """
   USER_CLINICS_CHANGED
+  """
+  Support changed a user's type.
+  """
   USER_TYPE_CHANGED
+  """
+  A manager set a user's password.
+  """
   USER_PASSWORD_SET
+  """
+  A profile picture was uploaded or removed.
+  """
   USER_PICTURE_CHANGED
+  """
+  A signature image was uploaded or removed.
+  """
   USER_SIGNATURE_CHANGED
+  """
+  Support set up an organization.
+  """
   ORGANIZATION_CREATED
+  """
+  A clinic was added.
+  """
   CLINIC_CREATED
+  """
+  A clinic was renamed.
+  """
   CLINIC_UPDATED
+  """
+  A clinic's billed licenses of one class changed (see Query.auditEvents).
+  """
   LICENSES_CHANGED
+  """
+  A license adjustment was requested, cancelled, completed or rejected.
+  """
   LICENSE_ADJUSTMENT_CHANGED
+  """
+  A password-reset email was sent.
+  """
   PASSWORD_RESET_SENT
+  """
+  A password was set with a reset link.
+  """
   PASSWORD_RESET_COMPLETED
+  """
+  A manager cleared a user's sign-in lockout.
+  """
   LOCKOUT_CLEARED
+  """
+  Sessions were ended (revokeSessions).
+  """
   SESSION_REVOKED
+  """
+  The audit trail was exported (exportAuditEvents).
+  """
   AUDIT_EXPORTED
 }
 """
@@ -2189,22 +2294,55 @@ input AuditEventOrder {
 Properties by which AuditEvent connections can be ordered.
 """
 enum AuditEventOrderField {
+  """
+  Order by createdAt.
+  """
   CREATED_AT
+  """
+  Order by action.
+  """
   ACTION
 }
 """
-AuditEventOutcome is enum for the field outcome
+Whether the recorded action succeeded.
 """
 enum AuditEventOutcome @goModel(model: "github.com/clinicemr/usermanager/ent/auditevent.Outcome") {
+  """
+  The action was done.
+  """
   SUCCESS
+  """
+  The action was refused, e.g. a failed sign-in; reason may say why.
+  """
   FAILURE
 }
+"""
+A clinic of an organization. Licenses belong to a clinic (R21) and managers work in one at a time (R3).
+"""
 type Clinic implements Node {
+  """
+  The object's opaque, globally unique ID (node(id:) fetches it).
+  """
   id: ID!
+  """
+  When the object was created.
+  """
   createdAt: Time!
+  """
+  When the object was last changed.
+  """
   updatedAt: Time!
+  """
+  The clinic's name, unique within its organization, at most 200 bytes.
+  """
   name: String!
+  """
+  The organization (practice) the object belongs to (R1).
+  """
   organization: Organization!
+  """
+  The users with access to this clinic.
+  """
   users(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -2212,7 +2350,7 @@ type Clinic implements Node {
     after: Cursor
 
     """
-    Returns the first _n_ elements from the list.
+    Returns the first _n_ elements from the list. At most 100; 20 when neither first nor last is given.
     """
     first: Int
 
@@ -2222,7 +2360,7 @@ type Clinic implements Node {
     before: Cursor
 
     """
-    Returns the last _n_ elements from the list.
+    Returns the last _n_ elements from the list. At most 100; 20 when neither first nor last is given.
     """
     last: Int
 
@@ -2279,7 +2417,13 @@ input ClinicOrder {
 Properties by which Clinic connections can be ordered.
 """
 enum ClinicOrderField {
+  """
+  Order by createdAt.
+  """
   CREATED_AT
+  """
+  Order by name.
+  """
   NAME
 }
 """
@@ -2287,62 +2431,173 @@ ClinicWhereInput is used for filtering Clinic objects.
 Input was generated by ent.
 """
 input ClinicWhereInput {
+  """
+  Matches the Clinic objects the given filter does not match.
+  """
   not: ClinicWhereInput
+  """
+  Matches the Clinic objects every given filter matches.
+  """
   and: [ClinicWhereInput!]
+  """
+  Matches the Clinic objects at least one given filter matches.
+  """
   or: [ClinicWhereInput!]
   """
-  id field predicates
+  Matches when id equals the given value.
   """
   id: ID
+  """
+  Matches when id is not equal to the given value.
+  """
   idNEQ: ID
+  """
+  Matches when id is one of the given values.
+  """
   idIn: [ID!]
+  """
+  Matches when id is none of the given values.
+  """
   idNotIn: [ID!]
+  """
+  Matches when id is greater than the given value.
+  """
   idGT: ID
+  """
+  Matches when id is greater than or equal to the given value.
+  """
   idGTE: ID
+  """
+  Matches when id is less than the given value.
+  """
   idLT: ID
+  """
+  Matches when id is less than or equal to the given value.
+  """
   idLTE: ID
   """
-  created_at field predicates
+  Matches when createdAt equals the given value.
   """
   createdAt: Time
+  """
+  Matches when createdAt is not equal to the given value.
+  """
   createdAtNEQ: Time
+  """
+  Matches when createdAt is one of the given values.
+  """
   createdAtIn: [Time!]
+  """
+  Matches when createdAt is none of the given values.
+  """
   createdAtNotIn: [Time!]
+  """
+  Matches when createdAt is greater than the given value.
+  """
   createdAtGT: Time
+  """
+  Matches when createdAt is greater than or equal to the given value.
+  """
   createdAtGTE: Time
+  """
+  Matches when createdAt is less than the given value.
+  """
   createdAtLT: Time
+  """
+  Matches when createdAt is less than or equal to the given value.
+  """
   createdAtLTE: Time
   """
-  updated_at field predicates
+  Matches when updatedAt equals the given value.
   """
   updatedAt: Time
+  """
+  Matches when updatedAt is not equal to the given value.
+  """
   updatedAtNEQ: Time
+  """
+  Matches when updatedAt is one of the given values.
+  """
   updatedAtIn: [Time!]
+  """
+  Matches when updatedAt is none of the given values.
+  """
   updatedAtNotIn: [Time!]
+  """
+  Matches when updatedAt is greater than the given value.
+  """
   updatedAtGT: Time
+  """
+  Matches when updatedAt is greater than or equal to the given value.
+  """
   updatedAtGTE: Time
+  """
+  Matches when updatedAt is less than the given value.
+  """
   updatedAtLT: Time
+  """
+  Matches when updatedAt is less than or equal to the given value.
+  """
   updatedAtLTE: Time
   """
-  name field predicates
+  Matches when name equals the given value.
   """
   name: String
+  """
+  Matches when name is not equal to the given value.
+  """
   nameNEQ: String
+  """
+  Matches when name is one of the given values.
+  """
   nameIn: [String!]
+  """
+  Matches when name is none of the given values.
+  """
   nameNotIn: [String!]
+  """
+  Matches when name is greater than the given value.
+  """
   nameGT: String
+  """
+  Matches when name is greater than or equal to the given value.
+  """
   nameGTE: String
+  """
+  Matches when name is less than the given value.
+  """
   nameLT: String
+  """
+  Matches when name is less than or equal to the given value.
+  """
   nameLTE: String
+  """
+  Matches when name contains the given text (case-sensitive).
+  """
   nameContains: String
+  """
+  Matches when name starts with the given text.
+  """
   nameHasPrefix: String
+  """
+  Matches when name ends with the given text.
+  """
   nameHasSuffix: String
+  """
+  Matches when name equals the given text, in any case.
+  """
   nameEqualFold: String
+  """
+  Matches when name contains the given text, in any case.
+  """
   nameContainsFold: String
   """
-  organization edge predicates
+  Matches when the Clinic has an organization (true) or has none (false).
   """
   hasOrganization: Boolean
+  """
+  Matches when the Clinic has an organization that every given filter matches.
+  """
   hasOrganizationWith: [OrganizationWhereInput!]
 }
 """
@@ -2350,31 +2605,106 @@ Define a Relay Cursor type:
 https://relay.dev/graphql/connections.htm#sec-Cursor
 """
 scalar Cursor
+"""
+One billed seat of a class at a clinic (R21): in use while an active user holds it, available otherwise.
+"""
 type License implements Node {
+  """
+  The object's opaque, globally unique ID (node(id:) fetches it).
+  """
   id: ID!
+  """
+  When the object was created.
+  """
   createdAt: Time!
+  """
+  When the object was last changed.
+  """
   updatedAt: Time!
+  """
+  The license class: only users of a type of this class can hold it (R20).
+  """
   class: LicenseClass!
+  """
+  The organization (practice) the object belongs to (R1).
+  """
   organization: Organization!
+  """
+  The clinic the license belongs to (R21).
+  """
   clinic: Clinic!
+  """
+  The active user holding the license; null when it is available.
+  """
   holder: User
 }
+"""
+A request to billing to add or release licenses of a class at a clinic (R26).
+"""
 type LicenseAdjustment implements Node {
+  """
+  The object's opaque, globally unique ID (node(id:) fetches it).
+  """
   id: ID!
+  """
+  When the object was created.
+  """
   createdAt: Time!
+  """
+  When the object was last changed.
+  """
   updatedAt: Time!
+  """
+  The class of the licenses to add or release.
+  """
   class: LicenseClass!
+  """
+  Whether licenses are added or released.
+  """
   kind: LicenseAdjustmentKind!
+  """
+  How many licenses, 1 to 10000.
+  """
   quantity: Int!
+  """
+  Releases only: why the licenses are released; null for an addition.
+  """
   releaseReason: LicenseAdjustmentReleaseReason
+  """
+  The requester's explanation, at most 2000 characters; required for a release, empty when none was given.
+  """
   explanation: String!
+  """
+  PENDING until processed, then COMPLETED or REJECTED; CANCELLED when the requester withdrew it (R26).
+  """
   status: LicenseAdjustmentStatus!
+  """
+  Why the adjustment was rejected: Support's reason, or that the release no longer fit the available licenses; null unless REJECTED.
+  """
   rejectionReason: String
+  """
+  When the processing window ends: a still-pending adjustment is processed automatically then (24 hours after the request by default).
+  """
   dueAt: Time!
+  """
+  When the adjustment was completed or rejected; null while pending and for a cancelled one.
+  """
   processedAt: Time
+  """
+  The organization (practice) the object belongs to (R1).
+  """
   organization: Organization!
+  """
+  The clinic whose licenses change.
+  """
   clinic: Clinic!
+  """
+  The manager who requested the adjustment.
+  """
   requestedBy: User
+  """
+  The Support user who completed or rejected the adjustment; null while pending, when cancelled, and when processed automatically at the end of the window.
+  """
   processedBy: User
 }
 """
@@ -2408,10 +2738,16 @@ type LicenseAdjustmentEdge {
   cursor: Cursor!
 }
 """
-LicenseAdjustmentKind is enum for the field kind
+Whether an adjustment adds or releases licenses.
 """
 enum LicenseAdjustmentKind @goModel(model: "github.com/clinicemr/usermanager/ent/licenseadjustment.Kind") {
+  """
+  Add licenses: the clinic's total grows when completed.
+  """
   ADD
+  """
+  Release available licenses: the clinic's total shrinks when completed.
+  """
   RELEASE
 }
 """
@@ -2431,26 +2767,59 @@ input LicenseAdjustmentOrder {
 Properties by which LicenseAdjustment connections can be ordered.
 """
 enum LicenseAdjustmentOrderField {
+  """
+  Order by createdAt.
+  """
   CREATED_AT
+  """
+  Order by status.
+  """
   STATUS
 }
 """
-LicenseAdjustmentReleaseReason is enum for the field release_reason
+Why licenses are released (required for a release, R26).
 """
 enum LicenseAdjustmentReleaseReason @goModel(model: "github.com/clinicemr/usermanager/ent/licenseadjustment.ReleaseReason") {
+  """
+  The licenses are no longer needed.
+  """
   NO_LONGER_NEEDED
+  """
+  Staff left.
+  """
   STAFF_LEFT
+  """
+  The clinic is closing.
+  """
   CLINIC_CLOSING
+  """
+  Budget reasons.
+  """
   BUDGET
+  """
+  Another reason, told in the explanation.
+  """
   OTHER
 }
 """
-LicenseAdjustmentStatus is enum for the field status
+Where a license adjustment stands (R26).
 """
 enum LicenseAdjustmentStatus @goModel(model: "github.com/clinicemr/usermanager/ent/licenseadjustment.Status") {
+  """
+  Waiting for Support, or for the end of the processing window (dueAt) when it is processed automatically; the requester may cancel it.
+  """
   PENDING
+  """
+  Processed: the clinic's total licenses changed.
+  """
   COMPLETED
+  """
+  Refused by Support, or a release that no longer fitted the available licenses; see rejectionReason. Totals are unchanged.
+  """
   REJECTED
+  """
+  Withdrawn by its requester while pending.
+  """
   CANCELLED
 }
 """
@@ -2458,166 +2827,454 @@ LicenseAdjustmentWhereInput is used for filtering LicenseAdjustment objects.
 Input was generated by ent.
 """
 input LicenseAdjustmentWhereInput {
+  """
+  Matches the LicenseAdjustment objects the given filter does not match.
+  """
   not: LicenseAdjustmentWhereInput
+  """
+  Matches the LicenseAdjustment objects every given filter matches.
+  """
   and: [LicenseAdjustmentWhereInput!]
+  """
+  Matches the LicenseAdjustment objects at least one given filter matches.
+  """
   or: [LicenseAdjustmentWhereInput!]
   """
-  id field predicates
+  Matches when id equals the given value.
   """
   id: ID
+  """
+  Matches when id is not equal to the given value.
+  """
   idNEQ: ID
+  """
+  Matches when id is one of the given values.
+  """
   idIn: [ID!]
+  """
+  Matches when id is none of the given values.
+  """
   idNotIn: [ID!]
+  """
+  Matches when id is greater than the given value.
+  """
   idGT: ID
+  """
+  Matches when id is greater than or equal to the given value.
+  """
   idGTE: ID
+  """
+  Matches when id is less than the given value.
+  """
   idLT: ID
+  """
+  Matches when id is less than or equal to the given value.
+  """
   idLTE: ID
   """
-  created_at field predicates
+  Matches when createdAt equals the given value.
   """
   createdAt: Time
+  """
+  Matches when createdAt is not equal to the given value.
+  """
   createdAtNEQ: Time
+  """
+  Matches when createdAt is one of the given values.
+  """
   createdAtIn: [Time!]
+  """
+  Matches when createdAt is none of the given values.
+  """
   createdAtNotIn: [Time!]
+  """
+  Matches when createdAt is greater than the given value.
+  """
   createdAtGT: Time
+  """
+  Matches when createdAt is greater than or equal to the given value.
+  """
   createdAtGTE: Time
+  """
+  Matches when createdAt is less than the given value.
+  """
   createdAtLT: Time
+  """
+  Matches when createdAt is less than or equal to the given value.
+  """
   createdAtLTE: Time
   """
-  updated_at field predicates
+  Matches when updatedAt equals the given value.
   """
   updatedAt: Time
+  """
+  Matches when updatedAt is not equal to the given value.
+  """
   updatedAtNEQ: Time
+  """
+  Matches when updatedAt is one of the given values.
+  """
   updatedAtIn: [Time!]
+  """
+  Matches when updatedAt is none of the given values.
+  """
   updatedAtNotIn: [Time!]
+  """
+  Matches when updatedAt is greater than the given value.
+  """
   updatedAtGT: Time
+  """
+  Matches when updatedAt is greater than or equal to the given value.
+  """
   updatedAtGTE: Time
+  """
+  Matches when updatedAt is less than the given value.
+  """
   updatedAtLT: Time
+  """
+  Matches when updatedAt is less than or equal to the given value.
+  """
   updatedAtLTE: Time
   """
-  clinic_id field predicates
+  Matches when clinicID equals the given value.
   """
   clinicID: ID
+  """
+  Matches when clinicID is not equal to the given value.
+  """
   clinicIDNEQ: ID
+  """
+  Matches when clinicID is one of the given values.
+  """
   clinicIDIn: [ID!]
+  """
+  Matches when clinicID is none of the given values.
+  """
   clinicIDNotIn: [ID!]
   """
-  class field predicates
+  Matches when class equals the given value.
   """
   class: LicenseClass
+  """
+  Matches when class is not equal to the given value.
+  """
   classNEQ: LicenseClass
+  """
+  Matches when class is one of the given values.
+  """
   classIn: [LicenseClass!]
+  """
+  Matches when class is none of the given values.
+  """
   classNotIn: [LicenseClass!]
   """
-  kind field predicates
+  Matches when kind equals the given value.
   """
   kind: LicenseAdjustmentKind
+  """
+  Matches when kind is not equal to the given value.
+  """
   kindNEQ: LicenseAdjustmentKind
+  """
+  Matches when kind is one of the given values.
+  """
   kindIn: [LicenseAdjustmentKind!]
+  """
+  Matches when kind is none of the given values.
+  """
   kindNotIn: [LicenseAdjustmentKind!]
   """
-  quantity field predicates
+  Matches when quantity equals the given value.
   """
   quantity: Int
+  """
+  Matches when quantity is not equal to the given value.
+  """
   quantityNEQ: Int
+  """
+  Matches when quantity is one of the given values.
+  """
   quantityIn: [Int!]
+  """
+  Matches when quantity is none of the given values.
+  """
   quantityNotIn: [Int!]
+  """
+  Matches when quantity is greater than the given value.
+  """
   quantityGT: Int
+  """
+  Matches when quantity is greater than or equal to the given value.
+  """
   quantityGTE: Int
+  """
+  Matches when quantity is less than the given value.
+  """
   quantityLT: Int
+  """
+  Matches when quantity is less than or equal to the given value.
+  """
   quantityLTE: Int
   """
-  release_reason field predicates
+  Matches when releaseReason equals the given value.
   """
   releaseReason: LicenseAdjustmentReleaseReason
+  """
+  Matches when releaseReason is not equal to the given value.
+  """
   releaseReasonNEQ: LicenseAdjustmentReleaseReason
+  """
+  Matches when releaseReason is one of the given values.
+  """
   releaseReasonIn: [LicenseAdjustmentReleaseReason!]
+  """
+  Matches when releaseReason is none of the given values.
+  """
   releaseReasonNotIn: [LicenseAdjustmentReleaseReason!]
+  """
+  Matches when releaseReason is null (pass true).
+  """
   releaseReasonIsNil: Boolean
+  """
+  Matches when releaseReason is not null (pass true).
+  """
   releaseReasonNotNil: Boolean
   """
-  explanation field predicates
+  Matches when explanation equals the given value.
   """
   explanation: String
+  """
+  Matches when explanation is not equal to the given value.
+  """
   explanationNEQ: String
+  """
+  Matches when explanation is one of the given values.
+  """
   explanationIn: [String!]
+  """
+  Matches when explanation is none of the given values.
+  """
   explanationNotIn: [String!]
+  """
+  Matches when explanation is greater than the given value.
+  """
   explanationGT: String
+  """
+  Matches when explanation is greater than or equal to the given value.
+  """
   explanationGTE: String
+  """
+  Matches when explanation is less than the given value.
+  """
   explanationLT: String
+  """
+  Matches when explanation is less than or equal to the given value.
+  """
   explanationLTE: String
+  """
+  Matches when explanation contains the given text (case-sensitive).
+  """
   explanationContains: String
+  """
+  Matches when explanation starts with the given text.
+  """
   explanationHasPrefix: String
+  """
+  Matches when explanation ends with the given text.
+  """
   explanationHasSuffix: String
+  """
+  Matches when explanation equals the given text, in any case.
+  """
   explanationEqualFold: String
+  """
+  Matches when explanation contains the given text, in any case.
+  """
   explanationContainsFold: String
   """
-  status field predicates
+  Matches when status equals the given value.
   """
   status: LicenseAdjustmentStatus
+  """
+  Matches when status is not equal to the given value.
+  """
   statusNEQ: LicenseAdjustmentStatus
+  """
+  Matches when status is one of the given values.
+  """
   statusIn: [LicenseAdjustmentStatus!]
+  """
+  Matches when status is none of the given values.
+  """
   statusNotIn: [LicenseAdjustmentStatus!]
   """
-  rejection_reason field predicates
+  Matches when rejectionReason equals the given value.
   """
   rejectionReason: String
+  """
+  Matches when rejectionReason is not equal to the given value.
+  """
   rejectionReasonNEQ: String
+  """
+  Matches when rejectionReason is one of the given values.
+  """
   rejectionReasonIn: [String!]
+  """
+  Matches when rejectionReason is none of the given values.
+  """
   rejectionReasonNotIn: [String!]
+  """
+  Matches when rejectionReason is greater than the given value.
+  """
   rejectionReasonGT: String
+  """
+  Matches when rejectionReason is greater than or equal to the given value.
+  """
   rejectionReasonGTE: String
+  """
+  Matches when rejectionReason is less than the given value.
+  """
   rejectionReasonLT: String
+  """
+  Matches when rejectionReason is less than or equal to the given value.
+  """
   rejectionReasonLTE: String
+  """
+  Matches when rejectionReason contains the given text (case-sensitive).
+  """
   rejectionReasonContains: String
+  """
+  Matches when rejectionReason starts with the given text.
+  """
   rejectionReasonHasPrefix: String
+  """
+  Matches when rejectionReason ends with the given text.
+  """
   rejectionReasonHasSuffix: String
+  """
+  Matches when rejectionReason is null (pass true).
+  """
   rejectionReasonIsNil: Boolean
+  """
+  Matches when rejectionReason is not null (pass true).
+  """
   rejectionReasonNotNil: Boolean
+  """
+  Matches when rejectionReason equals the given text, in any case.
+  """
   rejectionReasonEqualFold: String
+  """
+  Matches when rejectionReason contains the given text, in any case.
+  """
   rejectionReasonContainsFold: String
   """
-  due_at field predicates
+  Matches when dueAt equals the given value.
   """
   dueAt: Time
+  """
+  Matches when dueAt is not equal to the given value.
+  """
   dueAtNEQ: Time
+  """
+  Matches when dueAt is one of the given values.
+  """
   dueAtIn: [Time!]
+  """
+  Matches when dueAt is none of the given values.
+  """
   dueAtNotIn: [Time!]
+  """
+  Matches when dueAt is greater than the given value.
+  """
   dueAtGT: Time
+  """
+  Matches when dueAt is greater than or equal to the given value.
+  """
   dueAtGTE: Time
+  """
+  Matches when dueAt is less than the given value.
+  """
   dueAtLT: Time
+  """
+  Matches when dueAt is less than or equal to the given value.
+  """
   dueAtLTE: Time
   """
-  processed_at field predicates
+  Matches when processedAt equals the given value.
   """
   processedAt: Time
+  """
+  Matches when processedAt is not equal to the given value.
+  """
   processedAtNEQ: Time
+  """
+  Matches when processedAt is one of the given values.
+  """
   processedAtIn: [Time!]
+  """
+  Matches when processedAt is none of the given values.
+  """
   processedAtNotIn: [Time!]
+  """
+  Matches when processedAt is greater than the given value.
+  """
   processedAtGT: Time
+  """
+  Matches when processedAt is greater than or equal to the given value.
+  """
   processedAtGTE: Time
+  """
+  Matches when processedAt is less than the given value.
+  """
   processedAtLT: Time
+  """
+  Matches when processedAt is less than or equal to the given value.
+  """
   processedAtLTE: Time
+  """
+  Matches when processedAt is null (pass true).
+  """
   processedAtIsNil: Boolean
+  """
+  Matches when processedAt is not null (pass true).
+  """
   processedAtNotNil: Boolean
   """
-  organization edge predicates
+  Matches when the LicenseAdjustment has an organization (true) or has none (false).
   """
   hasOrganization: Boolean
+  """
+  Matches when the LicenseAdjustment has an organization that every given filter matches.
+  """
   hasOrganizationWith: [OrganizationWhereInput!]
   """
-  clinic edge predicates
+  Matches when the LicenseAdjustment has a clinic (true) or has none (false).
   """
   hasClinic: Boolean
+  """
+  Matches when the LicenseAdjustment has a clinic that every given filter matches.
+  """
   hasClinicWith: [ClinicWhereInput!]
 }
 """
-LicenseClass is enum for the field class
+The class of license a user type takes (R20); a license of one class is never used by a user of another.
 """
 enum LicenseClass @goModel(model: "github.com/clinicemr/usermanager/internal/staff.LicenseClass") {
+  """
+  PT, OT and SLP: a provider class.
+  """
   THERAPIST
+  """
+  PTA, COTA and SLPA: a provider class.
+  """
   ASSISTANT
+  """
+  SPT, SOT and SSLP: a provider class.
+  """
   STUDENT
+  """
+  Clerical and Biller: not a provider class.
+  """
   CLERICAL
 }
 """
@@ -2637,6 +3294,9 @@ input LicenseOrder {
 Properties by which License connections can be ordered.
 """
 enum LicenseOrderField {
+  """
+  Order by createdAt.
+  """
   CREATED_AT
 }
 """
@@ -2662,11 +3322,29 @@ enum OrderDirection {
   """
   DESC
 }
+"""
+A practice: it owns clinics and users, and nothing of it is visible to another organization (R1).
+"""
 type Organization implements Node {
+  """
+  The object's opaque, globally unique ID (node(id:) fetches it).
+  """
   id: ID!
+  """
+  When the object was created.
+  """
   createdAt: Time!
+  """
+  When the object was last changed.
+  """
   updatedAt: Time!
+  """
+  The organization's (practice's) name, at most 200 bytes.
+  """
   name: String!
+  """
+  The organization's clinics.
+  """
   clinics(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -2674,7 +3352,7 @@ type Organization implements Node {
     after: Cursor
 
     """
-    Returns the first _n_ elements from the list.
+    Returns the first _n_ elements from the list. At most 100; 20 when neither first nor last is given.
     """
     first: Int
 
@@ -2684,7 +3362,7 @@ type Organization implements Node {
     before: Cursor
 
     """
-    Returns the last _n_ elements from the list.
+    Returns the last _n_ elements from the list. At most 100; 20 when neither first nor last is given.
     """
     last: Int
 
@@ -2741,7 +3419,13 @@ input OrganizationOrder {
 Properties by which Organization connections can be ordered.
 """
 enum OrganizationOrderField {
+  """
+  Order by createdAt.
+  """
   CREATED_AT
+  """
+  Order by name.
+  """
   NAME
 }
 """
@@ -2749,57 +3433,165 @@ OrganizationWhereInput is used for filtering Organization objects.
 Input was generated by ent.
 """
 input OrganizationWhereInput {
+  """
+  Matches the Organization objects the given filter does not match.
+  """
   not: OrganizationWhereInput
+  """
+  Matches the Organization objects every given filter matches.
+  """
   and: [OrganizationWhereInput!]
+  """
+  Matches the Organization objects at least one given filter matches.
+  """
   or: [OrganizationWhereInput!]
   """
-  id field predicates
+  Matches when id equals the given value.
   """
   id: ID
+  """
+  Matches when id is not equal to the given value.
+  """
   idNEQ: ID
+  """
+  Matches when id is one of the given values.
+  """
   idIn: [ID!]
+  """
+  Matches when id is none of the given values.
+  """
   idNotIn: [ID!]
+  """
+  Matches when id is greater than the given value.
+  """
   idGT: ID
+  """
+  Matches when id is greater than or equal to the given value.
+  """
   idGTE: ID
+  """
+  Matches when id is less than the given value.
+  """
   idLT: ID
+  """
+  Matches when id is less than or equal to the given value.
+  """
   idLTE: ID
   """
-  created_at field predicates
+  Matches when createdAt equals the given value.
   """
   createdAt: Time
+  """
+  Matches when createdAt is not equal to the given value.
+  """
   createdAtNEQ: Time
+  """
+  Matches when createdAt is one of the given values.
+  """
   createdAtIn: [Time!]
+  """
+  Matches when createdAt is none of the given values.
+  """
   createdAtNotIn: [Time!]
+  """
+  Matches when createdAt is greater than the given value.
+  """
   createdAtGT: Time
+  """
+  Matches when createdAt is greater than or equal to the given value.
+  """
   createdAtGTE: Time
+  """
+  Matches when createdAt is less than the given value.
+  """
   createdAtLT: Time
+  """
+  Matches when createdAt is less than or equal to the given value.
+  """
   createdAtLTE: Time
   """
-  updated_at field predicates
+  Matches when updatedAt equals the given value.
   """
   updatedAt: Time
+  """
+  Matches when updatedAt is not equal to the given value.
+  """
   updatedAtNEQ: Time
+  """
+  Matches when updatedAt is one of the given values.
+  """
   updatedAtIn: [Time!]
+  """
+  Matches when updatedAt is none of the given values.
+  """
   updatedAtNotIn: [Time!]
+  """
+  Matches when updatedAt is greater than the given value.
+  """
   updatedAtGT: Time
+  """
+  Matches when updatedAt is greater than or equal to the given value.
+  """
   updatedAtGTE: Time
+  """
+  Matches when updatedAt is less than the given value.
+  """
   updatedAtLT: Time
+  """
+  Matches when updatedAt is less than or equal to the given value.
+  """
   updatedAtLTE: Time
   """
-  name field predicates
+  Matches when name equals the given value.
   """
   name: String
+  """
+  Matches when name is not equal to the given value.
+  """
   nameNEQ: String
+  """
+  Matches when name is one of the given values.
+  """
   nameIn: [String!]
+  """
+  Matches when name is none of the given values.
+  """
   nameNotIn: [String!]
+  """
+  Matches when name is greater than the given value.
+  """
   nameGT: String
+  """
+  Matches when name is greater than or equal to the given value.
+  """
   nameGTE: String
+  """
+  Matches when name is less than the given value.
+  """
   nameLT: String
+  """
+  Matches when name is less than or equal to the given value.
+  """
   nameLTE: String
+  """
+  Matches when name contains the given text (case-sensitive).
+  """
   nameContains: String
+  """
+  Matches when name starts with the given text.
+  """
   nameHasPrefix: String
+  """
+  Matches when name ends with the given text.
+  """
   nameHasSuffix: String
+  """
+  Matches when name equals the given text, in any case.
+  """
   nameEqualFold: String
+  """
+  Matches when name contains the given text, in any case.
+  """
   nameContainsFold: String
 }
 """
@@ -2824,13 +3616,37 @@ type PageInfo {
   """
   endCursor: Cursor
 }
+"""
+An entry of the permission catalog (R16).
+"""
 type Permission implements Node {
+  """
+  The object's opaque, globally unique ID (node(id:) fetches it).
+  """
   id: ID!
+  """
+  The stable key that inputs use to name the permission (e.g. createUser's permissions).
+  """
   key: String!
+  """
+  The name shown to people.
+  """
   name: String!
+  """
+  What the permission allows.
+  """
   description: String!
+  """
+  The user types the permission may be granted to; show it greyed out for others (granting it is PERMISSION_NOT_AVAILABLE).
+  """
   availableTo: [UserType!]!
+  """
+  Only Support may grant a restricted permission (R16).
+  """
   restricted: Boolean!
+  """
+  Administrative permissions are the ones the Admin shortcut grants; a manager may grant them only if they hold them (R32).
+  """
   administrative: Boolean!
 }
 """
@@ -2880,7 +3696,13 @@ input PermissionOrder {
 Properties by which Permission connections can be ordered.
 """
 enum PermissionOrderField {
+  """
+  Order by key.
+  """
   KEY
+  """
+  Order by name.
+  """
   NAME
 }
 """
@@ -2888,79 +3710,226 @@ PermissionWhereInput is used for filtering Permission objects.
 Input was generated by ent.
 """
 input PermissionWhereInput {
+  """
+  Matches the Permission objects the given filter does not match.
+  """
   not: PermissionWhereInput
+  """
+  Matches the Permission objects every given filter matches.
+  """
   and: [PermissionWhereInput!]
+  """
+  Matches the Permission objects at least one given filter matches.
+  """
   or: [PermissionWhereInput!]
   """
-  id field predicates
+  Matches when id equals the given value.
   """
   id: ID
+  """
+  Matches when id is not equal to the given value.
+  """
   idNEQ: ID
+  """
+  Matches when id is one of the given values.
+  """
   idIn: [ID!]
+  """
+  Matches when id is none of the given values.
+  """
   idNotIn: [ID!]
+  """
+  Matches when id is greater than the given value.
+  """
   idGT: ID
+  """
+  Matches when id is greater than or equal to the given value.
+  """
   idGTE: ID
+  """
+  Matches when id is less than the given value.
+  """
   idLT: ID
+  """
+  Matches when id is less than or equal to the given value.
+  """
   idLTE: ID
   """
-  key field predicates
+  Matches when key equals the given value.
   """
   key: String
+  """
+  Matches when key is not equal to the given value.
+  """
   keyNEQ: String
+  """
+  Matches when key is one of the given values.
+  """
   keyIn: [String!]
+  """
+  Matches when key is none of the given values.
+  """
   keyNotIn: [String!]
+  """
+  Matches when key is greater than the given value.
+  """
   keyGT: String
+  """
+  Matches when key is greater than or equal to the given value.
+  """
   keyGTE: String
+  """
+  Matches when key is less than the given value.
+  """
   keyLT: String
+  """
+  Matches when key is less than or equal to the given value.
+  """
   keyLTE: String
+  """
+  Matches when key contains the given text (case-sensitive).
+  """
   keyContains: String
+  """
+  Matches when key starts with the given text.
+  """
   keyHasPrefix: String
+  """
+  Matches when key ends with the given text.
+  """
   keyHasSuffix: String
+  """
+  Matches when key equals the given text, in any case.
+  """
   keyEqualFold: String
+  """
+  Matches when key contains the given text, in any case.
+  """
   keyContainsFold: String
   """
-  name field predicates
+  Matches when name equals the given value.
   """
   name: String
+  """
+  Matches when name is not equal to the given value.
+  """
   nameNEQ: String
+  """
+  Matches when name is one of the given values.
+  """
   nameIn: [String!]
+  """
+  Matches when name is none of the given values.
+  """
   nameNotIn: [String!]
+  """
+  Matches when name is greater than the given value.
+  """
   nameGT: String
+  """
+  Matches when name is greater than or equal to the given value.
+  """
   nameGTE: String
+  """
+  Matches when name is less than the given value.
+  """
   nameLT: String
+  """
+  Matches when name is less than or equal to the given value.
+  """
   nameLTE: String
+  """
+  Matches when name contains the given text (case-sensitive).
+  """
   nameContains: String
+  """
+  Matches when name starts with the given text.
+  """
   nameHasPrefix: String
+  """
+  Matches when name ends with the given text.
+  """
   nameHasSuffix: String
+  """
+  Matches when name equals the given text, in any case.
+  """
   nameEqualFold: String
+  """
+  Matches when name contains the given text, in any case.
+  """
   nameContainsFold: String
   """
-  description field predicates
+  Matches when description equals the given value.
   """
   description: String
+  """
+  Matches when description is not equal to the given value.
+  """
   descriptionNEQ: String
+  """
+  Matches when description is one of the given values.
+  """
   descriptionIn: [String!]
+  """
+  Matches when description is none of the given values.
+  """
   descriptionNotIn: [String!]
+  """
+  Matches when description is greater than the given value.
+  """
   descriptionGT: String
+  """
+  Matches when description is greater than or equal to the given value.
+  """
   descriptionGTE: String
+  """
+  Matches when description is less than the given value.
+  """
   descriptionLT: String
+  """
+  Matches when description is less than or equal to the given value.
+  """
   descriptionLTE: String
+  """
+  Matches when description contains the given text (case-sensitive).
+  """
   descriptionContains: String
+  """
+  Matches when description starts with the given text.
+  """
   descriptionHasPrefix: String
+  """
+  Matches when description ends with the given text.
+  """
   descriptionHasSuffix: String
+  """
+  Matches when description equals the given text, in any case.
+  """
   descriptionEqualFold: String
+  """
+  Matches when description contains the given text, in any case.
+  """
   descriptionContainsFold: String
   """
-  restricted field predicates
+  Matches when restricted equals the given value.
   """
   restricted: Boolean
+  """
+  Matches when restricted is not equal to the given value.
+  """
   restrictedNEQ: Boolean
   """
-  administrative field predicates
+  Matches when administrative equals the given value.
   """
   administrative: Boolean
+  """
+  Matches when administrative is not equal to the given value.
+  """
   administrativeNEQ: Boolean
 }
+"""
+The entry points for reading.
+"""
 type Query {
   """
   Fetches an object given its ID.
@@ -2980,6 +3949,9 @@ type Query {
     """
     ids: [ID!]!
   ): [Node]!
+  """
+  The clinics of the viewer's organization (of every organization for Support).
+  """
   clinics(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -2987,7 +3959,7 @@ type Query {
     after: Cursor
 
     """
-    Returns the first _n_ elements from the list.
+    Returns the first _n_ elements from the list. At most 100; 20 when neither first nor last is given.
     """
     first: Int
 
@@ -2997,7 +3969,7 @@ type Query {
     before: Cursor
 
     """
-    Returns the last _n_ elements from the list.
+    Returns the last _n_ elements from the list. At most 100; 20 when neither first nor last is given.
     """
     last: Int
 
@@ -3011,6 +3983,9 @@ type Query {
     """
     where: ClinicWhereInput
   ): ClinicConnection!
+  """
+  Organizations: Support sees all of them, others their own.
+  """
   organizations(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -3018,7 +3993,7 @@ type Query {
     after: Cursor
 
     """
-    Returns the first _n_ elements from the list.
+    Returns the first _n_ elements from the list. At most 100; 20 when neither first nor last is given.
     """
     first: Int
 
@@ -3028,7 +4003,7 @@ type Query {
     before: Cursor
 
     """
-    Returns the last _n_ elements from the list.
+    Returns the last _n_ elements from the list. At most 100; 20 when neither first nor last is given.
     """
     last: Int
 
@@ -3042,6 +4017,9 @@ type Query {
     """
     where: OrganizationWhereInput
   ): OrganizationConnection!
+  """
+  The permission catalog (R16), the same for every organization.
+  """
   permissions(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -3049,7 +4027,7 @@ type Query {
     after: Cursor
 
     """
-    Returns the first _n_ elements from the list.
+    Returns the first _n_ elements from the list. At most 100; 20 when neither first nor last is given.
     """
     first: Int
 
@@ -3059,7 +4037,7 @@ type Query {
     before: Cursor
 
     """
-    Returns the last _n_ elements from the list.
+    Returns the last _n_ elements from the list. At most 100; 20 when neither first nor last is given.
     """
     last: Int
 
@@ -3074,24 +4052,81 @@ type Query {
     where: PermissionWhereInput
   ): PermissionConnection!
 }
+"""
+A person's profile (R4): a member of an organization's staff, or a Platform Support account. Users are never deleted, only inactivated (R11).
+"""
 type User implements Node {
+  """
+  The object's opaque, globally unique ID (node(id:) fetches it).
+  """
   id: ID!
+  """
+  When the object was created.
+  """
   createdAt: Time!
+  """
+  When the object was last changed.
+  """
   updatedAt: Time!
+  """
+  The sign-in name, at most 254 bytes: unique across the platform without regard to case, no whitespace or commas, and equal to email when it is an email address (R5).
+  """
   username: String!
+  """
+  The email address, unique across the platform without regard to case (R6); it may also be used to sign in, and password-reset links are sent to it.
+  """
   email: String!
+  """
+  The user's type: it decides the license class (R20) and which permissions are available (R16). Only Support changes it (changeUserType, R12).
+  """
   userType: UserType!
+  """
+  First name, at most 100 bytes.
+  """
   firstName: String!
+  """
+  Last name, at most 100 bytes.
+  """
   lastName: String!
+  """
+  The display name, at most 200 bytes; "firstName lastName" unless set otherwise.
+  """
   fullName: String!
+  """
+  ACTIVE (holds a license of their class at their home clinic and may sign in) or INACTIVE (holds none and cannot sign in) (R21, R25); change it with setUserStatus.
+  """
   status: UserStatus!
+  """
+  Provider types only: the 10-digit National Provider Identifier, 9999999995 when unknown (R8); null for other types.
+  """
   npi: String
+  """
+  Provider types only: the state license number, letters and digits, 00000 when unknown (R8); null for other types.
+  """
   licenseNumber: String
+  """
+  Provider types only: the two-letter state that issued licenseNumber; null for other types.
+  """
   licenseState: String
+  """
+  Full names the profile had before; duplicateProviders matches them too (R14).
+  """
   previousNames: [String!]
+  """
+  The home (default) clinic, one of clinics; an active user's license is a license of this clinic (R9, R21). Null only for Support staff.
+  """
   homeClinic: Clinic
+  """
+  The clinics the user may access (R3, R9).
+  """
   clinics: [Clinic!]
+  """
+  The permissions granted to the user, from the catalog (R16).
+  """
   permissions: [Permission!]
+  """
+  The license the user holds: one of their class at their home clinic while Active, null while Inactive (R21).
+  """
   license: License
 }
 """
@@ -3141,37 +4176,103 @@ input UserOrder {
 Properties by which User connections can be ordered.
 """
 enum UserOrderField {
+  """
+  Order by createdAt.
+  """
   CREATED_AT
+  """
+  Order by username.
+  """
   USERNAME
+  """
+  Order by email.
+  """
   EMAIL
+  """
+  Order by userType.
+  """
   USER_TYPE
+  """
+  Order by firstName.
+  """
   FIRST_NAME
+  """
+  Order by lastName.
+  """
   LAST_NAME
+  """
+  Order by fullName.
+  """
   FULL_NAME
+  """
+  Order by status.
+  """
   STATUS
 }
 """
-UserStatus is enum for the field status
+Whether a user holds a license and may sign in (R21, R25).
 """
 enum UserStatus @goModel(model: "github.com/clinicemr/usermanager/ent/user.Status") {
+  """
+  Holds a license of their class at their home clinic and may sign in.
+  """
   ACTIVE
+  """
+  Holds no license and cannot sign in (R25).
+  """
   INACTIVE
 }
 """
-UserType is enum for the field user_type
+A user's type (R20). Support is the platform's own staff and takes no license.
 """
 enum UserType @goModel(model: "github.com/clinicemr/usermanager/internal/staff.UserType") {
+  """
+  Physical Therapist (Therapist class).
+  """
   PT
+  """
+  Occupational Therapist (Therapist class).
+  """
   OT
+  """
+  Speech-Language Pathologist (Therapist class).
+  """
   SLP
+  """
+  Physical Therapist Assistant (Assistant class).
+  """
   PTA
+  """
+  Certified Occupational Therapy Assistant (Assistant class).
+  """
   COTA
+  """
+  Speech-Language Pathology Assistant (Assistant class).
+  """
   SLPA
+  """
+  Student Physical Therapist (Student class).
+  """
   SPT
+  """
+  Student Occupational Therapist (Student class).
+  """
   SOT
+  """
+  Student Speech-Language Pathologist (Student class).
+  """
   SSLP
+  """
+  Clerical staff (Clerical class).
+  """
   CLERICAL
+  """
+  Biller (Clerical class); a Biller's profile is edited only from its home clinic (R13).
+  """
   BILLER
+  """
+  Platform Support or billing staff: no organization, no license, and may act on any organization. Not a type an organization's users can have.
+  """
   SUPPORT
 }
 `, BuiltIn: false},
@@ -3199,17 +4300,29 @@ extend type Query {
   clinic they have access to (R3). Needs the View Users permission.
   """
   users(
+    """
+    Returns the users after this cursor (from a previous page's endCursor).
+    """
     after: Cursor
     """
     Page size, at most 100.
     """
     first: Int
+    """
+    Returns the users before this cursor (from a previous page's startCursor).
+    """
     before: Cursor
     """
     Page size, at most 100.
     """
     last: Int
+    """
+    The order of the results; by default ascending by ID.
+    """
     orderBy: UserOrder
+    """
+    Search filters; all given filters must match.
+    """
     filter: UserSearch
   ): UserConnection!
 
@@ -3218,14 +4331,29 @@ extend type Query {
   when clinicId is null. Support staff, who belong to no organization, name the
   organization with organizationId.
   """
-  licenseCounts(clinicId: ID, organizationId: ID): [LicenseCount!]!
+  licenseCounts(
+    """
+    The clinic; null for the whole organization.
+    """
+    clinicId: ID
+    """
+    Support only: the organization.
+    """
+    organizationId: ID
+  ): [LicenseCount!]!
 }
 
 """
 Filters of the user search (R17). All given filters must match.
 """
 input UserSearch {
+  """
+  Users of any of these types.
+  """
   userTypes: [UserType!]
+  """
+  Users with any of these statuses.
+  """
   statuses: [UserStatus!]
   """
   Part of the first, last or full name, in any case.
@@ -3260,6 +4388,9 @@ type LicenseCount {
   The clinic, or null for organization-wide counts.
   """
   clinic: Clinic
+  """
+  The license class counted.
+  """
   class: LicenseClass!
   """
   Licenses billed.
@@ -3270,7 +4401,7 @@ type LicenseCount {
   """
   inUse: Int!
   """
-  total minus inUse.
+  Licenses free to assign: total minus inUse.
   """
   available: Int!
   """
@@ -3283,6 +4414,12 @@ type LicenseCount {
   pendingReleases: Int!
 }
 
+"""
+The entry points for changing data. Every mutation takes one input argument
+and returns a payload whose userErrors lists the broken rules (R10);
+authorization and system failures are GraphQL errors with extensions.code
+(UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, BAD_USER_INPUT, ...).
+"""
 type Mutation {
   """
   Sign in with username or email and password (R29). Wrong credentials and
@@ -3291,12 +4428,22 @@ type Mutation {
   account locked through another of its names refuses every password with
   INVALID_CREDENTIALS, so a lock never links a username to an email.
   """
-  login(input: LoginInput!): SessionPayload!
+  login(
+    """
+    The sign-in name or email and the password.
+    """
+    input: LoginInput!
+  ): SessionPayload!
   """
   Exchange a refresh token for a new access token and refresh token. The
   refresh token presented is used up.
   """
-  refreshSession(input: RefreshSessionInput!): SessionPayload!
+  refreshSession(
+    """
+    The refresh token.
+    """
+    input: RefreshSessionInput!
+  ): SessionPayload!
   """
   End the current session: its access and refresh tokens stop working.
   """
@@ -3305,11 +4452,21 @@ type Mutation {
   Support only: set up a practice with its first clinic, licenses and
   administrator.
   """
-  createOrganization(input: CreateOrganizationInput!): CreateOrganizationPayload!
+  createOrganization(
+    """
+    The organization, its first clinic and administrator.
+    """
+    input: CreateOrganizationInput!
+  ): CreateOrganizationPayload!
   """
   Company Admin or Support: add a clinic to an organization.
   """
-  createClinic(input: CreateClinicInput!): CreateClinicPayload!
+  createClinic(
+    """
+    The clinic to add.
+    """
+    input: CreateClinicInput!
+  ): CreateClinicPayload!
 }
 
 """
@@ -3321,7 +4478,13 @@ type UserError {
   when it concerns the input as a whole.
   """
   field: String
+  """
+  What is wrong, in words a person can read; show it next to the field.
+  """
   message: String!
+  """
+  The stable code to handle it by.
+  """
   code: UserErrorCode!
 }
 
@@ -3329,26 +4492,102 @@ type UserError {
 Stable machine-readable codes of rule violations.
 """
 enum UserErrorCode {
+  """
+  login: wrong username, email or password, or an inactive account: the answer
+  is the same for each (R29).
+  """
   INVALID_CREDENTIALS
+  """
+  refreshSession: the refresh token is unknown, already used, expired or
+  revoked; sign in again.
+  """
   INVALID_REFRESH_TOKEN
+  """
+  A value the rule needs is missing or empty (a username, email, name, source
+  user, uploaded file, ...).
+  """
   REQUIRED
+  """
+  Text longer than allowed; the message gives the limit.
+  """
   TOO_LONG
+  """
+  The organization already has a clinic with this name.
+  """
   NAME_TAKEN
+  """
+  Another profile, of any organization, has this username without regard to
+  case (R5).
+  """
   USERNAME_TAKEN
+  """
+  Another profile, of any organization, has this email address without regard
+  to case (R6).
+  """
   EMAIL_TAKEN
+  """
+  The username contains whitespace or commas, is not valid text, or is an
+  email address other than the profile's email (R5).
+  """
   INVALID_USERNAME
+  """
+  Not a valid email address (R6).
+  """
   INVALID_EMAIL
+  """
+  The password breaks a rule of R7; passwordStrength tells which.
+  """
   WEAK_PASSWORD
+  """
+  A type an organization's users cannot have (SUPPORT).
+  """
   INVALID_USER_TYPE
+  """
+  A license quantity out of range (1 to 10000 for an adjustment, 0 to 10000
+  when setting up a clinic), or a class listed twice.
+  """
   INVALID_QUANTITY
+  """
+  No license of the user's class is available at their home clinic for an
+  activation (R23); the message names the class and the clinic. Request more
+  licenses with requestLicenseAdjustment.
+  """
   MAXIMUM_LICENSES_REACHED
+  """
+  The NPI is not 10 digits with a valid check digit (R8); use 9999999995 when
+  it is unknown.
+  """
   INVALID_NPI
+  """
+  The license number is not 1 to 40 letters and digits (R8); use 00000 when it
+  is unknown.
+  """
   INVALID_LICENSE_NUMBER
+  """
+  The license state is not the two-letter code of a US state or territory.
+  """
   INVALID_LICENSE_STATE
+  """
+  Another user of the organization has this NPI, or this license number in the
+  same state (R14); placeholders are exempt. Look for the existing profile
+  with duplicateProviders.
+  """
   DUPLICATE_PROVIDER
+  """
+  A profile needs at least one permission (R9), also after a change of type.
+  """
   PERMISSION_REQUIRED
+  """
+  A permission not available to the user's type (R16); show it greyed out.
+  """
   PERMISSION_NOT_AVAILABLE
+  """
+  No permission of the catalog has this key.
+  """
   UNKNOWN_PERMISSION
+  """
+  A restricted permission that only Support may grant (R16).
+  """
   FORBIDDEN
   """
   The input grants an administrative permission you do not hold yourself
@@ -3360,18 +4599,65 @@ enum UserErrorCode {
   (R35).
   """
   LAST_ADMINISTRATOR
+  """
+  A profile needs at least one clinic of its organization (R9).
+  """
   CLINIC_REQUIRED
+  """
+  A clinic you have no access to cannot be granted (R3, R32).
+  """
   CLINIC_NOT_ACCESSIBLE
+  """
+  The home clinic does not exist or is not one of the user's clinics (R9).
+  """
   INVALID_HOME_CLINIC
+  """
+  An NPI or license given for a user type that is not a provider type (R4,
+  R20).
+  """
   CREDENTIALS_NOT_ALLOWED
+  """
+  The file is 1 MB (1,048,576 bytes) or larger (R18, R19).
+  """
   PICTURE_TOO_LARGE
+  """
+  A profile picture whose width and height differ (R18).
+  """
   PICTURE_NOT_SQUARE
+  """
+  The file is empty, damaged, of a format not allowed (pictures: PNG, JPEG,
+  GIF or WebP; signatures: PNG or JPEG), or claims absurd dimensions (R18,
+  R19).
+  """
   UNSUPPORTED_IMAGE
+  """
+  A signature for a user who is not of a Therapist- or Assistant-class type
+  (R19).
+  """
   SIGNATURE_NOT_ALLOWED
+  """
+  setUserStatus to the status the user already has, or a license adjustment
+  that is no longer pending (cancel, process, reject).
+  """
   INVALID_STATUS_TRANSITION
+  """
+  A release of more licenses than are available now, less those already
+  pending release (R26).
+  """
   RELEASE_EXCEEDS_AVAILABLE
+  """
+  A value that does not apply, e.g. a releaseReason for an addition.
+  """
   NOT_APPLICABLE
+  """
+  login: this name failed too often; sign-in is refused for a while (the
+  message says how long) (R29).
+  """
   TOO_MANY_ATTEMPTS
+  """
+  resetPassword: the link's token is malformed, already used, expired or
+  replaced by a newer link.
+  """
   INVALID_RESET_TOKEN
   """
   Text with control characters, or with line breaks in a single-line field
@@ -3382,6 +4668,9 @@ enum UserErrorCode {
   A value that is not an ID this server issued.
   """
   INVALID_ID
+  """
+  sendPasswordResetEmail: the user is inactive; activate them first.
+  """
   USER_INACTIVE
 }
 
@@ -3390,55 +4679,146 @@ A non-blocking notice about a mutation that succeeded, such as a user saved
 Inactive because no license was available (R24).
 """
 type Warning {
+  """
+  The notice, in words a person can read.
+  """
   message: String!
+  """
+  The stable code to handle it by.
+  """
   code: WarningCode!
 }
 
+"""
+Stable machine-readable codes of warnings.
+"""
 enum WarningCode {
+  """
+  The user was saved Inactive because no license of their class was available
+  at their home clinic (R24).
+  """
   SAVED_INACTIVE_NO_LICENSE
+  """
+  Some permissions were not copied: not available to the target's type,
+  restricted, or not yours to grant (R15, R32); the message lists them.
+  """
   PERMISSIONS_NOT_COPIED
+  """
+  Changing the user's type removed permissions not available to the new type;
+  the message lists them.
+  """
   PERMISSIONS_REMOVED
+  """
+  Changing the user's type to a provider type set the NPI and license number
+  to placeholders: enter the real ones.
+  """
   CREDENTIALS_PLACEHOLDER
 }
 
+"""
+The input of login.
+"""
 input LoginInput {
   """
   Username or email address.
   """
   login: String!
+  """
+  The password.
+  """
   password: String!
 }
 
+"""
+The input of refreshSession.
+"""
 input RefreshSessionInput {
+  """
+  The refresh token from login or an earlier refreshSession.
+  """
   refreshToken: String!
 }
 
+"""
+The result of login or refreshSession: the tokens and user on success, null
+fields and userErrors otherwise.
+"""
 type SessionPayload {
   """
   Send as "Authorization: Bearer <accessToken>".
   """
   accessToken: String
+  """
+  When the access token expires; refresh before then.
+  """
   accessTokenExpiresAt: Time
+  """
+  Exchange it with refreshSession for new tokens; it works once. Keep it
+  secret.
+  """
   refreshToken: String
+  """
+  When the refresh token expires; sign in again after.
+  """
   refreshTokenExpiresAt: Time
+  """
+  The signed-in user.
+  """
   user: User
+  """
+  Why sign-in failed (INVALID_CREDENTIALS, TOO_MANY_ATTEMPTS,
+  INVALID_REFRESH_TOKEN); empty on success.
+  """
   userErrors: [UserError!]!
 }
 
+"""
+The result of logout.
+"""
 type LogoutPayload {
+  """
+  Always empty: logout does not fail.
+  """
   userErrors: [UserError!]!
 }
 
+"""
+A number of licenses of one class.
+"""
 input LicenseQuantityInput {
+  """
+  The license class.
+  """
   class: LicenseClass!
+  """
+  How many licenses, 0 to 10000.
+  """
   quantity: Int!
 }
 
+"""
+The first administrator of a new organization.
+"""
 input AdministratorInput {
+  """
+  The sign-in name (R5).
+  """
   username: String!
+  """
+  The email address (R6).
+  """
   email: String!
+  """
+  The initial password (R7).
+  """
   password: String!
+  """
+  First name.
+  """
   firstName: String!
+  """
+  Last name.
+  """
   lastName: String!
   """
   Defaults to "firstName lastName".
@@ -3450,8 +4830,17 @@ input AdministratorInput {
   userType: UserType
 }
 
+"""
+The input of createOrganization.
+"""
 input CreateOrganizationInput {
+  """
+  The organization's (practice's) name.
+  """
   name: String!
+  """
+  The name of its first clinic.
+  """
   clinicName: String!
   """
   Licenses billed at the first clinic.
@@ -3464,19 +4853,44 @@ input CreateOrganizationInput {
   administrator: AdministratorInput!
 }
 
+"""
+The result of createOrganization.
+"""
 type CreateOrganizationPayload {
+  """
+  The organization created; null when userErrors is not empty.
+  """
   organization: Organization
+  """
+  Its first clinic; null when userErrors is not empty.
+  """
   clinic: Clinic
+  """
+  Its first administrator; null when userErrors is not empty.
+  """
   administrator: User
+  """
+  Notices, such as an administrator saved Inactive for lack of a license
+  (SAVED_INACTIVE_NO_LICENSE).
+  """
   warnings: [Warning!]!
+  """
+  Broken rules; nothing is written when not empty.
+  """
   userErrors: [UserError!]!
 }
 
+"""
+The input of createClinic.
+"""
 input CreateClinicInput {
   """
   Support only; others create clinics in their own organization.
   """
   organizationId: ID
+  """
+  The clinic's name, unique within the organization.
+  """
   name: String!
   """
   Support only: licenses billed at the new clinic from the start. Others
@@ -3485,8 +4899,17 @@ input CreateClinicInput {
   licenses: [LicenseQuantityInput!]
 }
 
+"""
+The result of createClinic or updateClinic.
+"""
 type CreateClinicPayload {
+  """
+  The clinic as saved; null when userErrors is not empty.
+  """
   clinic: Clinic
+  """
+  Broken rules (e.g. NAME_TAKEN); nothing is written when not empty.
+  """
   userErrors: [UserError!]!
 }
 
@@ -3499,14 +4922,40 @@ extend type Query {
   met or not, and the four-level strength (zxcvbn). The user's own name,
   username and email make a password weaker. Needs no sign-in; stores nothing.
   """
-  passwordStrength(password: String!, username: String, email: String, firstName: String, lastName: String): PasswordCheck!
+  passwordStrength(
+    """
+    The password as typed so far.
+    """
+    password: String!
+    """
+    The username, which the password may not contain.
+    """
+    username: String
+    """
+    The email address, which makes guessable passwords weaker.
+    """
+    email: String
+    """
+    The first name, which makes guessable passwords weaker.
+    """
+    firstName: String
+    """
+    The last name, which makes guessable passwords weaker.
+    """
+    lastName: String
+  ): PasswordCheck!
 
   """
   Users of the organization who may be the provider about to be added (R14):
   same NPI, same license number and state, same email, or a similar current
   or earlier name. Needs View Users.
   """
-  duplicateProviders(input: DuplicateProvidersInput!): [DuplicateProvider!]!
+  duplicateProviders(
+    """
+    What is known of the provider.
+    """
+    input: DuplicateProvidersInput!
+  ): [DuplicateProvider!]!
 
   """
   The organization's audit trail (R31), newest first. Needs View Users. A
@@ -3519,7 +4968,33 @@ extend type Query {
   ADJUSTMENT (with adjustmentId; the actor is Support, or "system" when
   processed at the end of the window) or CLINIC_CREATED (before 0).
   """
-  auditEvents(after: Cursor, first: Int, before: Cursor, last: Int, orderBy: AuditEventOrder, filter: AuditEventSearch): AuditEventConnection!
+  auditEvents(
+    """
+    Returns the events after this cursor (from a previous page's endCursor).
+    """
+    after: Cursor
+    """
+    Page size, at most 100; 20 when neither first nor last is given.
+    """
+    first: Int
+    """
+    Returns the events before this cursor (from a previous page's
+    startCursor).
+    """
+    before: Cursor
+    """
+    Page size, at most 100.
+    """
+    last: Int
+    """
+    The order of the results; newest first by default.
+    """
+    orderBy: AuditEventOrder
+    """
+    Filters; all given filters must match.
+    """
+    filter: AuditEventSearch
+  ): AuditEventConnection!
 
   """
   Whether the audit trail is intact (R31), as ` + "`" + `usermanager audit verify` + "`" + `
@@ -3538,7 +5013,12 @@ extend type Mutation {
   broken rule is reported at once and nothing is written. Active by default;
   saved Inactive with a warning when no license is available.
   """
-  createUser(input: CreateUserInput!): UserPayload!
+  createUser(
+    """
+    The new profile.
+    """
+    input: CreateUserInput!
+  ): UserPayload!
   """
   Edit a profile. Needs Edit Users; Biller profiles only from their home
   clinic (R13). Moving an active user's home clinic moves their license.
@@ -3547,33 +5027,67 @@ extend type Mutation {
   grant only what you hold (R32); removing Company Admin from the last active
   one is LAST_ADMINISTRATOR (R35).
   """
-  updateUser(input: UpdateUserInput!): UserPayload!
+  updateUser(
+    """
+    The user and the fields to change.
+    """
+    input: UpdateUserInput!
+  ): UserPayload!
   """
   Support only: change a user's type (R12), moving an active user to a
   license of the new class in one step.
   """
-  changeUserType(input: ChangeUserTypeInput!): UserPayload!
+  changeUserType(
+    """
+    The user and the new type.
+    """
+    input: ChangeUserTypeInput!
+  ): UserPayload!
   """
   Add to a user the permissions and clinics of one or more users (R15). The
   SOAP-note signing permissions, permissions you could not grant yourself
   (R32) and clinics you cannot access are never copied. Not onto yourself
   (R34) nor onto someone more powerful (R33).
   """
-  copyUserPermissions(input: CopyUserPermissionsInput!): UserPayload!
+  copyUserPermissions(
+    """
+    The target user and the source users.
+    """
+    input: CopyUserPermissionsInput!
+  ): UserPayload!
   """
   Set a user's password (R7, R30). The user's sessions end. Needs Edit Users;
   FORBIDDEN for someone more powerful than you (R33): send them a reset email
   instead.
   """
-  setUserPassword(input: SetUserPasswordInput!): UserPayload!
+  setUserPassword(
+    """
+    The user and the new password.
+    """
+    input: SetUserPasswordInput!
+  ): UserPayload!
   """
   Company Admin or Support: rename a clinic.
   """
-  updateClinic(input: UpdateClinicInput!): CreateClinicPayload!
+  updateClinic(
+    """
+    The clinic and its new name.
+    """
+    input: UpdateClinicInput!
+  ): CreateClinicPayload!
 }
 
+"""
+A password checked against the rules of R7.
+"""
 type PasswordCheck {
+  """
+  Each rule of R7, met or not, in the order to show them.
+  """
   requirements: [PasswordRequirement!]!
+  """
+  The strength estimate; only STRONG is accepted.
+  """
   strength: PasswordStrength!
   """
   Every requirement is met: the password can be saved.
@@ -3581,25 +5095,76 @@ type PasswordCheck {
   acceptable: Boolean!
 }
 
+"""
+One password rule and whether the password meets it.
+"""
 type PasswordRequirement {
+  """
+  A stable key of the rule: MIN_LENGTH, MAX_LENGTH, DIGIT, SPECIAL, UPPER,
+  LOWER, NOT_USERNAME or STRONG.
+  """
   key: String!
+  """
+  The rule in words, e.g. "at least one digit".
+  """
   message: String!
+  """
+  Whether the password meets the rule.
+  """
   met: Boolean!
 }
 
+"""
+The four-level password strength estimate (R7).
+"""
 enum PasswordStrength {
+  """
+  Weak: easily guessed.
+  """
   WEAK
+  """
+  Fair: not accepted.
+  """
   FAIR
+  """
+  Good: still not accepted (R7).
+  """
   GOOD
+  """
+  Strong: the only level accepted.
+  """
   STRONG
 }
 
+"""
+The input of createUser.
+"""
 input CreateUserInput {
+  """
+  The sign-in name: unique without regard to case, no whitespace or commas; an
+  email address only if it equals email (R5).
+  """
   username: String!
+  """
+  The email address, unique without regard to case (R6).
+  """
   email: String!
+  """
+  The initial password (R7).
+  """
   password: String!
+  """
+  The user's type: decides the license class (R20) and available permissions
+  (R16).
+  """
   userType: UserType!
+  """
+  First name, at most 100 bytes.
+  """
   firstName: String!
+  """
+  Last name, at most 100 bytes.
+  """
   lastName: String!
   """
   The display name; defaults to "firstName lastName".
@@ -3609,6 +5174,10 @@ input CreateUserInput {
   ACTIVE (default) or INACTIVE.
   """
   status: UserStatus
+  """
+  The home (default) clinic, where an active user's license is; must be in
+  clinicIds (R9).
+  """
   homeClinicId: ID!
   """
   The clinics the user may access; must include the home clinic.
@@ -3645,53 +5214,163 @@ Only the fields given change. clinicIds and permissions, when given, are the
 complete new sets.
 """
 input UpdateUserInput {
+  """
+  The user to edit.
+  """
   id: ID!
+  """
+  A new username (R5).
+  """
   username: String
+  """
+  A new email address (R6).
+  """
   email: String
+  """
+  A new first name.
+  """
   firstName: String
+  """
+  A new last name.
+  """
   lastName: String
+  """
+  A new display name.
+  """
   fullName: String
+  """
+  A new home clinic, one of the user's clinics; moving an active user moves
+  their license (R23).
+  """
   homeClinicId: ID
+  """
+  The complete new set of clinics the user may access (R9).
+  """
   clinicIds: [ID!]
+  """
+  The complete new set of permission keys (R16, R32).
+  """
   permissions: [String!]
+  """
+  The Admin shortcut: add every administrative permission.
+  """
   admin: Boolean
+  """
+  Provider types: the NPI (9999999995 when unknown).
+  """
   npi: String
+  """
+  Provider types: the state license number (00000 when unknown).
+  """
   licenseNumber: String
+  """
+  Provider types: the two-letter state of the license.
+  """
   licenseState: String
 }
 
+"""
+The input of changeUserType.
+"""
 input ChangeUserTypeInput {
+  """
+  The user whose type changes.
+  """
   userId: ID!
+  """
+  The new type.
+  """
   userType: UserType!
 }
 
+"""
+The input of copyUserPermissions.
+"""
 input CopyUserPermissionsInput {
+  """
+  The user who receives the permissions and clinics.
+  """
   targetUserId: ID!
+  """
+  The users to copy from, active or inactive.
+  """
   sourceUserIds: [ID!]!
 }
 
+"""
+The input of setUserPassword.
+"""
 input SetUserPasswordInput {
+  """
+  The user whose password is set.
+  """
   userId: ID!
+  """
+  The new password (R7).
+  """
   password: String!
 }
 
+"""
+The input of updateClinic.
+"""
 input UpdateClinicInput {
+  """
+  The clinic to change.
+  """
   id: ID!
+  """
+  A new name, unique within the organization.
+  """
   name: String
 }
 
+"""
+The result of a mutation on a user.
+"""
 type UserPayload {
+  """
+  The user as saved; null when userErrors is not empty.
+  """
   user: User
+  """
+  Notices about a change that succeeded.
+  """
   warnings: [Warning!]!
+  """
+  Broken rules, every one of them (R10); nothing is written when not empty.
+  """
   userErrors: [UserError!]!
 }
 
+"""
+What is known of the provider about to be added (R14). Give what you have; all
+are optional.
+"""
 input DuplicateProvidersInput {
+  """
+  First name.
+  """
   firstName: String
+  """
+  Last name.
+  """
   lastName: String
+  """
+  Email address.
+  """
   email: String
+  """
+  NPI; the placeholder 9999999995 matches nobody.
+  """
   npi: String
+  """
+  State license number; the placeholder 00000 matches nobody.
+  """
   licenseNumber: String
+  """
+  The two-letter state of licenseNumber.
+  """
   licenseState: String
   """
   Leave out the profile being edited.
@@ -3699,16 +5378,44 @@ input DuplicateProvidersInput {
   excludeUserId: ID
 }
 
+"""
+An existing user who may be the provider about to be added (R14).
+"""
 type DuplicateProvider {
+  """
+  The existing user.
+  """
   user: User!
+  """
+  Why they may be the same person.
+  """
   reasons: [DuplicateReason!]!
 }
 
+"""
+Why an existing user may be the same person as a provider about to be added
+(R14).
+"""
 enum DuplicateReason {
+  """
+  The same NPI.
+  """
   SAME_NPI
+  """
+  The same license number in the same state.
+  """
   SAME_LICENSE
+  """
+  The same email address.
+  """
   SAME_EMAIL
+  """
+  A similar current name.
+  """
   SIMILAR_NAME
+  """
+  A similar name the profile had before.
+  """
   SIMILAR_PREVIOUS_NAME
 }
 
@@ -3788,6 +5495,9 @@ type AuditChainBreak {
   reason: String!
 }
 
+"""
+Filters of auditEvents and exportAuditEvents. All given filters must match.
+"""
 input AuditEventSearch {
   """
   Events about this user.
@@ -3797,6 +5507,9 @@ input AuditEventSearch {
   Events by this user.
   """
   actorId: ID
+  """
+  Events of any of these actions.
+  """
   actions: [AuditEventAction!]
   """
   From this time on (inclusive).
@@ -3822,22 +5535,63 @@ extend type Mutation {
   Set a user's profile picture: under 1 MB, perfectly square, PNG, JPEG, GIF
   or WebP (R18). A picture that breaks a rule is refused and nothing changes.
   """
-  uploadProfilePicture(input: UploadImageInput!): UserPayload!
-  removeProfilePicture(input: RemoveImageInput!): UserPayload!
+  uploadProfilePicture(
+    """
+    The user and the image file.
+    """
+    input: UploadImageInput!
+  ): UserPayload!
+  """
+  Remove a user's profile picture (R18). Needs Edit Users.
+  """
+  removeProfilePicture(
+    """
+    The user.
+    """
+    input: RemoveImageInput!
+  ): UserPayload!
   """
   Set a Therapist- or Assistant-class user's signature: PNG or JPEG under
   1 MB (R19).
   """
-  uploadSignature(input: UploadImageInput!): UserPayload!
-  removeSignature(input: RemoveImageInput!): UserPayload!
+  uploadSignature(
+    """
+    The user and the image file.
+    """
+    input: UploadImageInput!
+  ): UserPayload!
+  """
+  Remove a user's signature (R19). Needs Edit Users.
+  """
+  removeSignature(
+    """
+    The user.
+    """
+    input: RemoveImageInput!
+  ): UserPayload!
 }
 
+"""
+A user and an uploaded image file.
+"""
 input UploadImageInput {
+  """
+  The user whose image is set.
+  """
   userId: ID!
+  """
+  The image file (a multipart request's file).
+  """
   file: Upload!
 }
 
+"""
+The input of removeProfilePicture and removeSignature.
+"""
 input RemoveImageInput {
+  """
+  The user whose image is removed.
+  """
   userId: ID!
 }
 
@@ -3864,11 +5618,25 @@ extend type Mutation {
   powerful than you (R33); inactivating the last active Company Admin is
   LAST_ADMINISTRATOR (R35).
   """
-  setUserStatus(input: SetUserStatusInput!): UserPayload!
+  setUserStatus(
+    """
+    The user and the new status.
+    """
+    input: SetUserStatusInput!
+  ): UserPayload!
 }
 
+"""
+The input of setUserStatus.
+"""
 input SetUserStatusInput {
+  """
+  The user whose status changes.
+  """
   userId: ID!
+  """
+  ACTIVE or INACTIVE.
+  """
   status: UserStatus!
 }
 
@@ -3882,17 +5650,31 @@ extend type Query {
   View Users.
   """
   licenseAdjustments(
+    """
+    Returns the adjustments after this cursor (from a previous page's
+    endCursor).
+    """
     after: Cursor
     """
     Page size, at most 100.
     """
     first: Int
+    """
+    Returns the adjustments before this cursor (from a previous page's
+    startCursor).
+    """
     before: Cursor
     """
     Page size, at most 100.
     """
     last: Int
+    """
+    The order of the results; by default ascending by ID.
+    """
     orderBy: LicenseAdjustmentOrder
+    """
+    Filters; all given filters must match.
+    """
     filter: LicenseAdjustmentSearch
   ): LicenseAdjustmentConnection!
 }
@@ -3901,8 +5683,17 @@ extend type Query {
 Filters of licenseAdjustments. All given filters must match.
 """
 input LicenseAdjustmentSearch {
+  """
+  Adjustments of this clinic.
+  """
   clinicId: ID
+  """
+  Adjustments in any of these statuses.
+  """
   statuses: [LicenseAdjustmentStatus!]
+  """
+  Adjustments of either kind given.
+  """
   kinds: [LicenseAdjustmentKind!]
 }
 
@@ -3915,27 +5706,59 @@ extend type Mutation {
   available now, less those already pending release
   (RELEASE_EXCEEDS_AVAILABLE). Needs Edit Users and access to the clinic.
   """
-  requestLicenseAdjustment(input: RequestLicenseAdjustmentInput!): LicenseAdjustmentPayload!
+  requestLicenseAdjustment(
+    """
+    The clinic, class, kind and quantity.
+    """
+    input: RequestLicenseAdjustmentInput!
+  ): LicenseAdjustmentPayload!
   """
   Withdraw a pending adjustment. Only its requester may.
   """
-  cancelLicenseAdjustment(input: LicenseAdjustmentInput!): LicenseAdjustmentPayload!
+  cancelLicenseAdjustment(
+    """
+    The adjustment to withdraw.
+    """
+    input: LicenseAdjustmentInput!
+  ): LicenseAdjustmentPayload!
   """
   Support only: complete a pending adjustment now. Additions add licenses; a
   release removes available licenses, or is Rejected with the reason when
   they were assigned meanwhile. The requester is emailed.
   """
-  processLicenseAdjustment(input: LicenseAdjustmentInput!): LicenseAdjustmentPayload!
+  processLicenseAdjustment(
+    """
+    The adjustment to complete.
+    """
+    input: LicenseAdjustmentInput!
+  ): LicenseAdjustmentPayload!
   """
   Support only: reject a pending adjustment with a reason. The requester is
   emailed.
   """
-  rejectLicenseAdjustment(input: RejectLicenseAdjustmentInput!): LicenseAdjustmentPayload!
+  rejectLicenseAdjustment(
+    """
+    The adjustment and the reason.
+    """
+    input: RejectLicenseAdjustmentInput!
+  ): LicenseAdjustmentPayload!
 }
 
+"""
+The input of requestLicenseAdjustment.
+"""
 input RequestLicenseAdjustmentInput {
+  """
+  The clinic whose licenses change; you need access to it.
+  """
   clinicId: ID!
+  """
+  The license class.
+  """
   class: LicenseClass!
+  """
+  ADD or RELEASE.
+  """
   kind: LicenseAdjustmentKind!
   """
   How many licenses, 1 to 10000.
@@ -3951,11 +5774,23 @@ input RequestLicenseAdjustmentInput {
   explanation: String
 }
 
+"""
+Names a license adjustment.
+"""
 input LicenseAdjustmentInput {
+  """
+  The adjustment.
+  """
   adjustmentId: ID!
 }
 
+"""
+The input of rejectLicenseAdjustment.
+"""
 input RejectLicenseAdjustmentInput {
+  """
+  The adjustment to reject.
+  """
   adjustmentId: ID!
   """
   Told to the requester; at most 2000 characters.
@@ -3963,14 +5798,24 @@ input RejectLicenseAdjustmentInput {
   reason: String!
 }
 
+"""
+The result of a mutation on a license adjustment.
+"""
 type LicenseAdjustmentPayload {
   """
   The adjustment as saved, or null when userErrors is not empty.
   """
   adjustment: LicenseAdjustment
+  """
+  Broken rules; nothing is written when not empty.
+  """
   userErrors: [UserError!]!
 }
 
+"""
+Live updates, over WebSocket (graphql-transport-ws or graphql-ws) or
+server-sent events.
+"""
 type Subscription {
   """
   License counts (R22) of a clinic, or of the viewer's organization when
@@ -3979,12 +5824,22 @@ type Subscription {
   instance made it. Needs View Users (and access to the clinic). Ends when
   the viewer's session does.
   """
-  licenseCountsChanged(clinicId: ID): [LicenseCount!]!
+  licenseCountsChanged(
+    """
+    The clinic; null for the whole organization.
+    """
+    clinicId: ID
+  ): [LicenseCount!]!
   """
   Adjustments of a clinic, or of the viewer's organization when clinicId is
   null, as they reach Completed or Rejected (R27). Needs View Users.
   """
-  licenseAdjustmentCompleted(clinicId: ID): LicenseAdjustment!
+  licenseAdjustmentCompleted(
+    """
+    The clinic; null for the whole organization.
+    """
+    clinicId: ID
+  ): LicenseAdjustment!
 }
 
 # ---------------------------------------------------------------------------
@@ -4002,7 +5857,13 @@ extend type User {
 One active sign-in of a user.
 """
 type Session {
+  """
+  The session's ID, for revokeSessions.
+  """
   id: ID!
+  """
+  When the session began (at sign-in).
+  """
   createdAt: Time!
   """
   When the session ends unless it is revoked first.
@@ -4012,6 +5873,9 @@ type Session {
   The address the user signed in from.
   """
   clientIp: String!
+  """
+  The User-Agent header of the sign-in request.
+  """
   userAgent: String!
   """
   The session of this request.
@@ -4025,7 +5889,12 @@ extend type Query {
   null; another user's with View Users, unless they are more powerful than
   the viewer (R33).
   """
-  sessions(userId: ID): [Session!]!
+  sessions(
+    """
+    Whose sessions; null for your own.
+    """
+    userId: ID
+  ): [Session!]!
 }
 
 extend type Mutation {
@@ -4034,31 +5903,56 @@ extend type Mutation {
   once, within PASSWORD_RESET_TTL (1 hour), and voids earlier links. Allowed
   also for someone more powerful than you: the link goes to their mailbox.
   """
-  sendPasswordResetEmail(input: SendPasswordResetEmailInput!): UserPayload!
+  sendPasswordResetEmail(
+    """
+    The user to email.
+    """
+    input: SendPasswordResetEmailInput!
+  ): UserPayload!
   """
   Anyone: ask for a reset link for an account, by username or email. The
   answer, and about the time it takes, are the same whether or not an active
   account matches (R30).
   """
-  requestPasswordReset(input: RequestPasswordResetInput!): RequestPasswordResetPayload!
+  requestPasswordReset(
+    """
+    The username or email address.
+    """
+    input: RequestPasswordResetInput!
+  ): RequestPasswordResetPayload!
   """
   Set a new password with a reset link's token (R7 applies). The link is used
   up, earlier links are voided, the user's sessions end and any lockout is
   cleared. A bad, used or expired token gives INVALID_RESET_TOKEN.
   """
-  resetPassword(input: ResetPasswordInput!): ResetPasswordPayload!
+  resetPassword(
+    """
+    The token from the link and the new password.
+    """
+    input: ResetPasswordInput!
+  ): ResetPasswordPayload!
   """
   Manager (Edit Users): let a user locked after repeated sign-in failures sign
   in again at once (R29). Not for someone more powerful than you (R33).
   """
-  clearLockout(input: ClearLockoutInput!): UserPayload!
+  clearLockout(
+    """
+    The locked user.
+    """
+    input: ClearLockoutInput!
+  ): UserPayload!
   """
   End one session (sessionId) or every session of a user (userId): the
   viewer's own, or, with Edit Users, another user's who is no more powerful
   than the viewer (R33). Their tokens are refused
   from the next request and their subscriptions close (R25).
   """
-  revokeSessions(input: RevokeSessionsInput!): RevokeSessionsPayload!
+  revokeSessions(
+    """
+    The session or the user.
+    """
+    input: RevokeSessionsInput!
+  ): RevokeSessionsPayload!
   """
   A short-lived signed URL (GET, no Authorization header) of the audit trail
   as CSV, the records matching filter, oldest first (R31). Needs View Users:
@@ -4067,30 +5961,59 @@ extend type Mutation {
   The URL is valid for at least 5 minutes, and for that organization and
   filter only. The export is itself recorded (AUDIT_EXPORTED).
   """
-  exportAuditEvents(input: ExportAuditEventsInput!): ExportAuditEventsPayload!
+  exportAuditEvents(
+    """
+    The filter and, for Support, the organization.
+    """
+    input: ExportAuditEventsInput!
+  ): ExportAuditEventsPayload!
 }
 
+"""
+The input of exportAuditEvents.
+"""
 input ExportAuditEventsInput {
   """
   Support only: the organization whose trail to export.
   """
   organizationId: ID
+  """
+  The records to export; all when null.
+  """
   filter: AuditEventSearch
 }
 
+"""
+The result of exportAuditEvents.
+"""
 type ExportAuditEventsPayload {
   """
   Where to download the CSV (relative to the server), until expiresAt.
   """
   url: String
+  """
+  When url stops working.
+  """
   expiresAt: Time
+  """
+  Broken rules; url is null when not empty.
+  """
   userErrors: [UserError!]!
 }
 
+"""
+The input of sendPasswordResetEmail.
+"""
 input SendPasswordResetEmailInput {
+  """
+  The user to email.
+  """
   userId: ID!
 }
 
+"""
+The input of requestPasswordReset.
+"""
 input RequestPasswordResetInput {
   """
   A username or an email address.
@@ -4098,6 +6021,9 @@ input RequestPasswordResetInput {
   login: String!
 }
 
+"""
+The result of requestPasswordReset.
+"""
 type RequestPasswordResetPayload {
   """
   The same text whatever the outcome.
@@ -4105,30 +6031,69 @@ type RequestPasswordResetPayload {
   message: String!
 }
 
+"""
+The input of resetPassword.
+"""
 input ResetPasswordInput {
+  """
+  The token from the reset link.
+  """
   token: String!
+  """
+  The new password (R7).
+  """
   password: String!
 }
 
+"""
+The result of resetPassword.
+"""
 type ResetPasswordPayload {
+  """
+  Whether the password was set.
+  """
   succeeded: Boolean!
+  """
+  Broken rules (INVALID_RESET_TOKEN, WEAK_PASSWORD, ...).
+  """
   userErrors: [UserError!]!
 }
 
+"""
+The input of clearLockout.
+"""
 input ClearLockoutInput {
+  """
+  The locked user.
+  """
   userId: ID!
 }
 
+"""
+Which sessions revokeSessions ends: give sessionId or userId.
+"""
 input RevokeSessionsInput {
+  """
+  One session to end.
+  """
   sessionId: ID
+  """
+  End every session of this user.
+  """
   userId: ID
 }
 
+"""
+The result of revokeSessions.
+"""
 type RevokeSessionsPayload {
   """
   How many sessions ended.
   """
   revoked: Int!
+  """
+  Broken rules; nothing is ended when not empty.
+  """
   userErrors: [UserError!]!
 }
 `, BuiltIn: false},

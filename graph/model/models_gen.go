@@ -2,5 +2,7 @@
 
 package model
 
+// Live updates, over WebSocket (graphql-transport-ws or graphql-ws) or
+// server-sent events.
 type Subscription struct {
 }

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -37,6 +38,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/lockout"
 	"github.com/clinicemr/usermanager/internal/permissions"
 	"github.com/clinicemr/usermanager/internal/server"
+	"github.com/clinicemr/usermanager/internal/telemetry"
 	"github.com/clinicemr/usermanager/internal/testdb"
 	"github.com/clinicemr/usermanager/internal/users"
 )
@@ -237,6 +239,8 @@ func (e *Env) start(d *db.DB) {
 	e.Server = httptest.NewUnstartedServer(nil)
 	s := settings(opts, e.Outbox, e.Clock.Now)
 	s.PublicURL = "http://" + e.Server.Listener.Addr().String()
+	metrics := telemetry.NewMetrics()
+	s.Metrics = metrics
 	a, err := app.New(ctx, d, s)
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +254,12 @@ func (e *Env) start(d *db.DB) {
 		GraphiQL:         !opts.Production,
 		Introspection:    !opts.Production,
 		TrustedProxies:   opts.TrustedProxies,
+		Metrics:          metrics,
+		ServeMetrics:     true,
 	})
+	if err := errors.Join(metrics.WatchDB("main", d.SQL), metrics.WatchJobs(d.SQL)); err != nil {
+		t.Fatal(err)
+	}
 	e.HTTP = srv
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)

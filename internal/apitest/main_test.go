@@ -2,6 +2,7 @@ package apitest_test
 
 import (
 	"flag"
+	"log/slog"
 	"os"
 	"testing"
 
@@ -13,6 +14,9 @@ func TestMain(m *testing.M) {
 	// Test environments create dozens of users: hash them cheaply. A unit
 	// test in internal/passwords pins the production cost.
 	passwords.UseParams(passwords.Cheap)
+	// The access log writes a line per request: tests show warnings and
+	// errors only (tests that read the log install their own handler).
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	// Most of an API test's time is spent waiting (on the database, the job
 	// queue, a subscription), so more of them than there are cores run at
 	// once by default; -parallel still decides when given.

@@ -377,3 +377,86 @@ func drainCheck(t *testing.T, protocol string) {
 		t.Errorf("a new WebSocket while stopping: %v %v", res, err)
 	}
 }
+
+// opsMetrics scrapes /metrics.
+func opsMetrics(t *testing.T, env *apitest.Env) string {
+	t.Helper()
+	res, err := http.Get(env.Server.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", res.StatusCode, b)
+	}
+	return string(b)
+}
+
+// Prometheus metrics on the real schema: operations by name and outcome,
+// their latency, active subscriptions, the job queue, mail, the database
+// pool and HTTP requests.
+func TestMetricsOfTheRunningServer(t *testing.T) {
+	t.Parallel()
+	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+		admin := env.LoginDemo(demo.AdminUsername)
+		admin.MustDo(`query StaffPage { users(first: 1) { totalCount } }`, nil, nil)
+		admin.Do(`query Broken { node(id: "nonsense") { id } }`, nil)
+		sub := admin.Subscribe(apitest.GraphQLTransportWS, `subscription Counts { licenseCountsChanged { class total } }`, nil)
+		env.Anonymous().Do(`mutation($l: String!) { requestPasswordReset(input: {login: $l}) { message } }`,
+			map[string]any{"l": "pt.jordan"})
+
+		want := []string{
+			`usermanager_graphql_operations_total{operation="StaffPage",outcome="ok",type="query"} 1`,
+			`usermanager_graphql_operation_duration_seconds_count{operation="StaffPage",type="query"} 1`,
+			`usermanager_graphql_active_subscriptions 1`,
+			`usermanager_http_requests_total{code="200",route="graphql"}`,
+			`usermanager_jobs{state="available"}`,
+			`go_sql_open_connections{db_name="main"}`,
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		var body string
+		for {
+			body = opsMetrics(t, env)
+			missing := ""
+			for _, w := range want {
+				if !strings.Contains(body, w) {
+					missing = w
+					break
+				}
+			}
+			// The reset email is sent by a job, a moment after the answer.
+			if missing == "" && !strings.Contains(body, `usermanager_mail_total{outcome="sent"} 1`) {
+				missing = "the reset email"
+			}
+			if missing == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s in /metrics:\n%s", missing, body)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !strings.Contains(body, `usermanager_graphql_operations_total{operation="Broken",outcome="client_error",type="query"} 1`) {
+			t.Errorf("the refused node(id) is not a client error:\n%s", grepLines(body, "Broken"))
+		}
+		sub.Close()
+		sub.WaitEnded(5 * time.Second)
+		for !strings.Contains(opsMetrics(t, env), "usermanager_graphql_active_subscriptions 0") {
+			if time.Now().After(deadline) {
+				t.Fatal("the ended subscription is still counted")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

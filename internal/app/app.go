@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -27,6 +28,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/mail"
 	"github.com/clinicemr/usermanager/internal/media"
 	"github.com/clinicemr/usermanager/internal/onboarding"
+	"github.com/clinicemr/usermanager/internal/telemetry"
 	"github.com/clinicemr/usermanager/internal/users"
 )
 
@@ -59,6 +61,9 @@ type Settings struct {
 	// (https://api.example.org); media and export URLs start with it so
 	// that clients on other origins can load them. "" gives relative URLs.
 	PublicURL string
+	// Metrics, when set, counts mail and job failures (and the caller
+	// hands it to the HTTP server); nil turns metrics off.
+	Metrics *telemetry.Metrics
 	// Now is the clock (tests move it); nil means time.Now.
 	Now func() time.Time
 }
@@ -94,6 +99,10 @@ func New(ctx context.Context, d *db.DB, s Settings) (*App, error) {
 	var err error
 	if a.Mail, err = mail.Open(s.SMTPURL, s.MailFrom, s.MailOutboxDir); err != nil {
 		return nil, err
+	}
+	if s.Metrics != nil {
+		a.Mail = s.Metrics.MailSender(a.Mail)
+		s.Jobs.Middleware = append(slices.Clip(s.Jobs.Middleware), s.Metrics.JobMiddleware())
 	}
 	if a.Jobs, err = jobs.New(d.SQL, d.Dialect, s.Jobs); err != nil {
 		return nil, err

@@ -39,6 +39,10 @@ type DB struct {
 	reads *sql.DB // SQLite's read pool (nil on PostgreSQL)
 }
 
+// ReadPool is SQLite's pool of read-only connections (nil on PostgreSQL,
+// where SQL serves reads too), for pool metrics.
+func (d *DB) ReadPool() *sql.DB { return d.reads }
+
 // Open connects to databaseURL, or to the SQLite file in dataDir when it is
 // empty.
 func Open(databaseURL, dataDir string) (*DB, error) {

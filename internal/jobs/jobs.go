@@ -47,6 +47,8 @@ type Config struct {
 	// Workers is the number of jobs worked at once per process (default 10).
 	Workers int
 	Logger  *slog.Logger
+	// Middleware wraps every job's work (telemetry's job failure counter).
+	Middleware []rivertype.Middleware
 }
 
 func (c *Config) defaults() {
@@ -116,6 +118,7 @@ func New(sqlDB *sql.DB, dialectName string, cfg Config) (*Queue, error) {
 		// tables stay small (mail and adjustment deadlines).
 		ReindexerIndexNames: []string{},
 		Logger:              cfg.Logger.With("component", "jobs"),
+		Middleware:          cfg.Middleware,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)

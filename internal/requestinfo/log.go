@@ -3,6 +3,8 @@ package requestinfo
 import (
 	"context"
 	"log/slog"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // LogHandler wraps h so that every record logged with a request's context
@@ -17,10 +19,8 @@ func (h logHandler) Handle(ctx context.Context, r slog.Record) error {
 	if info := From(ctx); info.RequestID != "" {
 		r.AddAttrs(slog.String("request_id", info.RequestID))
 	}
-	if TraceID != nil {
-		if id := TraceID(ctx); id != "" {
-			r.AddAttrs(slog.String("trace_id", id))
-		}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()))
 	}
 	return h.Handler.Handle(ctx, r)
 }
@@ -30,7 +30,3 @@ func (h logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 }
 
 func (h logHandler) WithGroup(name string) slog.Handler { return logHandler{h.Handler.WithGroup(name)} }
-
-// TraceID, when set (by the tracing setup), returns the ID of the trace
-// recorded for ctx, or "".
-var TraceID func(ctx context.Context) string

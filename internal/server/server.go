@@ -36,6 +36,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/graphiql"
+	"github.com/clinicemr/usermanager/internal/telemetry"
 	"github.com/clinicemr/usermanager/internal/users"
 )
 
@@ -74,6 +75,11 @@ type Options struct {
 	Introspection bool
 	// TrustedProxies may set X-Forwarded-For (the load balancers).
 	TrustedProxies []netip.Prefix
+	// Metrics, when set, counts requests and operations; with
+	// ServeMetrics it is also served at /metrics (otherwise the caller
+	// serves it on METRICS_ADDR).
+	Metrics      *telemetry.Metrics
+	ServeMetrics bool
 }
 
 // DefaultAllowedHeaders are the request headers browser clients may send
@@ -104,6 +110,12 @@ type Server struct {
 func New(opts Options) *Server {
 	s := &Server{db: opts.DB}
 	gql := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: opts.Resolver}))
+	// First, so they run outermost: the span and the timing cover the
+	// whole operation, and the metrics see the final answer (TIMEOUT).
+	gql.Use(telemetry.GraphQLTracing())
+	if opts.Metrics != nil {
+		gql.Use(opts.Metrics.GraphQL())
+	}
 	gql.AddTransport(transport.SSE{KeepAlivePingInterval: 15 * time.Second})
 	gql.AddTransport(transport.Websocket{
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
@@ -136,7 +148,7 @@ func New(opts Options) *Server {
 	gql.AroundOperations(refuseUndeliverableDefer)
 	gql.AroundOperations(endWithSession(opts.Auth))
 	gql.AroundOperations(timeLimit(cmp.Or(opts.OperationTimeout, 15*time.Second)))
-	gql.AroundOperations(flagOutages) // last added runs outermost: sees the final answer
+	gql.AroundOperations(flagOutages)
 	gql.AroundOperations(noteOperation)
 	gql.SetErrorPresenter(presentError)
 	gql.SetRecoverFunc(recoverPanic)
@@ -164,10 +176,18 @@ func New(opts Options) *Server {
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", s.ready)
+	if opts.Metrics != nil && opts.ServeMetrics {
+		mux.Handle("/metrics", opts.Metrics.Handler())
+	}
 	if opts.GraphiQL {
 		mux.Handle("/", graphiql.Handler("User Manager", "/graphql"))
 	}
-	s.handler = withRequestInfo(accessLog(securityHeaders(mux, opts.Production)), opts.TrustedProxies)
+	// Tracing outside the request's ID and access log, so that their log
+	// lines carry the trace ID.
+	s.handler = telemetry.Tracing(withRequestInfo(accessLog(securityHeaders(mux, opts.Production)), opts.TrustedProxies))
+	if opts.Metrics != nil {
+		s.handler = opts.Metrics.HTTP(s.handler)
+	}
 	return s
 }
 

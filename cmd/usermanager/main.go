@@ -14,6 +14,10 @@
 //	usermanager audit verify [--checkpoints FILE]
 //	                          check the audit trail's hash chains
 //	usermanager audit seal    seal the audit records not sealed yet
+//	usermanager version       print the version, commit and build time
+//
+// Every command takes --help. The configuration (environment variables) is
+// checked in full before a command does anything.
 package main
 
 import (
@@ -28,12 +32,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/internal/app"
 	"github.com/clinicemr/usermanager/internal/apperr"
@@ -44,36 +50,43 @@ import (
 	"github.com/clinicemr/usermanager/internal/jobs"
 	"github.com/clinicemr/usermanager/internal/lockout"
 	"github.com/clinicemr/usermanager/internal/permissions"
+	"github.com/clinicemr/usermanager/internal/requestinfo"
 	"github.com/clinicemr/usermanager/internal/seed"
 	"github.com/clinicemr/usermanager/internal/server"
+	"github.com/clinicemr/usermanager/internal/telemetry"
 	"github.com/clinicemr/usermanager/internal/users"
 )
 
-const usage = `usermanager: the clinic User Manager (GraphQL API)
-
-Usage:
-  usermanager [serve]        serve /graphql, GraphiQL at /, /healthz and /readyz
-  usermanager migrate [--app-role NAME]
+// commandHelp describes each command: its synopsis and what it does, as
+// in the usage text.
+var commandHelp = []struct{ name, text string }{
+	{"serve", `  usermanager [serve]        serve /graphql, GraphiQL at /, /healthz and /readyz
+`},
+	{"migrate", `  usermanager migrate [--app-role NAME]
                              bring the database schema up to date; on
                              PostgreSQL, run it as the owner role, and with
                              --app-role (or APP_ROLE) create the role serve
                              runs as if missing and grant it only what serve
                              needs: no ownership, and audit records it may
                              only insert and read
-  usermanager create-support --username U --email E [--first-name F --last-name L]
+`},
+	{"create-support", `  usermanager create-support --username U --email E [--first-name F --last-name L]
                              create a platform Support account; the password is
                              read from USERMANAGER_PASSWORD or standard input
-  usermanager seed --users N --clinics M [--organization NAME] [--admin-username U]
+`},
+	{"seed", `  usermanager seed --users N --clinics M [--organization NAME] [--admin-username U]
                              load a practice of N staff in M clinics (realistic
                              types, statuses, clinic access, licenses) for
                              benchmarks and demos; its administrator's password
                              is USERMANAGER_PASSWORD, or generated and printed
-  usermanager licenses check [--repair]
+`},
+	{"licenses", `  usermanager licenses check [--repair]
                              count every clinic's licenses and pending
                              adjustments from the rows, compare with the counts
                              licenseCounts reads, list any difference and exit
                              1; --repair rewrites the counts from the rows
-  usermanager audit verify [--checkpoints FILE]
+`},
+	{"audit", `  usermanager audit verify [--checkpoints FILE]
                              walk every organization's audit hash chain:
                              print each chain's record count and head and exit
                              0, or name the first record that breaks a chain
@@ -86,10 +99,40 @@ Usage:
                              database; on PostgreSQL none, they are logged)
   usermanager audit seal     seal the records not sealed yet (serve does it
                              every 5 seconds)
-  usermanager help           show this help
+`},
+	{"version", `  usermanager version        print the version, commit and build time (also
+                             --version); reads no configuration
+`},
+}
 
-Configuration (environment variables, all optional on the embedded database):
-`
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usermanager: the clinic User Manager (GraphQL API)\n\nUsage:\n")
+	for _, c := range commandHelp {
+		b.WriteString(c.text)
+	}
+	b.WriteString(`  usermanager help [COMMAND] show this help, or a command's (also COMMAND --help)
+
+Configuration (environment variables, all optional on the embedded database).
+Every variable is checked before anything starts, and every problem is listed:
+`)
+	return b.String() + config.Help()
+}
+
+// runFunc runs a command once its flags are parsed and the configuration is
+// loaded.
+type runFunc func(context.Context, *config.Config) error
+
+// errHelpShown: the command's help was printed; nothing else is done.
+var errHelpShown = errors.New("help shown")
+
+// usageError is a command line that is wrong (exit status 2).
+type usageError struct {
+	err  error
+	help string
+}
+
+func (e usageError) Error() string { return e.err.Error() }
 
 func main() {
 	args := os.Args[1:]
@@ -97,28 +140,42 @@ func main() {
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
 	}
-	var err error
 	switch cmd {
-	case "serve":
-		err = withConfig(serve)
-	case "migrate":
-		err = withConfig(func(ctx context.Context, cfg *config.Config) error { return migrate(ctx, cfg, args) })
-	case "create-support":
-		err = withConfig(func(ctx context.Context, cfg *config.Config) error { return createSupport(ctx, cfg, args) })
-	case "licenses":
-		err = withConfig(func(ctx context.Context, cfg *config.Config) error { return checkLicenses(ctx, cfg, args) })
-	case "seed":
-		err = withConfig(func(ctx context.Context, cfg *config.Config) error { return seedPractice(ctx, cfg, args) })
-	case "audit":
-		err = withConfig(func(ctx context.Context, cfg *config.Config) error { return auditCommand(ctx, cfg, args) })
 	case "help", "-h", "-help", "--help":
-		fmt.Print(usage + config.Help())
-		return
-	default:
-		fmt.Fprintf(os.Stderr, "unknown command %q\n\n%s%s", cmd, usage, config.Help())
-		os.Exit(2)
+		if len(args) == 0 {
+			fmt.Print(usage())
+			return
+		}
+		// `usermanager help migrate` is `usermanager migrate --help`.
+		cmd, args = args[0], []string{"--help"}
 	}
-	if err != nil {
+	switch cmd {
+	case "version", "-version", "--version":
+		switch {
+		case len(args) == 0:
+			printVersion(os.Stdout)
+		case args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
+			fmt.Print(commandUsage(nil, "version"))
+		default:
+			fmt.Fprintf(os.Stderr, "usermanager version: unexpected argument %q\n\n%s", args[0], commandUsage(nil, "version"))
+			os.Exit(2)
+		}
+		return
+	}
+	// The command line is read before the configuration, and both before
+	// anything is opened: --help and mistakes do nothing.
+	run, err := parseCommand(cmd, args)
+	if err == nil {
+		err = withConfig(run)
+	}
+	var usageErr usageError
+	switch {
+	case err == nil:
+	case errors.Is(err, errHelpShown):
+	case errors.As(err, &usageErr):
+		fmt.Fprintf(os.Stderr, "usermanager %s: %v\n\n%s", cmd, err, usageErr.help)
+		os.Exit(2)
+	default:
 		// Plain text, not a log record: a refusal to start lists its
 		// reasons one per line for the person starting the server.
 		fmt.Fprintf(os.Stderr, "usermanager %s failed: %v\n", cmd, err)
@@ -126,12 +183,110 @@ func main() {
 	}
 }
 
-func withConfig(run func(context.Context, *config.Config) error) error {
-	cfg, err := config.Load()
+// parseCommand reads a command's arguments; it opens nothing.
+func parseCommand(cmd string, args []string) (runFunc, error) {
+	switch cmd {
+	case "serve":
+		if err := parseFlags(newFlags("serve"), "serve", args); err != nil {
+			return nil, err
+		}
+		return serve, nil
+	case "migrate":
+		return migrateCommand(args)
+	case "create-support":
+		return createSupportCommand(args)
+	case "seed":
+		return seedCommand(args)
+	case "licenses":
+		return licensesCommand(args)
+	case "audit":
+		return auditCommand(args)
+	}
+	return nil, usageError{fmt.Errorf("unknown command %q", cmd), usage()}
+}
+
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	// parseFlags prints the help, on standard output when asked for.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// commandUsage is a command's help: its synopsis and description, and its
+// flags.
+func commandUsage(fs *flag.FlagSet, cmd string) string {
+	var b strings.Builder
+	b.WriteString("Usage:\n")
+	for _, c := range commandHelp {
+		if c.name == cmd {
+			b.WriteString(c.text)
+		}
+	}
+	if fs != nil {
+		var flags strings.Builder
+		fs.SetOutput(&flags)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+		if flags.Len() > 0 {
+			b.WriteString("\nFlags:\n" + flags.String())
+		}
+	}
+	b.WriteString("\nThe configuration comes from environment variables: see usermanager --help.\n")
+	return b.String()
+}
+
+// parseFlags parses a command's flags, which take no other arguments:
+// --help prints the command's help (errHelpShown), a mistake is a
+// usageError.
+func parseFlags(fs *flag.FlagSet, cmd string, args []string) error {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Print(commandUsage(fs, cmd))
+		return errHelpShown
+	}
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
 	if err != nil {
+		return usageError{err, commandUsage(fs, cmd)}
+	}
+	return nil
+}
+
+// subcommand reads the subcommand of licenses and audit: one of names, or
+// --help.
+func subcommand(cmd string, args []string, names ...string) (string, error) {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			fmt.Print(commandUsage(nil, cmd))
+			return "", errHelpShown
+		}
+		for _, n := range names {
+			if args[0] == n {
+				return n, nil
+			}
+		}
+		return "", usageError{fmt.Errorf("unknown subcommand %q", args[0]), commandUsage(nil, cmd)}
+	}
+	return "", usageError{errors.New("a subcommand is needed"), commandUsage(nil, cmd)}
+}
+
+func withConfig(run runFunc) error {
+	cfg, warnings, err := config.Load()
+	if err != nil {
+		for _, w := range warnings {
+			// Logging is not set up (the configuration is wrong), but a
+			// misspelt name may well be the cause.
+			fmt.Fprintln(os.Stderr, "warning: "+w)
+		}
 		return err
 	}
 	setupLogging(cfg)
+	for _, w := range warnings {
+		slog.Warn(w)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return run(ctx, cfg)
@@ -139,13 +294,14 @@ func withConfig(run func(context.Context, *config.Config) error) error {
 
 func setupLogging(cfg *config.Config) {
 	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // checked by config.Load
 	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
 	if cfg.LogFormat == "json" {
 		h = slog.NewJSONHandler(os.Stderr, opts)
 	}
-	slog.SetDefault(slog.New(h))
+	// Every line written while serving a request carries its ID.
+	slog.SetDefault(slog.New(requestinfo.LogHandler(h)))
 }
 
 // open connects to the database and, where appropriate, migrates it.
@@ -172,6 +328,33 @@ func open(ctx context.Context, cfg *config.Config, migrateNow bool) (*db.DB, err
 
 func serve(ctx context.Context, cfg *config.Config) error {
 	started := time.Now()
+	// Listen first: an address in use fails before the database is opened
+	// or the demo data loaded. (config.Load checked the address and the TLS
+	// files.) Connections wait in the backlog until Serve below.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR: %w", err)
+	}
+	defer ln.Close()
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return fmt.Errorf("METRICS_ADDR: %w", err)
+		}
+		defer metricsLn.Close()
+	}
+	// Tracing before anything that makes spans (OTEL_*; off by default).
+	stopTracing, err := telemetry.SetupTracing(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(flushCtx); err != nil {
+			slog.Warn("flushing traces", "error", err)
+		}
+	}()
 	secret, err := cfg.SigningSecret()
 	if err != nil {
 		return err
@@ -181,6 +364,14 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	defer d.Close()
+	if telemetry.TracingEnabled() {
+		d.Driver = telemetry.TraceDriver(d.Driver, telemetry.DBSystem(d.Dialect))
+		d.Client = ent.NewClient(ent.Driver(d.Driver))
+	}
+	metrics := telemetry.NewMetrics()
+	if err := watchDB(metrics, d); err != nil {
+		return err
+	}
 	if may, err := d.MayRewriteAuditTrail(ctx); err != nil {
 		return err
 	} else if may {
@@ -191,7 +382,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	a, err := newApp(ctx, cfg, d, secret)
+	a, err := newApp(ctx, cfg, d, secret, metrics)
 	if err != nil {
 		return err
 	}
@@ -206,14 +397,19 @@ func serve(ctx context.Context, cfg *config.Config) error {
 				"password_file", creds.File)
 		}
 	}
+	publicURL, _ := url.Parse(cfg.PublicBaseURL()) // checked by config.Load
 	srv := server.New(server.Options{
 		DB: d, Auth: a.Auth, Resolver: a.Resolver(), Media: a.MediaHandler(), AuditExport: a.AuditExportHandler(),
 		AllowedOrigins:   cfg.CORSAllowedOrigins,
+		AllowedHeaders:   cfg.CORSAllowedHeaders,
+		PublicPath:       publicURL.Path,
 		OperationTimeout: cfg.OperationTimeout,
 		Production:       cfg.Production,
 		GraphiQL:         cfg.GraphiQLEnabled(),
 		Introspection:    cfg.IntrospectionEnabled(),
 		TrustedProxies:   proxies,
+		Metrics:          metrics,
+		ServeMetrics:     metricsLn == nil,
 	})
 	// The job queue outlives the signal context: Stop below lets running
 	// jobs finish.
@@ -224,25 +420,27 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		slog.Info("no SMTP_URL: mail is written to the outbox", "dir", cfg.MailOutboxDir)
 	}
 	// No ReadTimeout or WriteTimeout: they would end WebSockets and SSE
-	// streams. Bodies are bounded per request by BoundBodyReads.
+	// streams. Bodies are bounded per request by BoundBodyReads. Requests
+	// do not end with the signal: they are served while draining, and
+	// streams are ended by EndStreams.
 	httpSrv := &http.Server{
-		Addr:              cfg.HTTPAddr,
 		Handler:           server.BoundBodyReads(srv, server.BodyTimeouts{Body: cfg.BodyTimeout, Upload: cfg.UploadTimeout}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return err
+	errc := make(chan error, 2)
+	var metricsSrv *http.Server
+	if metricsLn != nil {
+		metricsSrv = &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- metricsSrv.Serve(metricsLn) }()
 	}
 	database := "embedded SQLite in " + cfg.DataDir
 	if !cfg.Embedded() {
 		database = "PostgreSQL"
 	}
-	slog.Info("ready", "addr", ln.Addr().String(), "graphiql", "http://"+displayAddr(ln.Addr())+"/",
+	slog.Info("ready", "addr", ln.Addr().String(), "public_url", cfg.PublicBaseURL(),
+		"graphiql", "http://"+displayAddr(ln.Addr())+"/",
 		"database", database, "startup", time.Since(started).Round(time.Millisecond))
-	errc := make(chan error, 1)
 	go func() {
 		if cfg.TLSCertFile != "" {
 			errc <- httpSrv.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile)
@@ -255,23 +453,51 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		return err
 	case <-ctx.Done():
 	}
-	slog.Info("shutting down")
+	// Drain: /readyz fails while requests are still served, so the load
+	// balancer takes this instance out before it stops listening.
+	drain := cfg.DrainPeriod()
+	slog.Info("shutting down", "drain", drain, "timeout", cfg.ShutdownTimeout)
 	srv.Drain()
-	// Ends open subscriptions, which http.Server.Shutdown does not.
+	if drain > 0 {
+		select {
+		case <-time.After(drain):
+		case err := <-errc:
+			return err
+		}
+	}
+	// WebSockets close as a restart (clients reconnect elsewhere), then
+	// the subscriptions' event bus; queries in flight finish below.
+	srv.EndStreams()
 	a.Events.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(shutdownCtx)
+	}
 	if err := a.Stop(shutdownCtx); err != nil {
 		return fmt.Errorf("stopping the job queue: %w", err)
 	}
+	slog.Info("stopped")
 	return nil
 }
 
+// watchDB registers the database's connection pools with the metrics.
+func watchDB(m *telemetry.Metrics, d *db.DB) error {
+	var errs []error
+	if reads := d.ReadPool(); reads != nil {
+		errs = append(errs, m.WatchDB("writes", d.SQL), m.WatchDB("reads", reads))
+	} else {
+		errs = append(errs, m.WatchDB("main", d.SQL))
+	}
+	return errors.Join(append(errs, m.WatchJobs(d.SQL))...)
+}
+
 // newApp builds the services (the composition root) from the configuration.
-func newApp(ctx context.Context, cfg *config.Config, d *db.DB, secret []byte) (*app.App, error) {
+// metrics may be nil (commands other than serve).
+func newApp(ctx context.Context, cfg *config.Config, d *db.DB, secret []byte, metrics *telemetry.Metrics) (*app.App, error) {
 	blobURL, err := cfg.BlobBucketURL()
 	if err != nil {
 		return nil, err
@@ -293,6 +519,8 @@ func newApp(ctx context.Context, cfg *config.Config, d *db.DB, secret []byte) (*
 		Resets: users.ResetConfig{
 			Key: config.ResetSecret(secret), TTL: cfg.PasswordResetTTL, LinkURL: cfg.PasswordResetURL,
 		},
+		PublicURL: cfg.PublicBaseURL(),
+		Metrics:   metrics,
 	})
 }
 
@@ -304,19 +532,27 @@ func displayAddr(a net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-// migrate applies the migrations and, with --app-role, (re)grants the role
-// serve runs as (db.GrantAppRole).
-func migrate(ctx context.Context, cfg *config.Config, args []string) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	appRole := fs.String("app-role", cfg.AppRole,
+// migrateCommand reads migrate's flags.
+func migrateCommand(args []string) (runFunc, error) {
+	fs := newFlags("migrate")
+	appRole := fs.String("app-role", "",
 		"PostgreSQL: the role serve runs as, created if missing and granted only what serve needs (default APP_ROLE)")
-	if err := fs.Parse(args); err != nil {
-		return err
+	if err := parseFlags(fs, "migrate", args); err != nil {
+		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if *appRole != "" && cfg.Embedded() {
+	return func(ctx context.Context, cfg *config.Config) error {
+		role := *appRole
+		if role == "" {
+			role = cfg.AppRole
+		}
+		return migrate(ctx, cfg, role)
+	}, nil
+}
+
+// migrate applies the migrations and, with an app role, (re)grants the role
+// serve runs as (db.GrantAppRole).
+func migrate(ctx context.Context, cfg *config.Config, appRole string) error {
+	if appRole != "" && cfg.Embedded() {
 		return errors.New("--app-role (APP_ROLE) needs a PostgreSQL DATABASE_URL: the embedded database has no roles")
 	}
 	d, err := open(ctx, cfg, true)
@@ -325,28 +561,34 @@ func migrate(ctx context.Context, cfg *config.Config, args []string) error {
 	}
 	defer d.Close()
 	slog.Info("the database schema is up to date")
-	if *appRole != "" {
-		if err := d.GrantAppRole(ctx, *appRole); err != nil {
+	if appRole != "" {
+		if err := d.GrantAppRole(ctx, appRole); err != nil {
 			return err
 		}
-		slog.Info("granted the application role what serve needs", "role", *appRole)
+		slog.Info("granted the application role what serve needs", "role", appRole)
 	}
 	return nil
 }
 
-func createSupport(ctx context.Context, cfg *config.Config, args []string) error {
-	fs := flag.NewFlagSet("create-support", flag.ContinueOnError)
+// createSupportCommand reads create-support's flags.
+func createSupportCommand(args []string) (runFunc, error) {
+	fs := newFlags("create-support")
 	username := fs.String("username", "", "the Support account's username (required)")
 	email := fs.String("email", "", "the Support account's email address (required)")
 	first := fs.String("first-name", "Platform", "first name")
 	last := fs.String("last-name", "Support", "last name")
-	if err := fs.Parse(args); err != nil {
-		return err
+	if err := parseFlags(fs, "create-support", args); err != nil {
+		return nil, err
 	}
 	if *username == "" || *email == "" {
-		fs.Usage()
-		return errors.New("--username and --email are required")
+		return nil, usageError{errors.New("--username and --email are required"), commandUsage(fs, "create-support")}
 	}
+	return func(ctx context.Context, cfg *config.Config) error {
+		return createSupport(ctx, cfg, *username, *email, *first, *last)
+	}, nil
+}
+
+func createSupport(ctx context.Context, cfg *config.Config, username, email, first, last string) error {
 	password, err := readPassword(os.Stdin)
 	if err != nil {
 		return err
@@ -356,7 +598,7 @@ func createSupport(ctx context.Context, cfg *config.Config, args []string) error
 		return err
 	}
 	defer d.Close()
-	u, err := users.CreateSupport(ctx, d.Client, *username, *email, password, *first, *last)
+	u, err := users.CreateSupport(ctx, d.Client, username, email, password, first, last)
 	if l, ok := apperr.AsList(err); ok {
 		for _, e := range l {
 			field := ""
@@ -385,7 +627,7 @@ func openApp(ctx context.Context, cfg *config.Config) (*app.App, func(), error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := newApp(ctx, cfg, d, secret)
+	a, err := newApp(ctx, cfg, d, secret, nil)
 	if err != nil {
 		d.Close()
 		return nil, nil, err
@@ -393,19 +635,23 @@ func openApp(ctx context.Context, cfg *config.Config) (*app.App, func(), error) 
 	return a, func() { d.Close() }, nil
 }
 
-// seedPractice loads a large practice (internal/seed).
-func seedPractice(ctx context.Context, cfg *config.Config, args []string) error {
-	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+// seedCommand reads seed's flags.
+func seedCommand(args []string) (runFunc, error) {
+	fs := newFlags("seed")
 	users := fs.Int("users", 10_000, "staff members to create")
 	clinics := fs.Int("clinics", 50, "clinics to create")
 	org := fs.String("organization", "Seeded Therapy Network", "the practice's name")
 	admin := fs.String("admin-username", "seed.admin", "the practice administrator's username")
-	if err := fs.Parse(args); err != nil {
-		return err
+	if err := parseFlags(fs, "seed", args); err != nil {
+		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
+	return func(ctx context.Context, cfg *config.Config) error {
+		return seedPractice(ctx, cfg, *users, *clinics, *org, *admin)
+	}, nil
+}
+
+// seedPractice loads a large practice (internal/seed).
+func seedPractice(ctx context.Context, cfg *config.Config, users, clinics int, org, admin string) error {
 	password, generated := os.Getenv("USERMANAGER_PASSWORD"), false
 	if password == "" {
 		b := make([]byte, 12)
@@ -421,37 +667,42 @@ func seedPractice(ctx context.Context, cfg *config.Config, args []string) error 
 	defer closeApp()
 	last := time.Now()
 	p, err := seed.Load(ctx, a, seed.Options{
-		Users: *users, Clinics: *clinics, Organization: *org,
-		AdminUsername: *admin, AdminPassword: password,
+		Users: users, Clinics: clinics, Organization: org,
+		AdminUsername: admin, AdminPassword: password,
 		Progress: func(done int) {
 			if time.Since(last) > 5*time.Second {
 				last = time.Now()
-				slog.Info("seeding", "users", done, "of", *users)
+				slog.Info("seeding", "users", done, "of", users)
 			}
 		},
 	})
 	if err != nil {
 		return err
 	}
-	slog.Info("seeded the practice", "organization", *org, "users", p.Users, "licenses", p.Licenses,
+	slog.Info("seeded the practice", "organization", org, "users", p.Users, "licenses", p.Licenses,
 		"clinics", len(p.ClinicIDs), "took", p.Took.Round(time.Millisecond))
 	if generated {
-		fmt.Printf("Sign in as %s with the password %s\n", *admin, password)
+		fmt.Printf("Sign in as %s with the password %s\n", admin, password)
 	}
 	return nil
 }
 
-// checkLicenses compares the kept license counts with the rows
-// (licenses.Service.Check) and, with --repair, rewrites them.
-func checkLicenses(ctx context.Context, cfg *config.Config, args []string) error {
-	if len(args) == 0 || args[0] != "check" {
-		return errors.New("usage: usermanager licenses check [--repair]")
+// licensesCommand reads `licenses check`'s flags.
+func licensesCommand(args []string) (runFunc, error) {
+	if _, err := subcommand("licenses", args, "check"); err != nil {
+		return nil, err
 	}
-	fs := flag.NewFlagSet("licenses check", flag.ContinueOnError)
+	fs := newFlags("licenses check")
 	repair := fs.Bool("repair", false, "rewrite the kept counts from the licenses and adjustments")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+	if err := parseFlags(fs, "licenses", args[1:]); err != nil {
+		return nil, err
 	}
+	return func(ctx context.Context, cfg *config.Config) error { return checkLicenses(ctx, cfg, *repair) }, nil
+}
+
+// checkLicenses compares the kept license counts with the rows
+// (licenses.Service.Check) and, with repair, rewrites them.
+func checkLicenses(ctx context.Context, cfg *config.Config, repair bool) error {
 	a, closeApp, err := openApp(ctx, cfg)
 	if err != nil {
 		return err
@@ -469,7 +720,7 @@ func checkLicenses(ctx context.Context, cfg *config.Config, args []string) error
 		fmt.Println("the license counts agree with the licenses and adjustments")
 		return nil
 	}
-	if !*repair {
+	if !repair {
 		return fmt.Errorf("%d license counts differ from the rows; run with --repair to rewrite them", len(mismatches))
 	}
 	if err := a.Licenses.Repair(sys); err != nil {
@@ -485,35 +736,58 @@ func checkLicenses(ctx context.Context, cfg *config.Config, args []string) error
 	return nil
 }
 
-// auditCommand runs `usermanager audit verify` and `usermanager audit seal`.
-func auditCommand(ctx context.Context, cfg *config.Config, args []string) error {
-	if len(args) == 0 || (args[0] != "verify" && args[0] != "seal") {
-		return errors.New("usage: usermanager audit verify [--checkpoints FILE] | usermanager audit seal")
+// auditCommand reads `usermanager audit verify` and `usermanager audit
+// seal`.
+func auditCommand(args []string) (runFunc, error) {
+	sub, err := subcommand("audit", args, "verify", "seal")
+	if err != nil {
+		return nil, err
 	}
-	fs := flag.NewFlagSet("audit "+args[0], flag.ContinueOnError)
-	checkpointFile := fs.String("checkpoints", cfg.CheckpointFile(),
-		"verify: a file of checkpoints the chains must still pass through (skipped if missing)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+	fs := newFlags("audit " + sub)
+	var checkpointFile *string
+	if sub == "verify" {
+		checkpointFile = fs.String("checkpoints", "",
+			"a file of checkpoints the chains must still pass through, skipped if missing (default AUDIT_CHECKPOINT_FILE, or DATA_DIR/audit-checkpoints.jsonl on the embedded database)")
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := parseFlags(fs, "audit", args[1:]); err != nil {
+		return nil, err
 	}
+	return func(ctx context.Context, cfg *config.Config) error {
+		if sub == "seal" {
+			return auditSeal(ctx, cfg)
+		}
+		file := *checkpointFile
+		if file == "" {
+			file = cfg.CheckpointFile()
+		}
+		return auditVerify(ctx, cfg, file)
+	}, nil
+}
+
+// auditSeal runs `usermanager audit seal`.
+func auditSeal(ctx context.Context, cfg *config.Config) error {
 	d, err := open(ctx, cfg, cfg.Embedded())
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	if args[0] == "seal" {
-		n, err := (&audit.Sealer{Client: d.Client, Dialect: d.Dialect}).Seal(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("sealed %d audit records\n", n)
-		return nil
+	n, err := (&audit.Sealer{Client: d.Client, Dialect: d.Dialect}).Seal(ctx)
+	if err != nil {
+		return err
 	}
+	fmt.Printf("sealed %d audit records\n", n)
+	return nil
+}
+
+// auditVerify runs `usermanager audit verify`.
+func auditVerify(ctx context.Context, cfg *config.Config, checkpointFile string) error {
+	d, err := open(ctx, cfg, cfg.Embedded())
+	if err != nil {
+		return err
+	}
+	defer d.Close()
 	var opts audit.VerifyOptions
-	if f, err := os.Open(*checkpointFile); err == nil {
+	if f, err := os.Open(checkpointFile); err == nil {
 		opts.Checkpoints, err = audit.ReadCheckpoints(f)
 		f.Close()
 		if err != nil {

@@ -13,13 +13,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"gocloud.dev/blob"
+
+	"github.com/clinicemr/usermanager/internal/auth"
+	"github.com/clinicemr/usermanager/internal/config"
+	_ "github.com/clinicemr/usermanager/internal/media" // registers the bucket drivers the binary opens
 	"github.com/clinicemr/usermanager/internal/pgtemp"
 	"github.com/clinicemr/usermanager/internal/testdb"
 )
@@ -603,5 +611,230 @@ func TestAuditVerify(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 ||
 		!strings.Contains(out, fmt.Sprintf("audit record %d (link 2", victim)) || !strings.Contains(out, "content was changed") {
 		t.Fatalf("audit verify after a record was changed: %v, want exit 1 naming record %d:\n%s", err, victim, out)
+	}
+}
+
+// cleanEnviron is the test process's environment without any of the
+// server's variables, and with extra.
+func cleanEnviron(extra ...string) []string {
+	known := map[string]bool{}
+	for _, name := range config.Variables() {
+		known[name] = true
+	}
+	var out []string
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); !known[name] {
+			out = append(out, kv)
+		}
+	}
+	return append(out, extra...)
+}
+
+// runBinary runs the binary with args and env (on top of cleanEnviron) and
+// returns its standard output and error and its exit status.
+func runBinary(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = cleanEnviron(env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	default:
+		t.Fatalf("%v: %v", args, err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+// emptyDir fails the test if dir holds anything: the command created
+// nothing (no database, no secret).
+func emptyDir(t *testing.T, dir string, what string) {
+	t.Helper()
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) > 0 {
+		t.Errorf("%s left files in DATA_DIR: %v", what, names)
+	}
+}
+
+// Every command's --help prints its help and exits 0 without reading the
+// configuration or opening anything; a wrong command line exits 2, also
+// before anything is opened.
+func TestCommandHelpDoesNothing(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"migrate", "--help"}, "--app-role"},
+		{[]string{"migrate", "-h"}, "usermanager migrate"},
+		{[]string{"serve", "--help"}, "usermanager [serve]"},
+		{[]string{"create-support", "--help"}, "-username"},
+		{[]string{"seed", "-help"}, "-clinics"},
+		{[]string{"licenses", "--help"}, "usermanager licenses check"},
+		{[]string{"licenses", "check", "--help"}, "-repair"},
+		{[]string{"audit", "--help"}, "usermanager audit seal"},
+		{[]string{"audit", "verify", "--help"}, "-checkpoints"},
+		{[]string{"audit", "seal", "-h"}, "usermanager audit seal"},
+		{[]string{"help", "migrate"}, "--app-role"},
+		{[]string{"version", "--help"}, "usermanager version"},
+	} {
+		data := t.TempDir()
+		// A configuration that would be refused: help does not read it.
+		stdout, stderr, code := runBinary(t, []string{"DATA_DIR=" + data, "ACCESS_TOKEN_TTL=0s"}, tc.args...)
+		if code != 0 || !strings.Contains(stdout, "Usage:") || !strings.Contains(stdout, tc.want) {
+			t.Errorf("%v: exit %d, want 0 and help mentioning %q:\n%s%s", tc.args, code, tc.want, stdout, stderr)
+		}
+		emptyDir(t, data, strings.Join(tc.args, " "))
+	}
+	for _, args := range [][]string{
+		{"migrate", "extra"},
+		{"migrate", "--no-such-flag"},
+		{"seed", "--users", "ten"},
+		{"create-support"},
+		{"create-support", "--username", "ops"},
+		{"licenses"},
+		{"licenses", "count"},
+		{"audit"},
+		{"audit", "verify", "--checkpoints"},
+		{"serve", "now"},
+		{"version", "extra"},
+		{"frobnicate"},
+	} {
+		data := t.TempDir()
+		stdout, stderr, code := runBinary(t, []string{"DATA_DIR=" + data}, args...)
+		if code != 2 || !strings.Contains(stderr, "Usage:") {
+			t.Errorf("%v: exit %d, want 2 and the usage:\n%s%s", args, code, stdout, stderr)
+		}
+		emptyDir(t, data, strings.Join(args, " "))
+	}
+}
+
+// version needs no configuration and no database.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"version", "--version"} {
+		data := t.TempDir()
+		stdout, stderr, code := runBinary(t, []string{"DATA_DIR=" + data, "ACCESS_TOKEN_TTL=0s", "DATABASE_URL=postgres://127.0.0.1:1/none"}, arg)
+		if code != 0 || !strings.HasPrefix(stdout, "usermanager ") || !strings.Contains(stdout, "\ncommit:") ||
+			!strings.Contains(stdout, "\nbuilt:") || !strings.Contains(stdout, runtime.Version()) {
+			t.Errorf("%s: exit %d:\n%s%s", arg, code, stdout, stderr)
+		}
+		emptyDir(t, data, arg)
+	}
+
+	// Set at build time.
+	bin := filepath.Join(t.TempDir(), "usermanager")
+	ldflags := "-X main.version=v9.8.7 -X main.commit=0123abcd -X main.buildTime=2026-01-02T03:04:05Z"
+	if out, err := exec.Command("go", "build", "-ldflags", ldflags, "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building with %s: %v\n%s", ldflags, err, out)
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"usermanager v9.8.7\n", "commit:     0123abcd\n", "built:      2026-01-02T03:04:05Z\n"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("version does not say %q:\n%s", want, out)
+		}
+	}
+}
+
+// A wrong configuration is refused before anything starts: every problem
+// is listed, one per line, naming its variable; nothing is created.
+func TestServeRefusesABadConfiguration(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	stdout, stderr, code := runBinary(t, []string{"DATA_DIR=" + data,
+		"ACCESS_TOKEN_TTL=0s", "LOG_LEVEL=loud", "HTTP_ADDR=nonsense"}, "serve")
+	if code != 1 {
+		t.Errorf("exit %d, want 1:\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"\n  - ACCESS_TOKEN_TTL: \"0s\" must be at least 1s\n",
+		"\n  - LOG_LEVEL: \"loud\" must be",
+		"\n  - HTTP_ADDR: \"nonsense\" must be host:port",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("the refusal does not list %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "AccessTokenTTL") {
+		t.Errorf("the refusal names a Go field:\n%s", stderr)
+	}
+	emptyDir(t, data, "a refused serve")
+}
+
+// What can only be found out by trying (the address is taken, the
+// certificate does not load) also fails before the database is opened and
+// the demo data loaded.
+func TestServeFailsBeforeLoadingDemoData(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"HTTP_ADDR=" + taken.Addr().String()}, "HTTP_ADDR: listen tcp " + taken.Addr().String()},
+		{[]string{"HTTP_ADDR=" + freeAddr(t), "TLS_CERT_FILE=" + missing, "TLS_KEY_FILE=" + missing}, "TLS_CERT_FILE: "},
+	} {
+		data := t.TempDir()
+		stdout, stderr, code := runBinary(t, append(tc.env, "DATA_DIR="+data), "serve")
+		if code != 1 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, want 1 and %q:\n%s%s", tc.env, code, tc.want, stdout, stderr)
+		}
+		if strings.Contains(stderr, "loaded the demo organization") || strings.Contains(stderr, "msg=ready") {
+			t.Errorf("%v: started before failing:\n%s", tc.env, stderr)
+		}
+		emptyDir(t, data, "a failed serve")
+	}
+}
+
+// Misspelt variables are warned about in the log.
+func TestWarnsAboutMisspeltVariables(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	stdout, stderr, code := runBinary(t, []string{"DATA_DIR=" + data, "JWT_SECERT=" + strings.Repeat("s3cr3t", 8),
+		"USERMANAGER_PASWORD=x"}, "migrate")
+	if code != 0 {
+		t.Fatalf("migrate: exit %d:\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"level=WARN msg=\"JWT_SECERT is set but not read: did you mean JWT_SECRET?\"",
+		"did you mean USERMANAGER_PASSWORD?"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("no warning %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "s3cr3t") {
+		t.Error("the misspelt secret's value was printed")
+	}
+}
+
+// The configuration's defaults agree with the packages they configure.
+func TestConfigAgreesWithThePackages(t *testing.T) {
+	t.Parallel()
+	f, _ := reflect.TypeOf(config.Config{}).FieldByName("CORSAllowedHeaders")
+	if !slices.Contains(strings.Split(f.Tag.Get("envDefault"), ","), auth.ClinicHeader) {
+		t.Errorf("CORS_ALLOWED_HEADERS' default %q lacks %s", f.Tag.Get("envDefault"), auth.ClinicHeader)
+	}
+	schemes := blob.DefaultURLMux().BucketSchemes()
+	slices.Sort(schemes)
+	want := slices.Sorted(slices.Values(config.BlobSchemes))
+	if !slices.Equal(schemes, want) {
+		t.Errorf("the binary opens buckets %v, config.BlobSchemes accepts %v", schemes, want)
 	}
 }

@@ -24,7 +24,7 @@ import (
 // are dropped so that the machine's environment cannot change the outcome.
 var prodSettings = []string{"PRODUCTION", "JWT_SECRET", "CORS_ALLOWED_ORIGINS", "TLS_TERMINATION",
 	"TLS_CERT_FILE", "TLS_KEY_FILE", "DATABASE_URL", "DATA_DIR", "HTTP_ADDR", "GRAPHIQL", "INTROSPECTION",
-	"TRUSTED_PROXIES", "DEMO_DATA"}
+	"TRUSTED_PROXIES", "DEMO_DATA", "PUBLIC_URL"}
 
 func prodEnviron(extra ...string) []string {
 	var out []string
@@ -132,7 +132,8 @@ func TestProdStartsWithSafeSettings(t *testing.T) {
 	data := t.TempDir()
 	secret := prodSecret(t)
 	p := start(t, prodEnviron("PRODUCTION=true", "JWT_SECRET="+secret, "TLS_TERMINATION=proxy",
-		"TRUSTED_PROXIES=127.0.0.1", "CORS_ALLOWED_ORIGINS=https://admin.example.com", "DATA_DIR="+data)...)
+		"TRUSTED_PROXIES=127.0.0.1", "CORS_ALLOWED_ORIGINS=https://admin.example.com", "DATA_DIR="+data,
+		"PUBLIC_URL=https://users.example.com")...)
 	base := "http://" + p.addr
 	for _, path := range []string{"/", "/graphql?query=%7B__typename%7D", "/healthz"} {
 		req, _ := http.NewRequest(http.MethodGet, base+path, nil)

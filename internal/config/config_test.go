@@ -284,7 +284,8 @@ func TestRefusesBadValues(t *testing.T) {
 		// Durations.
 		{map[string]string{"ACCESS_TOKEN_TTL": "0s"}, `ACCESS_TOKEN_TTL: "0s" must be at least 1s`},
 		{map[string]string{"ACCESS_TOKEN_TTL": "-5m"}, `ACCESS_TOKEN_TTL: "-5m" must be at least 1s`},
-		{map[string]string{"REFRESH_TOKEN_TTL": "-1h"}, `REFRESH_TOKEN_TTL: "-1h" must be longer than ACCESS_TOKEN_TTL (15m0s)`},
+		{map[string]string{"REFRESH_TOKEN_TTL": "-1h"}, `REFRESH_TOKEN_TTL: "-1h" must be at least 1s`},
+		{map[string]string{"REFRESH_TOKEN_TTL": "5m"}, `REFRESH_TOKEN_TTL: "5m" must be longer than ACCESS_TOKEN_TTL (15m0s)`},
 		{map[string]string{"REFRESH_TOKEN_TTL": "10m"}, `REFRESH_TOKEN_TTL: "10m" must be longer than ACCESS_TOKEN_TTL`},
 		{map[string]string{"ACCESS_TOKEN_TTL": "2h", "REFRESH_TOKEN_TTL": "2h"}, `REFRESH_TOKEN_TTL: "2h" must be longer`},
 		{map[string]string{"SHUTDOWN_TIMEOUT": "0"}, `SHUTDOWN_TIMEOUT: "0" must be at least 1s`},
@@ -425,7 +426,7 @@ func TestListsEveryProblem(t *testing.T) {
 	}
 	want := []string{
 		`ACCESS_TOKEN_TTL: "0s" must be at least 1s`,
-		// Not compared with an invalid ACCESS_TOKEN_TTL: still negative.
+		`REFRESH_TOKEN_TTL: "-1h" must be at least 1s`,
 		`LOG_FORMAT: "xml"`, `LOG_LEVEL: "loud"`, `LOCKOUT_THRESHOLD: "-3"`,
 		`CORS_ALLOWED_ORIGINS: "admin.example.com"`, `PASSWORD_RESET_URL: "not-a-url"`, `HTTP_ADDR: "nonsense"`,
 		`JOB_TIMEOUT: "soon" is not a duration`,

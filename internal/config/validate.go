@@ -162,7 +162,8 @@ func (c *Config) validate(ch *checker) {
 		}
 	}
 	atLeast("ACCESS_TOKEN_TTL", c.AccessTokenTTL, time.Second)
-	if !ch.bad["ACCESS_TOKEN_TTL"] && c.RefreshTokenTTL <= c.AccessTokenTTL {
+	atLeast("REFRESH_TOKEN_TTL", c.RefreshTokenTTL, time.Second)
+	if !ch.bad["ACCESS_TOKEN_TTL"] && !ch.bad["REFRESH_TOKEN_TTL"] && c.RefreshTokenTTL <= c.AccessTokenTTL {
 		ch.failValue("REFRESH_TOKEN_TTL", ch.raw("REFRESH_TOKEN_TTL"), "must be longer than ACCESS_TOKEN_TTL (%s)", c.AccessTokenTTL)
 	}
 	atLeast("SHUTDOWN_TIMEOUT", c.ShutdownTimeout, time.Second)

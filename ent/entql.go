@@ -284,6 +284,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldEmail:             {Type: field.TypeString, Column: user.FieldEmail},
 			user.FieldEmailKey:          {Type: field.TypeString, Column: user.FieldEmailKey},
 			user.FieldPasswordHash:      {Type: field.TypeString, Column: user.FieldPasswordHash},
+			user.FieldPasswordSet:       {Type: field.TypeBool, Column: user.FieldPasswordSet},
 			user.FieldUserType:          {Type: field.TypeEnum, Column: user.FieldUserType},
 			user.FieldFirstName:         {Type: field.TypeString, Column: user.FieldFirstName},
 			user.FieldLastName:          {Type: field.TypeString, Column: user.FieldLastName},
@@ -1869,6 +1870,11 @@ func (f *UserFilter) WhereEmailKey(p entql.StringP) {
 // WherePasswordHash applies the entql string predicate on the password_hash field.
 func (f *UserFilter) WherePasswordHash(p entql.StringP) {
 	f.Where(p.Field(user.FieldPasswordHash))
+}
+
+// WherePasswordSet applies the entql bool predicate on the password_set field.
+func (f *UserFilter) WherePasswordSet(p entql.BoolP) {
+	f.Where(p.Field(user.FieldPasswordSet))
 }
 
 // WhereUserType applies the entql string predicate on the user_type field.

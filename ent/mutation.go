@@ -9686,6 +9686,7 @@ type UserMutation struct {
 	email                *string
 	email_key            *string
 	password_hash        *string
+	password_set         *bool
 	user_type            *staff.UserType
 	first_name           *string
 	last_name            *string
@@ -10118,6 +10119,42 @@ func (m *UserMutation) OldPasswordHash(ctx context.Context) (v string, err error
 // ResetPasswordHash resets all changes to the "password_hash" field.
 func (m *UserMutation) ResetPasswordHash() {
 	m.password_hash = nil
+}
+
+// SetPasswordSet sets the "password_set" field.
+func (m *UserMutation) SetPasswordSet(b bool) {
+	m.password_set = &b
+}
+
+// PasswordSet returns the value of the "password_set" field in the mutation.
+func (m *UserMutation) PasswordSet() (r bool, exists bool) {
+	v := m.password_set
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPasswordSet returns the old "password_set" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldPasswordSet(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPasswordSet is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPasswordSet requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPasswordSet: %w", err)
+	}
+	return oldValue.PasswordSet, nil
+}
+
+// ResetPasswordSet resets all changes to the "password_set" field.
+func (m *UserMutation) ResetPasswordSet() {
+	m.password_set = nil
 }
 
 // SetUserType sets the "user_type" field.
@@ -11033,7 +11070,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 22)
+	fields := make([]string, 0, 23)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -11057,6 +11094,9 @@ func (m *UserMutation) Fields() []string {
 	}
 	if m.password_hash != nil {
 		fields = append(fields, user.FieldPasswordHash)
+	}
+	if m.password_set != nil {
+		fields = append(fields, user.FieldPasswordSet)
 	}
 	if m.user_type != nil {
 		fields = append(fields, user.FieldUserType)
@@ -11124,6 +11164,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.EmailKey()
 	case user.FieldPasswordHash:
 		return m.PasswordHash()
+	case user.FieldPasswordSet:
+		return m.PasswordSet()
 	case user.FieldUserType:
 		return m.UserType()
 	case user.FieldFirstName:
@@ -11177,6 +11219,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldEmailKey(ctx)
 	case user.FieldPasswordHash:
 		return m.OldPasswordHash(ctx)
+	case user.FieldPasswordSet:
+		return m.OldPasswordSet(ctx)
 	case user.FieldUserType:
 		return m.OldUserType(ctx)
 	case user.FieldFirstName:
@@ -11269,6 +11313,13 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetPasswordHash(v)
+		return nil
+	case user.FieldPasswordSet:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPasswordSet(v)
 		return nil
 	case user.FieldUserType:
 		v, ok := value.(staff.UserType)
@@ -11500,6 +11551,9 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldPasswordHash:
 		m.ResetPasswordHash()
+		return nil
+	case user.FieldPasswordSet:
+		m.ResetPasswordSet()
 		return nil
 	case user.FieldUserType:
 		m.ResetUserType()

@@ -38,6 +38,8 @@ type User struct {
 	EmailKey string `json:"email_key,omitempty"`
 	// PasswordHash holds the value of the "password_hash" field.
 	PasswordHash string `json:"-"`
+	// False for a user invited without a password (createUser without one) until they set it through their invitation link; such a user cannot sign in.
+	PasswordSet bool `json:"password_set,omitempty"`
 	// The user's type: it decides the license class (R20) and which permissions are available (R16). Only Support changes it (changeUserType, R12).
 	UserType staff.UserType `json:"user_type,omitempty"`
 	// First name, at most 100 bytes.
@@ -164,6 +166,8 @@ func (*User) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case user.FieldPreviousNames:
 			values[i] = new([]byte)
+		case user.FieldPasswordSet:
+			values[i] = new(sql.NullBool)
 		case user.FieldID, user.FieldOrganizationID, user.FieldHomeClinicID:
 			values[i] = new(sql.NullInt64)
 		case user.FieldUsername, user.FieldUsernameKey, user.FieldEmail, user.FieldEmailKey, user.FieldPasswordHash, user.FieldUserType, user.FieldFirstName, user.FieldLastName, user.FieldFullName, user.FieldSearchText, user.FieldStatus, user.FieldNpi, user.FieldLicenseNumber, user.FieldLicenseState, user.FieldPictureKey, user.FieldSignatureKey:
@@ -239,6 +243,12 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field password_hash", values[i])
 			} else if value.Valid {
 				_m.PasswordHash = value.String
+			}
+		case user.FieldPasswordSet:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field password_set", values[i])
+			} else if value.Valid {
+				_m.PasswordSet = value.Bool
 			}
 		case user.FieldUserType:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -423,6 +433,9 @@ func (_m *User) String() string {
 	builder.WriteString(_m.EmailKey)
 	builder.WriteString(", ")
 	builder.WriteString("password_hash=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("password_set=")
+	builder.WriteString(fmt.Sprintf("%v", _m.PasswordSet))
 	builder.WriteString(", ")
 	builder.WriteString("user_type=")
 	builder.WriteString(fmt.Sprintf("%v", _m.UserType))

@@ -98,6 +98,20 @@ func (_c *UserCreate) SetPasswordHash(v string) *UserCreate {
 	return _c
 }
 
+// SetPasswordSet sets the "password_set" field.
+func (_c *UserCreate) SetPasswordSet(v bool) *UserCreate {
+	_c.mutation.SetPasswordSet(v)
+	return _c
+}
+
+// SetNillablePasswordSet sets the "password_set" field if the given value is not nil.
+func (_c *UserCreate) SetNillablePasswordSet(v *bool) *UserCreate {
+	if v != nil {
+		_c.SetPasswordSet(*v)
+	}
+	return _c
+}
+
 // SetUserType sets the "user_type" field.
 func (_c *UserCreate) SetUserType(v staff.UserType) *UserCreate {
 	_c.mutation.SetUserType(v)
@@ -379,6 +393,10 @@ func (_c *UserCreate) defaults() error {
 		v := user.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.PasswordSet(); !ok {
+		v := user.DefaultPasswordSet
+		_c.mutation.SetPasswordSet(v)
+	}
 	if _, ok := _c.mutation.SearchText(); !ok {
 		v := user.DefaultSearchText
 		_c.mutation.SetSearchText(v)
@@ -432,6 +450,9 @@ func (_c *UserCreate) check() error {
 	}
 	if _, ok := _c.mutation.PasswordHash(); !ok {
 		return &ValidationError{Name: "password_hash", err: errors.New(`ent: missing required field "User.password_hash"`)}
+	}
+	if _, ok := _c.mutation.PasswordSet(); !ok {
+		return &ValidationError{Name: "password_set", err: errors.New(`ent: missing required field "User.password_set"`)}
 	}
 	if _, ok := _c.mutation.UserType(); !ok {
 		return &ValidationError{Name: "user_type", err: errors.New(`ent: missing required field "User.user_type"`)}
@@ -544,6 +565,10 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.PasswordHash(); ok {
 		_spec.SetField(user.FieldPasswordHash, field.TypeString, value)
 		_node.PasswordHash = value
+	}
+	if value, ok := _c.mutation.PasswordSet(); ok {
+		_spec.SetField(user.FieldPasswordSet, field.TypeBool, value)
+		_node.PasswordSet = value
 	}
 	if value, ok := _c.mutation.UserType(); ok {
 		_spec.SetField(user.FieldUserType, field.TypeEnum, value)

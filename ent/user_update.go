@@ -111,6 +111,20 @@ func (_u *UserUpdate) SetNillablePasswordHash(v *string) *UserUpdate {
 	return _u
 }
 
+// SetPasswordSet sets the "password_set" field.
+func (_u *UserUpdate) SetPasswordSet(v bool) *UserUpdate {
+	_u.mutation.SetPasswordSet(v)
+	return _u
+}
+
+// SetNillablePasswordSet sets the "password_set" field if the given value is not nil.
+func (_u *UserUpdate) SetNillablePasswordSet(v *bool) *UserUpdate {
+	if v != nil {
+		_u.SetPasswordSet(*v)
+	}
+	return _u
+}
+
 // SetUserType sets the "user_type" field.
 func (_u *UserUpdate) SetUserType(v staff.UserType) *UserUpdate {
 	_u.mutation.SetUserType(v)
@@ -645,6 +659,9 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.PasswordHash(); ok {
 		_spec.SetField(user.FieldPasswordHash, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.PasswordSet(); ok {
+		_spec.SetField(user.FieldPasswordSet, field.TypeBool, value)
+	}
 	if value, ok := _u.mutation.UserType(); ok {
 		_spec.SetField(user.FieldUserType, field.TypeEnum, value)
 	}
@@ -997,6 +1014,20 @@ func (_u *UserUpdateOne) SetPasswordHash(v string) *UserUpdateOne {
 func (_u *UserUpdateOne) SetNillablePasswordHash(v *string) *UserUpdateOne {
 	if v != nil {
 		_u.SetPasswordHash(*v)
+	}
+	return _u
+}
+
+// SetPasswordSet sets the "password_set" field.
+func (_u *UserUpdateOne) SetPasswordSet(v bool) *UserUpdateOne {
+	_u.mutation.SetPasswordSet(v)
+	return _u
+}
+
+// SetNillablePasswordSet sets the "password_set" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillablePasswordSet(v *bool) *UserUpdateOne {
+	if v != nil {
+		_u.SetPasswordSet(*v)
 	}
 	return _u
 }
@@ -1564,6 +1595,9 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if value, ok := _u.mutation.PasswordHash(); ok {
 		_spec.SetField(user.FieldPasswordHash, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.PasswordSet(); ok {
+		_spec.SetField(user.FieldPasswordSet, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.UserType(); ok {
 		_spec.SetField(user.FieldUserType, field.TypeEnum, value)

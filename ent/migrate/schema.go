@@ -14,7 +14,7 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "organization_id", Type: field.TypeInt, Nullable: true},
 		{Name: "created_at", Type: field.TypeTime},
-		{Name: "action", Type: field.TypeEnum, Enums: []string{"SIGN_IN_SUCCEEDED", "SIGN_IN_FAILED", "USER_CREATED", "USER_UPDATED", "USER_STATUS_CHANGED", "USER_PERMISSIONS_CHANGED", "USER_CLINICS_CHANGED", "USER_TYPE_CHANGED", "USER_PASSWORD_SET", "USER_PICTURE_CHANGED", "USER_SIGNATURE_CHANGED", "ORGANIZATION_CREATED", "CLINIC_CREATED", "CLINIC_UPDATED", "LICENSES_CHANGED", "LICENSE_ADJUSTMENT_CHANGED", "PASSWORD_RESET_SENT", "PASSWORD_RESET_COMPLETED", "LOCKOUT_CLEARED", "SESSION_REVOKED", "AUDIT_EXPORTED"}},
+		{Name: "action", Type: field.TypeEnum, Enums: []string{"SIGN_IN_SUCCEEDED", "SIGN_IN_FAILED", "USER_CREATED", "USER_UPDATED", "USER_STATUS_CHANGED", "USER_PERMISSIONS_CHANGED", "USER_CLINICS_CHANGED", "USER_TYPE_CHANGED", "USER_PASSWORD_SET", "USER_PICTURE_CHANGED", "USER_SIGNATURE_CHANGED", "ORGANIZATION_CREATED", "CLINIC_CREATED", "CLINIC_UPDATED", "LICENSES_CHANGED", "LICENSE_ADJUSTMENT_CHANGED", "PASSWORD_RESET_SENT", "PASSWORD_RESET_COMPLETED", "LOCKOUT_CLEARED", "SESSION_REVOKED", "AUDIT_EXPORTED", "USERS_EXPORTED", "INVITATION_SENT"}},
 		{Name: "actor_username", Type: field.TypeString, Default: ""},
 		{Name: "target_type", Type: field.TypeString, Default: ""},
 		{Name: "target_id", Type: field.TypeInt, Nullable: true},
@@ -423,6 +423,7 @@ var (
 		{Name: "email", Type: field.TypeString, Size: 254},
 		{Name: "email_key", Type: field.TypeString, Unique: true},
 		{Name: "password_hash", Type: field.TypeString},
+		{Name: "password_set", Type: field.TypeBool, Default: true},
 		{Name: "user_type", Type: field.TypeEnum, Enums: []string{"PT", "OT", "SLP", "PTA", "COTA", "SLPA", "SPT", "SOT", "SSLP", "CLERICAL", "BILLER", "SUPPORT"}},
 		{Name: "first_name", Type: field.TypeString, Size: 100},
 		{Name: "last_name", Type: field.TypeString, Size: 100},
@@ -447,13 +448,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "users_organizations_organization",
-				Columns:    []*schema.Column{UsersColumns[21]},
+				Columns:    []*schema.Column{UsersColumns[22]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "users_clinics_home_clinic",
-				Columns:    []*schema.Column{UsersColumns[22]},
+				Columns:    []*schema.Column{UsersColumns[23]},
 				RefColumns: []*schema.Column{ClinicsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -462,27 +463,27 @@ var (
 			{
 				Name:    "user_organization_id_last_name_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[21], UsersColumns[10], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[22], UsersColumns[11], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_user_type_status",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[21], UsersColumns[8], UsersColumns[13]},
+				Columns: []*schema.Column{UsersColumns[22], UsersColumns[9], UsersColumns[14]},
 			},
 			{
 				Name:    "user_home_clinic_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[22]},
+				Columns: []*schema.Column{UsersColumns[23]},
 			},
 			{
 				Name:    "user_npi",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[14]},
+				Columns: []*schema.Column{UsersColumns[15]},
 			},
 			{
 				Name:    "user_real_npi_per_organization",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[21], UsersColumns[14]},
+				Columns: []*schema.Column{UsersColumns[22], UsersColumns[15]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "npi <> '9999999995'",
 				},
@@ -490,7 +491,7 @@ var (
 			{
 				Name:    "user_real_license_per_organization",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[21], UsersColumns[16], UsersColumns[15]},
+				Columns: []*schema.Column{UsersColumns[22], UsersColumns[17], UsersColumns[16]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "license_number <> '00000'",
 				},
@@ -498,7 +499,7 @@ var (
 			{
 				Name:    "user_search_text",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[12]},
+				Columns: []*schema.Column{UsersColumns[13]},
 				Annotation: &entsql.IndexAnnotation{
 					OpClass: "gin_trgm_ops",
 					Types: map[string]string{

@@ -439,8 +439,12 @@ func init() {
 	userDescEmailKey := userFields[4].Descriptor()
 	// user.EmailKeyValidator is a validator for the "email_key" field. It is called by the builders before save.
 	user.EmailKeyValidator = userDescEmailKey.Validators[0].(func(string) error)
+	// userDescPasswordSet is the schema descriptor for password_set field.
+	userDescPasswordSet := userFields[6].Descriptor()
+	// user.DefaultPasswordSet holds the default value on creation for the password_set field.
+	user.DefaultPasswordSet = userDescPasswordSet.Default.(bool)
 	// userDescFirstName is the schema descriptor for first_name field.
-	userDescFirstName := userFields[7].Descriptor()
+	userDescFirstName := userFields[8].Descriptor()
 	// user.FirstNameValidator is a validator for the "first_name" field. It is called by the builders before save.
 	user.FirstNameValidator = func() func(string) error {
 		validators := userDescFirstName.Validators
@@ -458,7 +462,7 @@ func init() {
 		}
 	}()
 	// userDescLastName is the schema descriptor for last_name field.
-	userDescLastName := userFields[8].Descriptor()
+	userDescLastName := userFields[9].Descriptor()
 	// user.LastNameValidator is a validator for the "last_name" field. It is called by the builders before save.
 	user.LastNameValidator = func() func(string) error {
 		validators := userDescLastName.Validators
@@ -476,7 +480,7 @@ func init() {
 		}
 	}()
 	// userDescFullName is the schema descriptor for full_name field.
-	userDescFullName := userFields[9].Descriptor()
+	userDescFullName := userFields[10].Descriptor()
 	// user.FullNameValidator is a validator for the "full_name" field. It is called by the builders before save.
 	user.FullNameValidator = func() func(string) error {
 		validators := userDescFullName.Validators
@@ -494,19 +498,19 @@ func init() {
 		}
 	}()
 	// userDescSearchText is the schema descriptor for search_text field.
-	userDescSearchText := userFields[10].Descriptor()
+	userDescSearchText := userFields[11].Descriptor()
 	// user.DefaultSearchText holds the default value on creation for the search_text field.
 	user.DefaultSearchText = userDescSearchText.Default.(string)
 	// userDescNpi is the schema descriptor for npi field.
-	userDescNpi := userFields[13].Descriptor()
+	userDescNpi := userFields[14].Descriptor()
 	// user.NpiValidator is a validator for the "npi" field. It is called by the builders before save.
 	user.NpiValidator = userDescNpi.Validators[0].(func(string) error)
 	// userDescLicenseNumber is the schema descriptor for license_number field.
-	userDescLicenseNumber := userFields[14].Descriptor()
+	userDescLicenseNumber := userFields[15].Descriptor()
 	// user.LicenseNumberValidator is a validator for the "license_number" field. It is called by the builders before save.
 	user.LicenseNumberValidator = userDescLicenseNumber.Validators[0].(func(string) error)
 	// userDescLicenseState is the schema descriptor for license_state field.
-	userDescLicenseState := userFields[15].Descriptor()
+	userDescLicenseState := userFields[16].Descriptor()
 	// user.LicenseStateValidator is a validator for the "license_state" field. It is called by the builders before save.
 	user.LicenseStateValidator = userDescLicenseState.Validators[0].(func(string) error)
 }

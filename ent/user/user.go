@@ -36,6 +36,8 @@ const (
 	FieldEmailKey = "email_key"
 	// FieldPasswordHash holds the string denoting the password_hash field in the database.
 	FieldPasswordHash = "password_hash"
+	// FieldPasswordSet holds the string denoting the password_set field in the database.
+	FieldPasswordSet = "password_set"
 	// FieldUserType holds the string denoting the user_type field in the database.
 	FieldUserType = "user_type"
 	// FieldFirstName holds the string denoting the first_name field in the database.
@@ -129,6 +131,7 @@ var Columns = []string{
 	FieldEmail,
 	FieldEmailKey,
 	FieldPasswordHash,
+	FieldPasswordSet,
 	FieldUserType,
 	FieldFirstName,
 	FieldLastName,
@@ -186,6 +189,8 @@ var (
 	EmailValidator func(string) error
 	// EmailKeyValidator is a validator for the "email_key" field. It is called by the builders before save.
 	EmailKeyValidator func(string) error
+	// DefaultPasswordSet holds the default value on creation for the "password_set" field.
+	DefaultPasswordSet bool
 	// FirstNameValidator is a validator for the "first_name" field. It is called by the builders before save.
 	FirstNameValidator func(string) error
 	// LastNameValidator is a validator for the "last_name" field. It is called by the builders before save.
@@ -284,6 +289,11 @@ func ByEmailKey(opts ...sql.OrderTermOption) OrderOption {
 // ByPasswordHash orders the results by the password_hash field.
 func ByPasswordHash(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPasswordHash, opts...).ToFunc()
+}
+
+// ByPasswordSet orders the results by the password_set field.
+func ByPasswordSet(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPasswordSet, opts...).ToFunc()
 }
 
 // ByUserType orders the results by the user_type field.

@@ -96,6 +96,11 @@ func PasswordHash(v string) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldPasswordHash, v))
 }
 
+// PasswordSet applies equality check predicate on the "password_set" field. It's identical to PasswordSetEQ.
+func PasswordSet(v bool) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldPasswordSet, v))
+}
+
 // FirstName applies equality check predicate on the "first_name" field. It's identical to FirstNameEQ.
 func FirstName(v string) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldFirstName, v))
@@ -584,6 +589,16 @@ func PasswordHashEqualFold(v string) predicate.User {
 // PasswordHashContainsFold applies the ContainsFold predicate on the "password_hash" field.
 func PasswordHashContainsFold(v string) predicate.User {
 	return predicate.User(sql.FieldContainsFold(FieldPasswordHash, v))
+}
+
+// PasswordSetEQ applies the EQ predicate on the "password_set" field.
+func PasswordSetEQ(v bool) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldPasswordSet, v))
+}
+
+// PasswordSetNEQ applies the NEQ predicate on the "password_set" field.
+func PasswordSetNEQ(v bool) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldPasswordSet, v))
 }
 
 // UserTypeEQ applies the EQ predicate on the "user_type" field.

@@ -16,6 +16,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/directory"
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/onboarding"
+	"github.com/clinicemr/usermanager/internal/staffcsv"
 	"github.com/clinicemr/usermanager/internal/users"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -88,6 +89,20 @@ type ComplexityRoot struct {
 		UnsealedOverdue func(childComplexity int) int
 	}
 
+	BulkUserResult struct {
+		User       func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+		UserID     func(childComplexity int) int
+	}
+
+	BulkUsersPayload struct {
+		BulkOperationID func(childComplexity int) int
+		Failed          func(childComplexity int) int
+		Results         func(childComplexity int) int
+		Succeeded       func(childComplexity int) int
+		UserErrors      func(childComplexity int) int
+	}
+
 	Clinic struct {
 		CreatedAt    func(childComplexity int) int
 		ID           func(childComplexity int) int
@@ -127,6 +142,12 @@ type ComplexityRoot struct {
 	}
 
 	ExportAuditEventsPayload struct {
+		ExpiresAt  func(childComplexity int) int
+		URL        func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+	}
+
+	ExportUsersPayload struct {
 		ExpiresAt  func(childComplexity int) int
 		URL        func(childComplexity int) int
 		UserErrors func(childComplexity int) int
@@ -200,6 +221,7 @@ type ComplexityRoot struct {
 		CreateOrganization       func(childComplexity int, input onboarding.CreateOrganizationInput) int
 		CreateUser               func(childComplexity int, input users.CreateUserInput) int
 		ExportAuditEvents        func(childComplexity int, input audit.ExportInput) int
+		ExportUsers              func(childComplexity int, input staffcsv.ExportInput) int
 		Login                    func(childComplexity int, input auth.LoginInput) int
 		Logout                   func(childComplexity int) int
 		ProcessLicenseAdjustment func(childComplexity int, input licenses.AdjustmentInput) int
@@ -211,11 +233,14 @@ type ComplexityRoot struct {
 		RequestPasswordReset     func(childComplexity int, input users.RequestPasswordResetInput) int
 		ResetPassword            func(childComplexity int, input users.ResetPasswordInput) int
 		RevokeSessions           func(childComplexity int, input auth.RevokeSessionsInput) int
+		SendInvitation           func(childComplexity int, input users.SendInvitationInput) int
 		SendPasswordResetEmail   func(childComplexity int, input users.SendPasswordResetInput) int
 		SetUserPassword          func(childComplexity int, input users.SetPasswordInput) int
 		SetUserStatus            func(childComplexity int, input users.SetStatusInput) int
+		SetUsersStatus           func(childComplexity int, input users.SetUsersStatusInput) int
 		UpdateClinic             func(childComplexity int, input onboarding.UpdateClinicInput) int
 		UpdateUser               func(childComplexity int, input users.UpdateUserInput) int
+		UpdateUsersAccess        func(childComplexity int, input users.UpdateUsersAccessInput) int
 		UploadProfilePicture     func(childComplexity int, input users.ImageInput) int
 		UploadSignature          func(childComplexity int, input users.ImageInput) int
 	}
@@ -348,6 +373,7 @@ type ComplexityRoot struct {
 		LicenseState      func(childComplexity int) int
 		LockedUntil       func(childComplexity int) int
 		Npi               func(childComplexity int) int
+		PasswordSet       func(childComplexity int) int
 		Permissions       func(childComplexity int) int
 		PreviousNames     func(childComplexity int) int
 		ProfilePictureURL func(childComplexity int) int
@@ -593,6 +619,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuditIntegrity.UnsealedOverdue(childComplexity), true
 
+	case "BulkUserResult.user":
+		if e.ComplexityRoot.BulkUserResult.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkUserResult.User(childComplexity), true
+	case "BulkUserResult.userErrors":
+		if e.ComplexityRoot.BulkUserResult.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkUserResult.UserErrors(childComplexity), true
+	case "BulkUserResult.userId":
+		if e.ComplexityRoot.BulkUserResult.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkUserResult.UserID(childComplexity), true
+
+	case "BulkUsersPayload.bulkOperationId":
+		if e.ComplexityRoot.BulkUsersPayload.BulkOperationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkUsersPayload.BulkOperationID(childComplexity), true
+	case "BulkUsersPayload.failed":
+		if e.ComplexityRoot.BulkUsersPayload.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkUsersPayload.Failed(childComplexity), true
+	case "BulkUsersPayload.results":
+		if e.ComplexityRoot.BulkUsersPayload.Results == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkUsersPayload.Results(childComplexity), true
+	case "BulkUsersPayload.succeeded":
+		if e.ComplexityRoot.BulkUsersPayload.Succeeded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkUsersPayload.Succeeded(childComplexity), true
+	case "BulkUsersPayload.userErrors":
+		if e.ComplexityRoot.BulkUsersPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkUsersPayload.UserErrors(childComplexity), true
+
 	case "Clinic.createdAt":
 		if e.ComplexityRoot.Clinic.CreatedAt == nil {
 			break
@@ -742,6 +818,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ExportAuditEventsPayload.UserErrors(childComplexity), true
+
+	case "ExportUsersPayload.expiresAt":
+		if e.ComplexityRoot.ExportUsersPayload.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportUsersPayload.ExpiresAt(childComplexity), true
+	case "ExportUsersPayload.url":
+		if e.ComplexityRoot.ExportUsersPayload.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportUsersPayload.URL(childComplexity), true
+	case "ExportUsersPayload.userErrors":
+		if e.ComplexityRoot.ExportUsersPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportUsersPayload.UserErrors(childComplexity), true
 
 	case "License.class":
 		if e.ComplexityRoot.License.Class == nil {
@@ -1066,6 +1161,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ExportAuditEvents(childComplexity, args["input"].(audit.ExportInput)), true
+	case "Mutation.exportUsers":
+		if e.ComplexityRoot.Mutation.ExportUsers == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_exportUsers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ExportUsers(childComplexity, args["input"].(staffcsv.ExportInput)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -1182,6 +1288,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeSessions(childComplexity, args["input"].(auth.RevokeSessionsInput)), true
+	case "Mutation.sendInvitation":
+		if e.ComplexityRoot.Mutation.SendInvitation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_sendInvitation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SendInvitation(childComplexity, args["input"].(users.SendInvitationInput)), true
 	case "Mutation.sendPasswordResetEmail":
 		if e.ComplexityRoot.Mutation.SendPasswordResetEmail == nil {
 			break
@@ -1215,6 +1332,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetUserStatus(childComplexity, args["input"].(users.SetStatusInput)), true
+	case "Mutation.setUsersStatus":
+		if e.ComplexityRoot.Mutation.SetUsersStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setUsersStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetUsersStatus(childComplexity, args["input"].(users.SetUsersStatusInput)), true
 	case "Mutation.updateClinic":
 		if e.ComplexityRoot.Mutation.UpdateClinic == nil {
 			break
@@ -1237,6 +1365,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateUser(childComplexity, args["input"].(users.UpdateUserInput)), true
+	case "Mutation.updateUsersAccess":
+		if e.ComplexityRoot.Mutation.UpdateUsersAccess == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateUsersAccess_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateUsersAccess(childComplexity, args["input"].(users.UpdateUsersAccessInput)), true
 	case "Mutation.uploadProfilePicture":
 		if e.ComplexityRoot.Mutation.UploadProfilePicture == nil {
 			break
@@ -1826,6 +1965,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Npi(childComplexity), true
+	case "User.passwordSet":
+		if e.ComplexityRoot.User.PasswordSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.PasswordSet(childComplexity), true
 	case "User.permissions":
 		if e.ComplexityRoot.User.Permissions == nil {
 			break
@@ -1980,6 +2125,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
 			graphql.NewInputUnmarshaler("DuplicateProvidersInput", ec.unmarshalInputDuplicateProvidersInput),
 			graphql.NewInputUnmarshaler("ExportAuditEventsInput", ec.unmarshalInputExportAuditEventsInput),
+			graphql.NewInputUnmarshaler("ExportUsersInput", ec.unmarshalInputExportUsersInput),
 			graphql.NewInputUnmarshaler("LicenseAdjustmentInput", ec.unmarshalInputLicenseAdjustmentInput),
 			graphql.NewInputUnmarshaler("LicenseAdjustmentOrder", ec.unmarshalInputLicenseAdjustmentOrder),
 			graphql.NewInputUnmarshaler("LicenseAdjustmentSearch", ec.unmarshalInputLicenseAdjustmentSearch),
@@ -1998,11 +2144,14 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RequestPasswordResetInput", ec.unmarshalInputRequestPasswordResetInput),
 			graphql.NewInputUnmarshaler("ResetPasswordInput", ec.unmarshalInputResetPasswordInput),
 			graphql.NewInputUnmarshaler("RevokeSessionsInput", ec.unmarshalInputRevokeSessionsInput),
+			graphql.NewInputUnmarshaler("SendInvitationInput", ec.unmarshalInputSendInvitationInput),
 			graphql.NewInputUnmarshaler("SendPasswordResetEmailInput", ec.unmarshalInputSendPasswordResetEmailInput),
 			graphql.NewInputUnmarshaler("SetUserPasswordInput", ec.unmarshalInputSetUserPasswordInput),
 			graphql.NewInputUnmarshaler("SetUserStatusInput", ec.unmarshalInputSetUserStatusInput),
+			graphql.NewInputUnmarshaler("SetUsersStatusInput", ec.unmarshalInputSetUsersStatusInput),
 			graphql.NewInputUnmarshaler("UpdateClinicInput", ec.unmarshalInputUpdateClinicInput),
 			graphql.NewInputUnmarshaler("UpdateUserInput", ec.unmarshalInputUpdateUserInput),
+			graphql.NewInputUnmarshaler("UpdateUsersAccessInput", ec.unmarshalInputUpdateUsersAccessInput),
 			graphql.NewInputUnmarshaler("UploadImageInput", ec.unmarshalInputUploadImageInput),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
 			graphql.NewInputUnmarshaler("UserSearch", ec.unmarshalInputUserSearch),
@@ -2246,6 +2395,14 @@ enum AuditEventAction @goModel(model: "github.com/clinicemr/usermanager/ent/audi
   The audit trail was exported (exportAuditEvents).
   """
   AUDIT_EXPORTED
+  """
+  Users were exported as CSV (exportUsers).
+  """
+  USERS_EXPORTED
+  """
+  An invitation to set a password was emailed (createUser without a password, sendInvitation).
+  """
+  INVITATION_SENT
 }
 """
 A connection to a list of items.
@@ -4077,6 +4234,10 @@ type User implements Node {
   """
   email: String!
   """
+  False for a user invited without a password (createUser without one) until they set it through their invitation link; such a user cannot sign in.
+  """
+  passwordSet: Boolean!
+  """
   The user's type: it decides the license class (R20) and which permissions are available (R16). Only Support changes it (changeUserType, R12).
   """
   userType: UserType!
@@ -4669,6 +4830,16 @@ enum UserErrorCode {
   """
   INVALID_ID
   """
+  No such user (or other object), or not one you may see (R1, R3): bulk
+  changes report it per user.
+  """
+  NOT_FOUND
+  """
+  A list is longer than allowed: the message gives the limit (a bulk change
+  takes at most 500 users).
+  """
+  TOO_MANY_ITEMS
+  """
   sendPasswordResetEmail: the user is inactive; activate them first.
   """
   USER_INACTIVE
@@ -4809,9 +4980,11 @@ input AdministratorInput {
   """
   email: String!
   """
-  The initial password (R7).
+  The initial password (R7). Omit it to invite the user instead: they are
+  emailed a link to set their own (sendInvitation sends it again), and cannot
+  sign in until they have.
   """
-  password: String!
+  password: String
   """
   First name.
   """
@@ -5150,9 +5323,11 @@ input CreateUserInput {
   """
   email: String!
   """
-  The initial password (R7).
+  The initial password (R7). Omit it to invite the user instead: they are
+  emailed a link to set their own (sendInvitation sends it again), and cannot
+  sign in until they have.
   """
-  password: String!
+  password: String
   """
   The user's type: decides the license class (R20) and available permissions
   (R16).
@@ -5597,11 +5772,13 @@ input RemoveImageInput {
 
 extend type User {
   """
-  A short-lived signed URL of the profile picture, or null.
+  A short-lived signed URL of the profile picture (absolute, under PUBLIC_URL),
+  or null.
   """
   profilePictureUrl: String
   """
-  A short-lived signed URL of the signature, or null.
+  A short-lived signed URL of the signature (absolute, under PUBLIC_URL), or
+  null.
   """
   signatureUrl: String
 }
@@ -5988,7 +6165,8 @@ The result of exportAuditEvents.
 """
 type ExportAuditEventsPayload {
   """
-  Where to download the CSV (relative to the server), until expiresAt.
+  Where to download the CSV (an absolute URL under PUBLIC_URL), until
+  expiresAt.
   """
   url: String
   """
@@ -6093,6 +6271,202 @@ type RevokeSessionsPayload {
   revoked: Int!
   """
   Broken rules; nothing is ended when not empty.
+  """
+  userErrors: [UserError!]!
+}
+`, BuiltIn: false},
+	{Name: "../bulk.graphqls", Input: `extend type Mutation {
+  """
+  Manager (Edit Users): make up to 500 users ACTIVE or INACTIVE in one call
+  (a season's students, a practice moving in). Each user succeeds or fails on
+  their own, under the same rules as setUserStatus (R21-R25, R33): a failed
+  user changes nothing of theirs. Licenses are taken in the order of userIds,
+  so when a clinic runs out the first ones listed get them. Every change is
+  audited, each record carrying the call's bulkOperationId; live license
+  counts are announced once per clinic, not once per user.
+  """
+  setUsersStatus(
+    """
+    The users and the status to give them.
+    """
+    input: SetUsersStatusInput!
+  ): BulkUsersPayload!
+  """
+  Manager (Edit Users): add and remove permissions and clinic access for up to
+  500 users in one call. Each user is changed as updateUser would change them
+  (R13, R15, R16, R32-R35), on their own: a user for whom any part breaks a
+  rule changes nothing. Every change is audited with the call's
+  bulkOperationId.
+  """
+  updateUsersAccess(
+    """
+    The users and the permissions and clinics to add and remove.
+    """
+    input: UpdateUsersAccessInput!
+  ): BulkUsersPayload!
+}
+
+"""
+The input of setUsersStatus.
+"""
+input SetUsersStatusInput {
+  """
+  The users to change, 1 to 500, in the order licenses are taken; a user
+  listed twice is changed once.
+  """
+  userIds: [ID!]!
+  """
+  The status to give every one of them.
+  """
+  status: UserStatus!
+}
+
+"""
+The input of updateUsersAccess. At least one of the four lists must be given;
+an item may not be both added and removed.
+"""
+input UpdateUsersAccessInput {
+  """
+  The users to change, 1 to 500; a user listed twice is changed once.
+  """
+  userIds: [ID!]!
+  """
+  Permission keys to grant each user (each must be one you may grant, R32).
+  """
+  addPermissions: [String!]
+  """
+  Permission keys to take from each user.
+  """
+  removePermissions: [String!]
+  """
+  Clinics to give each user access to (within the organization and your own
+  clinic access, R3).
+  """
+  addClinicIds: [ID!]
+  """
+  Clinics to take from each user's access (never their home clinic).
+  """
+  removeClinicIds: [ID!]
+}
+
+"""
+What a bulk change did: one result per user, in the order given, and totals.
+"""
+type BulkUsersPayload {
+  """
+  Identifies the call; every audit record it wrote carries it
+  (after.bulkOperationId). Null when the call as a whole was refused.
+  """
+  bulkOperationId: String
+  """
+  One entry per distinct user, in the order given.
+  """
+  results: [BulkUserResult!]!
+  """
+  How many users were changed.
+  """
+  succeeded: Int!
+  """
+  How many users were not changed (their result has userErrors).
+  """
+  failed: Int!
+  """
+  Problems with the call as a whole (no users, more than 500, nothing to
+  change); when not empty, nobody was changed and results is empty.
+  """
+  userErrors: [UserError!]!
+}
+
+"""
+One user's outcome in a bulk change.
+"""
+type BulkUserResult {
+  """
+  The user's ID as given.
+  """
+  userId: ID!
+  """
+  The user after the change; null when it failed or the user is not visible
+  to you.
+  """
+  user: User
+  """
+  Why this user was not changed (the codes of setUserStatus and updateUser,
+  FORBIDDEN for someone you may not manage, NOT_FOUND for an unknown ID);
+  empty when changed.
+  """
+  userErrors: [UserError!]!
+}
+`, BuiltIn: false},
+	{Name: "../invitations.graphqls", Input: `extend type Mutation {
+  """
+  Manager (Edit Users): email a user created without a password (an
+  invitation, see createUser) a new link to set it. The link works once,
+  within INVITATION_TTL (7 days by default), and voids earlier links.
+  Refused (NOT_APPLICABLE) once the user has set a password: use
+  sendPasswordResetEmail then.
+  """
+  sendInvitation(
+    """
+    The user to invite again.
+    """
+    input: SendInvitationInput!
+  ): UserPayload!
+}
+
+"""
+The input of sendInvitation.
+"""
+input SendInvitationInput {
+  """
+  The invited user.
+  """
+  userId: ID!
+}
+`, BuiltIn: false},
+	{Name: "../user_export.graphqls", Input: `extend type Mutation {
+  """
+  Manager (View Users): export the users you may see (R1, R3), narrowed by the
+  same filter as the users query, as CSV in the columns usermanager imports
+  (README: Importing and exporting staff), so that an export edited in a
+  spreadsheet imports back. Returns a short-lived signed URL (absolute, under
+  PUBLIC_URL) to a file streamed when downloaded; cells a spreadsheet would
+  run as formulas are neutralised. The export is recorded in the audit trail
+  (USERS_EXPORTED).
+  """
+  exportUsers(
+    """
+    Which users to export.
+    """
+    input: ExportUsersInput!
+  ): ExportUsersPayload!
+}
+
+"""
+The input of exportUsers.
+"""
+input ExportUsersInput {
+  """
+  The users query's filter; all the users you may see when null.
+  """
+  filter: UserSearch
+}
+
+"""
+Where to download a users export.
+"""
+type ExportUsersPayload {
+  """
+  Where to download the CSV (an absolute URL under PUBLIC_URL), until
+  expiresAt; it needs no Authorization header.
+  """
+  url: String
+  """
+  When url stops working (5 minutes after it was handed out).
+  """
+  expiresAt: Time
+  """
+  Broken rules; url is null when not empty.
   """
   userErrors: [UserError!]!
 }
@@ -6202,6 +6576,34 @@ func (ec *executionContext) childFields_AuditIntegrity(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type AuditIntegrity", field.Name)
 }
 
+func (ec *executionContext) childFields_BulkUserResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "userId":
+		return ec.fieldContext_BulkUserResult_userId(ctx, field)
+	case "user":
+		return ec.fieldContext_BulkUserResult_user(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_BulkUserResult_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BulkUserResult", field.Name)
+}
+
+func (ec *executionContext) childFields_BulkUsersPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "bulkOperationId":
+		return ec.fieldContext_BulkUsersPayload_bulkOperationId(ctx, field)
+	case "results":
+		return ec.fieldContext_BulkUsersPayload_results(ctx, field)
+	case "succeeded":
+		return ec.fieldContext_BulkUsersPayload_succeeded(ctx, field)
+	case "failed":
+		return ec.fieldContext_BulkUsersPayload_failed(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_BulkUsersPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BulkUsersPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Clinic(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -6288,6 +6690,18 @@ func (ec *executionContext) childFields_ExportAuditEventsPayload(ctx context.Con
 		return ec.fieldContext_ExportAuditEventsPayload_userErrors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ExportAuditEventsPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ExportUsersPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "url":
+		return ec.fieldContext_ExportUsersPayload_url(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ExportUsersPayload_expiresAt(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_ExportUsersPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExportUsersPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_License(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6602,6 +7016,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_username(ctx, field)
 	case "email":
 		return ec.fieldContext_User_email(ctx, field)
+	case "passwordSet":
+		return ec.fieldContext_User_passwordSet(ctx, field)
 	case "userType":
 		return ec.fieldContext_User_userType(ctx, field)
 	case "firstName":

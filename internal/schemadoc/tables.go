@@ -103,4 +103,6 @@ var enumValues = map[string]string{
 	"AuditEventAction.LOCKOUT_CLEARED":            "A manager cleared a user's sign-in lockout.",
 	"AuditEventAction.SESSION_REVOKED":            "Sessions were ended (revokeSessions).",
 	"AuditEventAction.AUDIT_EXPORTED":             "The audit trail was exported (exportAuditEvents).",
+	"AuditEventAction.USERS_EXPORTED":             "Users were exported as CSV (exportUsers).",
+	"AuditEventAction.INVITATION_SENT":            "An invitation to set a password was emailed (createUser without a password, sendInvitation).",
 }

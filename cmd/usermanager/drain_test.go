@@ -74,3 +74,30 @@ func TestShutdownDrainsBeforeClosing(t *testing.T) {
 		t.Errorf("no clean stop in the log:\n%s", p.log)
 	}
 }
+
+// METRICS_ADDR serves /metrics on an address of its own, for operators,
+// and takes it off the public one.
+func TestMetricsOnTheirOwnAddress(t *testing.T) {
+	t.Parallel()
+	metricsAddr := freeAddr(t)
+	p := start(t, "DATA_DIR="+t.TempDir(), "METRICS_ADDR="+metricsAddr)
+	res, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "usermanager_jobs{state=") ||
+		!strings.Contains(string(body), `go_sql_open_connections{db_name="writes"}`) {
+		t.Errorf("METRICS_ADDR /metrics: %d\n%.2000s", res.StatusCode, body)
+	}
+	res, err = http.Get("http://" + p.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode == http.StatusOK {
+		t.Errorf("/metrics is still served on HTTP_ADDR")
+	}
+	p.stop(t)
+}

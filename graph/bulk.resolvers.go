@@ -7,17 +7,16 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/clinicemr/usermanager/internal/users"
 )
 
 // SetUsersStatus is the resolver for the setUsersStatus field.
 func (r *mutationResolver) SetUsersStatus(ctx context.Context, input users.SetUsersStatusInput) (*users.BulkUsersPayload, error) {
-	panic(fmt.Errorf("not implemented: SetUsersStatus - setUsersStatus"))
+	return r.Profiles.SetUsersStatus(ctx, input)
 }
 
 // UpdateUsersAccess is the resolver for the updateUsersAccess field.
 func (r *mutationResolver) UpdateUsersAccess(ctx context.Context, input users.UpdateUsersAccessInput) (*users.BulkUsersPayload, error) {
-	panic(fmt.Errorf("not implemented: UpdateUsersAccess - updateUsersAccess"))
+	return r.Profiles.UpdateUsersAccess(ctx, input)
 }

@@ -40,6 +40,20 @@ type Event struct {
 	Reason        string
 }
 
+type bulkOperationKey struct{}
+
+// WithBulkOperation returns ctx for the work of one bulk change: every
+// record written with it carries id as after.bulkOperationId.
+func WithBulkOperation(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, bulkOperationKey{}, id)
+}
+
+// BulkOperation is the ID of the bulk change ctx works for, or "".
+func BulkOperation(ctx context.Context) string {
+	id, _ := ctx.Value(bulkOperationKey{}).(string)
+	return id
+}
+
 // Record writes e with client, normally a transaction's client.
 func Record(ctx context.Context, client *ent.Client, e Event) error {
 	info := requestinfo.From(ctx)
@@ -55,6 +69,16 @@ func Record(ctx context.Context, client *ent.Client, e Event) error {
 		SetCreatedAt(time.Now())
 	if e.Before != nil {
 		c.SetBefore(e.Before)
+	}
+	if id := BulkOperation(ctx); id != "" {
+		// A bulk change ties each of its records to the call (a copy: the
+		// caller's map is left alone).
+		after := make(map[string]any, len(e.After)+1)
+		for k, v := range e.After {
+			after[k] = v
+		}
+		after["bulkOperationId"] = id
+		e.After = after
 	}
 	if e.After != nil {
 		c.SetAfter(e.After)

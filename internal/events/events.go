@@ -52,6 +52,11 @@ type Event struct {
 	ClinicID       int  `json:"c,omitempty"`
 	AdjustmentID   int  `json:"a,omitempty"`
 	UserID         int  `json:"u,omitempty"`
+	// ClinicOnly: the event is for its clinic's subscribers only; those of
+	// the whole organization are told by an event of their own (a bulk
+	// change announces several clinics' counts with one organization
+	// event).
+	ClinicOnly bool `json:"co,omitempty"`
 	// SentAt is when the event was raised (for delivery delay figures).
 	SentAt time.Time `json:"t"`
 }
@@ -87,6 +92,9 @@ func UserTopic(userID int) Topic { return Topic{Kind: SessionsEnded, UserID: use
 func (e Event) topics() [2]Topic {
 	if e.Kind == SessionsEnded {
 		return [2]Topic{UserTopic(e.UserID)}
+	}
+	if e.ClinicOnly {
+		return [2]Topic{{Kind: e.Kind, OrganizationID: e.OrganizationID, ClinicID: e.ClinicID}}
 	}
 	return [2]Topic{
 		{Kind: e.Kind, OrganizationID: e.OrganizationID, ClinicID: e.ClinicID},

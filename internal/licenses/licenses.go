@@ -54,6 +54,9 @@ func New(client *ent.Client, dialectName string, bus *events.Bus, q *jobs.Queue)
 func (s *Service) Dialect() string { return s.dialect }
 
 func (s *Service) countsChanged(ctx context.Context, tx *ent.Tx, orgID, clinicID int) error {
+	if deferCounts(ctx, tx, orgID, clinicID) {
+		return nil // announced once when the bulk change ends (coalesce.go)
+	}
 	return s.events.PublishTx(ctx, tx, events.Event{Kind: events.CountsChanged, OrganizationID: orgID, ClinicID: clinicID})
 }
 

@@ -9,6 +9,18 @@ import (
 // MaxBulkUsers is the most users one bulk change may name.
 const MaxBulkUsers = 500
 
+// Codes of bulk changes (bulk_ops.go).
+const (
+	// NotFound: no such user, or not one the viewer may see (R1, R3).
+	NotFound apperr.Code = "NOT_FOUND"
+	// TooManyItems: more than MaxBulkUsers users in one call.
+	TooManyItems apperr.Code = "TOO_MANY_ITEMS"
+)
+
+// bothAddedAndRemoved is the code of an item a bulk change both adds and
+// removes.
+const bothAddedAndRemoved apperr.Code = "NOT_APPLICABLE"
+
 // SetUsersStatusInput is setUsersStatus' input.
 type SetUsersStatusInput struct {
 	UserIDs []int       `json:"userIds"`

@@ -1122,11 +1122,6 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 				selectedFields = append(selectedFields, user.FieldEmail)
 				fieldSeen[user.FieldEmail] = struct{}{}
 			}
-		case "passwordSet":
-			if _, ok := fieldSeen[user.FieldPasswordSet]; !ok {
-				selectedFields = append(selectedFields, user.FieldPasswordSet)
-				fieldSeen[user.FieldPasswordSet] = struct{}{}
-			}
 		case "userType":
 			if _, ok := fieldSeen[user.FieldUserType]; !ok {
 				selectedFields = append(selectedFields, user.FieldUserType)

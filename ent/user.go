@@ -38,7 +38,7 @@ type User struct {
 	EmailKey string `json:"email_key,omitempty"`
 	// PasswordHash holds the value of the "password_hash" field.
 	PasswordHash string `json:"-"`
-	// False for a user invited without a password (createUser without one) until they set it through their invitation link; such a user cannot sign in.
+	// PasswordSet holds the value of the "password_set" field.
 	PasswordSet bool `json:"password_set,omitempty"`
 	// The user's type: it decides the license class (R20) and which permissions are available (R16). Only Support changes it (changeUserType, R12).
 	UserType staff.UserType `json:"user_type,omitempty"`

@@ -7,12 +7,17 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
+	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/internal/users"
 )
 
 // SendInvitation is the resolver for the sendInvitation field.
 func (r *mutationResolver) SendInvitation(ctx context.Context, input users.SendInvitationInput) (*users.UserPayload, error) {
-	panic(fmt.Errorf("not implemented: SendInvitation - sendInvitation"))
+	return r.Resets.SendInvitation(ctx, input)
+}
+
+// InvitationPending is the resolver for the invitationPending field.
+func (r *userResolver) InvitationPending(ctx context.Context, obj *ent.User) (bool, error) {
+	return !obj.PasswordSet, nil
 }

@@ -35,9 +35,10 @@ func (User) Fields() []ent.Field {
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("password_hash").Sensitive().
 			Annotations(entgql.Skip(entgql.SkipAll)),
+		// False for a user invited without a password until they set one
+		// through their invitation link (GraphQL: invitationPending).
 		field.Bool("password_set").Default(true).
-			Comment("False for a user invited without a password (createUser without one) until they set it through their invitation link; such a user cannot sign in.").
-			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Enum("user_type").GoType(staff.UserType("")).
 			Comment("The user's type: it decides the license class (R20) and which permissions are available (R16). Only Support changes it (changeUserType, R12).").
 			Annotations(entgql.Type("UserType"), entgql.OrderField("USER_TYPE")),

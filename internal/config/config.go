@@ -60,6 +60,7 @@ type Config struct {
 
 	PasswordResetURL string        `env:"PASSWORD_RESET_URL" envDefault:"http://localhost:3000/reset-password" help:"the admin app's page that takes a reset token (an absolute http(s) URL); reset emails link to it with ?token=..."`
 	PasswordResetTTL time.Duration `env:"PASSWORD_RESET_TTL" envDefault:"1h" help:"how long a password-reset link works (at least 1m)"`
+	InvitationTTL    time.Duration `env:"INVITATION_TTL" envDefault:"168h" help:"how long the link of an invitation (a user created without a password) works (at least 1h)"`
 	LockoutThreshold int           `env:"LOCKOUT_THRESHOLD" envDefault:"5" help:"consecutive sign-in failures that lock an account (at least 1)"`
 	LockoutBase      time.Duration `env:"LOCKOUT_BASE" envDefault:"1m" help:"the first lock; each further failure doubles it (at least 1s)"`
 	LockoutMax       time.Duration `env:"LOCKOUT_MAX" envDefault:"15m" help:"the longest lock (at least LOCKOUT_BASE)"`

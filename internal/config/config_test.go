@@ -297,6 +297,8 @@ func TestRefusesBadValues(t *testing.T) {
 		{map[string]string{"JOB_RESCUE_AFTER": "1m"}, `JOB_RESCUE_AFTER: "1m" must be longer than JOB_TIMEOUT (1m0s)`},
 		{map[string]string{"JOB_POLL_INTERVAL": "0s"}, `JOB_POLL_INTERVAL: "0s" must be at least 10ms`},
 		{map[string]string{"PASSWORD_RESET_TTL": "30s"}, `PASSWORD_RESET_TTL: "30s" must be at least 1m`},
+		{map[string]string{"INVITATION_TTL": "59m"}, `INVITATION_TTL: "59m" must be at least 1h`},
+		{map[string]string{"INVITATION_TTL": "-168h"}, `INVITATION_TTL: "-168h" must be at least 1h`},
 		{map[string]string{"LOCKOUT_BASE": "0s"}, `LOCKOUT_BASE: "0s" must be at least 1s`},
 		{map[string]string{"LOCKOUT_MAX": "30s"}, `LOCKOUT_MAX: "30s" must be at least LOCKOUT_BASE (1m0s)`},
 		{map[string]string{"OPERATION_TIMEOUT": "0s"}, `OPERATION_TIMEOUT: "0s" must be at least 1s`},
@@ -615,5 +617,30 @@ func TestLoadChecksTheEnvironment(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(warnings, "\n"), "did you mean JWT_SECRET?") {
 		t.Errorf("warnings %q", warnings)
+	}
+}
+
+// INVITATION_TTL: 7 days by default, at least an hour, described by --help.
+func TestInvitationTTL(t *testing.T) {
+	t.Parallel()
+	c, err := fromEnv(t, map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.InvitationTTL != 168*time.Hour {
+		t.Errorf("INVITATION_TTL default %v, want 168h", c.InvitationTTL)
+	}
+	c, err = fromEnv(t, map[string]string{"INVITATION_TTL": "1h"})
+	if err != nil || c.InvitationTTL != time.Hour {
+		t.Errorf("INVITATION_TTL=1h: %v, %v", c.InvitationTTL, err)
+	}
+	for _, bad := range []string{"59m", "0", "-1h", "a week"} {
+		_, err := fromEnv(t, map[string]string{"INVITATION_TTL": bad})
+		if err == nil || !strings.Contains(err.Error(), `INVITATION_TTL: "`+bad+`"`) {
+			t.Errorf("INVITATION_TTL=%s: %v", bad, err)
+		}
+	}
+	if !strings.Contains(Help(), "  INVITATION_TTL ") {
+		t.Error("--help does not describe INVITATION_TTL")
 	}
 }

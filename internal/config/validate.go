@@ -181,6 +181,7 @@ func (c *Config) validate(ch *checker) {
 	}
 	atLeast("JOB_POLL_INTERVAL", c.JobPollInterval, 10*time.Millisecond)
 	atLeast("PASSWORD_RESET_TTL", c.PasswordResetTTL, time.Minute)
+	atLeast("INVITATION_TTL", c.InvitationTTL, time.Hour)
 	atLeast("LOCKOUT_BASE", c.LockoutBase, time.Second)
 	if !ch.bad["LOCKOUT_BASE"] && c.LockoutMax < c.LockoutBase {
 		ch.failValue("LOCKOUT_MAX", ch.raw("LOCKOUT_MAX"), "must be at least LOCKOUT_BASE (%s)", c.LockoutBase)

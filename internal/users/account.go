@@ -41,7 +41,7 @@ func (p *Profiles) SetPassword(ctx context.Context, in SetPasswordInput) (*UserP
 	}
 	var saved *ent.User
 	err = txn.WithTx(ctx, p.client, func(tx *ent.Tx) error {
-		if saved, err = tx.User.UpdateOneID(u.ID).SetPasswordHash(hash).SetPasswordChangedAt(time.Now()).Save(ctx); err != nil {
+		if saved, err = tx.User.UpdateOneID(u.ID).SetPasswordHash(hash).SetPasswordChangedAt(time.Now()).SetPasswordSet(true).Save(ctx); err != nil {
 			return err
 		}
 		if err := p.sessions.EndSessions(ctx, tx, u.ID); err != nil {

@@ -24,7 +24,11 @@ type NewUser struct {
 	Password       string
 	// PasswordHash, when set, is stored instead of hashing Password: the
 	// demo loader hashes the password its users share once.
-	PasswordHash  string
+	PasswordHash string
+	// Invite: the user has no password yet (Password is ignored); they are
+	// stored with an unusable hash and password_set false, and set their
+	// own through an invitation link (see invite.go).
+	Invite        bool
 	UserType      staff.UserType
 	FirstName     string
 	LastName      string
@@ -51,7 +55,9 @@ func (n *NewUser) Validate(errs *apperr.List) {
 	if _, ok := n.UserType.Class(); !ok {
 		errs.Add("userType", apperr.InvalidUserType, "an organization's users cannot be of type %s", n.UserType)
 	}
-	ValidatePassword(errs, "password", n.Password, n.Username, n.FirstName, n.LastName, n.Email)
+	if !n.Invite {
+		ValidatePassword(errs, "password", n.Password, n.Username, n.FirstName, n.LastName, n.Email)
+	}
 }
 
 // CheckUnique adds USERNAME_TAKEN and EMAIL_TAKEN when another profile on the
@@ -87,7 +93,12 @@ func Create(ctx context.Context, tx *ent.Tx, lic *licenses.Service, n NewUser) (
 // create writes a validated profile; with activate it tries to activate it.
 func create(ctx context.Context, tx *ent.Tx, lic *licenses.Service, n NewUser, activate bool) (u *ent.User, activated bool, err error) {
 	hash := n.PasswordHash
-	if hash == "" {
+	switch {
+	case n.Invite:
+		if hash, err = unusableHash(); err != nil {
+			return nil, false, err
+		}
+	case hash == "":
 		if hash, err = passwords.Hash(n.Password); err != nil {
 			return nil, false, err
 		}
@@ -104,6 +115,7 @@ func create(ctx context.Context, tx *ent.Tx, lic *licenses.Service, n NewUser, a
 		SetUsername(strings.TrimSpace(n.Username)).
 		SetEmail(strings.TrimSpace(n.Email)).
 		SetPasswordHash(hash).
+		SetPasswordSet(!n.Invite).
 		SetUserType(n.UserType).
 		SetFirstName(strings.TrimSpace(n.FirstName)).
 		SetLastName(strings.TrimSpace(n.LastName)).

@@ -98,6 +98,9 @@ type Profiles struct {
 	client   *ent.Client
 	licenses *licenses.Service
 	sessions *auth.Service
+	// resets sends the invitation of a user created without a password;
+	// NewResets sets it.
+	resets *Resets
 }
 
 // NewProfiles returns a Profiles service; sessions end through auth (R25).
@@ -122,11 +125,16 @@ func (p *Profiles) Create(ctx context.Context, in CreateUserInput) (*UserPayload
 		FirstName: in.FirstName, LastName: in.LastName, HomeClinicID: in.HomeClinicID,
 		ClinicIDs: in.ClinicIDs, NPI: normalized(in.Npi), LicenseNumber: upper(in.LicenseNumber),
 		LicenseState: upper(in.LicenseState),
+		// No password: invite the user to set their own (issue #13).
+		Invite: in.Password == "",
 	}
 	if in.FullName != nil {
 		n.FullName = *in.FullName
 	}
 	var errs apperr.List
+	if n.Invite && p.resets == nil {
+		return nil, fmt.Errorf("users: invitations are not configured")
+	}
 	n.Validate(&errs)
 
 	// The home clinic names the organization (Support may add users to any).
@@ -188,13 +196,30 @@ func (p *Profiles) Create(ctx context.Context, in CreateUserInput) (*UserPayload
 			return err
 		}
 		if !inactive && !activated {
-			warnings = append(warnings, SavedInactive(n.UserType, home.Name))
+			w := SavedInactive(n.UserType, home.Name)
+			if n.Invite {
+				w.Message += " Send the invitation (sendInvitation) once the user is Active."
+			}
+			warnings = append(warnings, w)
 		}
 		created = u
-		return audit.Record(ctx, tx.Client(), audit.Event{
+		after := Snapshot(u, keys, n.ClinicIDs)
+		if n.Invite {
+			// An inactive user's link could not be used (resetPassword
+			// refuses inactive accounts): they are invited once active.
+			after["invited"] = true
+			after["invitationSent"] = u.Status == user.StatusACTIVE
+		}
+		if err := audit.Record(ctx, tx.Client(), audit.Event{
 			Action: auditevent.ActionUSER_CREATED, OrganizationID: &n.OrganizationID, TargetUserID: &u.ID,
-			After: Snapshot(u, keys, n.ClinicIDs),
-		})
+			After: after,
+		}); err != nil {
+			return err
+		}
+		if n.Invite && u.Status == user.StatusACTIVE {
+			return p.resets.invite(ctx, tx, u, viewer.FromContext(ctx).UserID, "the user was created without a password")
+		}
+		return nil
 	})
 	if l, ok := apperr.AsList(err); ok {
 		return failed(l), nil

@@ -25,6 +25,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/passwords"
 	"github.com/clinicemr/usermanager/internal/textinput"
 	"github.com/clinicemr/usermanager/internal/txn"
+	"github.com/clinicemr/usermanager/internal/viewer"
 )
 
 // Resets sends password-reset links and completes resets (R30).
@@ -47,6 +48,8 @@ type ResetConfig struct {
 	Key []byte
 	// TTL of a link (default 1h).
 	TTL time.Duration
+	// InvitationTTL is the TTL of an invitation's link (default 7 days).
+	InvitationTTL time.Duration
 	// LinkURL is the page of the admin app that takes the token; the link
 	// is LinkURL?token=... .
 	LinkURL string
@@ -63,6 +66,9 @@ func NewResets(client *ent.Client, profiles *Profiles, q *jobs.Queue, throttle *
 	if cfg.TTL <= 0 {
 		cfg.TTL = time.Hour
 	}
+	if cfg.InvitationTTL <= 0 {
+		cfg.InvitationTTL = 7 * 24 * time.Hour
+	}
 	if cfg.MinResponse <= 0 {
 		cfg.MinResponse = 300 * time.Millisecond
 	}
@@ -72,7 +78,12 @@ func NewResets(client *ent.Client, profiles *Profiles, q *jobs.Queue, throttle *
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Resets{client: client, profiles: profiles, jobs: q, lockout: throttle, cfg: cfg}
+	r := &Resets{client: client, profiles: profiles, jobs: q, lockout: throttle, cfg: cfg}
+	if profiles != nil {
+		// createUser without a password invites through the reset links.
+		profiles.resets = r
+	}
+	return r
 }
 
 // InvalidResetToken is the code of a link that cannot be used.
@@ -164,34 +175,60 @@ func (r *Resets) request(ctx context.Context, in RequestPasswordResetInput) erro
 	if err != nil || recent >= r.cfg.PerHour {
 		return err
 	}
+	if !u.PasswordSet {
+		// Invited and not yet accepted: a fresh invitation, from whoever
+		// invited them; the requester's answer is the same.
+		return txn.WithTx(sys(ctx), r.client, func(tx *ent.Tx) error {
+			return r.invite(ctx, tx, u, r.lastInviter(ctx, u), "requested again by the user")
+		})
+	}
 	return r.issue(ctx, u, "the user")
 }
 
 // issue voids the user's earlier links, records a new one and queues its
-// email, in one transaction.
+// email, in one transaction. A user who has not set a password yet (an
+// invitation) is sent a new invitation instead, from the manager asking.
 func (r *Resets) issue(ctx context.Context, u *ent.User, by string) error {
-	salt := make([]byte, 32)
-	if _, err := rand.Read(salt); err != nil {
-		return err
-	}
-	hash := sha256.Sum256([]byte(r.token(salt)))
-	now := r.cfg.Now()
 	return txn.WithTx(sys(ctx), r.client, func(tx *ent.Tx) error {
-		sctx := sys(ctx)
-		if err := voidResets(sctx, tx, u.ID, now); err != nil {
-			return err
+		if !u.PasswordSet {
+			inviter := 0
+			if v := viewer.FromContext(ctx); v != nil {
+				inviter = v.UserID
+			}
+			return r.invite(ctx, tx, u, inviter, "sent by "+by+" as a password reset")
 		}
-		reset, err := tx.PasswordReset.Create().SetUserID(u.ID).SetSalt(salt).SetTokenHash(hash[:]).
-			SetCreatedAt(now).SetExpiresAt(now.Add(r.cfg.TTL)).Save(sctx)
-		if err != nil {
-			return err
-		}
-		if err := r.jobs.InsertTx(ctx, tx, ResetMailArgs{ResetID: reset.ID}, nil); err != nil {
+		if _, err := r.link(ctx, tx, u, r.cfg.TTL, ResetMailArgs{}); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx.Client(), audit.Event{Action: auditevent.ActionPASSWORD_RESET_SENT,
 			OrganizationID: u.OrganizationID, TargetUserID: &u.ID, Reason: "requested by " + by})
 	})
+}
+
+// link voids the user's earlier links, records a new one lasting ttl and
+// queues its email (args with the new link's ID) inside tx; it returns when
+// the link expires.
+func (r *Resets) link(ctx context.Context, tx *ent.Tx, u *ent.User, ttl time.Duration, args ResetMailArgs) (time.Time, error) {
+	salt := make([]byte, 32)
+	if _, err := rand.Read(salt); err != nil {
+		return time.Time{}, err
+	}
+	hash := sha256.Sum256([]byte(r.token(salt)))
+	now := r.cfg.Now()
+	sctx := sys(ctx)
+	if err := voidResets(sctx, tx, u.ID, now); err != nil {
+		return time.Time{}, err
+	}
+	reset, err := tx.PasswordReset.Create().SetUserID(u.ID).SetSalt(salt).SetTokenHash(hash[:]).
+		SetCreatedAt(now).SetExpiresAt(now.Add(ttl)).Save(sctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	args.ResetID = reset.ID
+	if err := r.jobs.InsertTx(ctx, tx, args, nil); err != nil {
+		return time.Time{}, err
+	}
+	return reset.ExpiresAt, nil
 }
 
 // token derives a link token from its salt.
@@ -252,14 +289,20 @@ func (r *Resets) Reset(ctx context.Context, in ResetPasswordInput) (*ResetPasswo
 		if err := voidResets(sctx, tx, u.ID, now); err != nil {
 			return err
 		}
-		if err := tx.User.UpdateOneID(u.ID).SetPasswordHash(pwHash).SetPasswordChangedAt(now).Exec(sctx); err != nil {
+		if err := tx.User.UpdateOneID(u.ID).SetPasswordHash(pwHash).SetPasswordChangedAt(now).
+			SetPasswordSet(true).Exec(sctx); err != nil {
 			return err
 		}
 		if err := r.profiles.sessions.EndSessions(sctx, tx, u.ID); err != nil {
 			return err
 		}
-		return audit.Record(sctx, tx.Client(), audit.Event{Action: auditevent.ActionPASSWORD_RESET_COMPLETED,
-			OrganizationID: u.OrganizationID, ActorID: &u.ID, ActorUsername: u.Username, TargetUserID: &u.ID})
+		e := audit.Event{Action: auditevent.ActionPASSWORD_RESET_COMPLETED,
+			OrganizationID: u.OrganizationID, ActorID: &u.ID, ActorUsername: u.Username, TargetUserID: &u.ID}
+		if !u.PasswordSet {
+			e.Reason = "invitation accepted"
+			e.Before, e.After = map[string]any{"passwordSet": false}, map[string]any{"passwordSet": true}
+		}
+		return audit.Record(sctx, tx.Client(), e)
 	})
 	if err == errResetUsed {
 		return invalid, nil
@@ -275,9 +318,13 @@ func (r *Resets) Reset(ctx context.Context, in ResetPasswordInput) (*ResetPasswo
 
 var errResetUsed = fmt.Errorf("the reset link was used concurrently")
 
-// ResetMailArgs is the job that emails a reset link.
+// ResetMailArgs is the job that emails a reset link, or an invitation.
 type ResetMailArgs struct {
 	ResetID int `json:"resetId"`
+	// Invitation: the link is an invitation to set a first password, sent
+	// with the invitation email naming InvitedBy (a user ID; 0 unknown).
+	Invitation bool `json:"invitation,omitempty"`
+	InvitedBy  int  `json:"invitedBy,omitempty"`
 }
 
 // Kind names the job in the queue.
@@ -311,10 +358,18 @@ func (w *ResetMailWorker) Work(ctx context.Context, job *river.Job[ResetMailArgs
 		link += "?token=" + r.token(reset.Salt)
 	}
 	u := reset.Edges.User
-	msg, err := mail.Render("password_reset", u.Email, map[string]any{
+	data := map[string]any{
 		"Name": u.FirstName, "Username": u.Username, "Link": link,
 		"Expires": reset.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST"),
-	})
+	}
+	template := "password_reset"
+	if job.Args.Invitation {
+		template = "invitation"
+		data["Link"] = link + "&invite=1"
+		data["InvitedBy"] = r.inviterName(ctx, job.Args.InvitedBy)
+		data["Organization"] = r.organizationName(ctx, u)
+	}
+	msg, err := mail.Render(template, u.Email, data)
 	if err != nil {
 		return err
 	}

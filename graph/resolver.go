@@ -7,6 +7,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/directory"
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/onboarding"
+	"github.com/clinicemr/usermanager/internal/staffcsv"
 	"github.com/clinicemr/usermanager/internal/users"
 )
 
@@ -23,4 +24,6 @@ type Resolver struct {
 	Resets     *users.Resets
 	// AuditExport hands out the audit trail's export URLs.
 	AuditExport *audit.Exporter
+	// UsersExport hands out the users' export URLs.
+	UsersExport *staffcsv.Exporter
 }

@@ -7,12 +7,11 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/clinicemr/usermanager/internal/staffcsv"
 )
 
 // ExportUsers is the resolver for the exportUsers field.
 func (r *mutationResolver) ExportUsers(ctx context.Context, input staffcsv.ExportInput) (*staffcsv.ExportPayload, error) {
-	panic(fmt.Errorf("not implemented: ExportUsers - exportUsers"))
+	return r.UsersExport.Export(ctx, input)
 }

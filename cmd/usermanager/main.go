@@ -400,6 +400,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	publicURL, _ := url.Parse(cfg.PublicBaseURL()) // checked by config.Load
 	srv := server.New(server.Options{
 		DB: d, Auth: a.Auth, Resolver: a.Resolver(), Media: a.MediaHandler(), AuditExport: a.AuditExportHandler(),
+		UsersExport:      a.UsersExportHandler(),
 		AllowedOrigins:   cfg.CORSAllowedOrigins,
 		AllowedHeaders:   cfg.CORSAllowedHeaders,
 		PublicPath:       publicURL.Path,
@@ -518,6 +519,7 @@ func newApp(ctx context.Context, cfg *config.Config, d *db.DB, secret []byte, me
 		AuditCheckpointFile: cfg.CheckpointFile(),
 		Resets: users.ResetConfig{
 			Key: config.ResetSecret(secret), TTL: cfg.PasswordResetTTL, LinkURL: cfg.PasswordResetURL,
+			InvitationTTL: cfg.InvitationTTL,
 		},
 		PublicURL: cfg.PublicBaseURL(),
 		Metrics:   metrics,

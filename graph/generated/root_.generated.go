@@ -366,6 +366,7 @@ type ComplexityRoot struct {
 		FullName          func(childComplexity int) int
 		HomeClinic        func(childComplexity int) int
 		ID                func(childComplexity int) int
+		InvitationPending func(childComplexity int) int
 		LastName          func(childComplexity int) int
 		License           func(childComplexity int) int
 		LicenseClass      func(childComplexity int) int
@@ -373,7 +374,6 @@ type ComplexityRoot struct {
 		LicenseState      func(childComplexity int) int
 		LockedUntil       func(childComplexity int) int
 		Npi               func(childComplexity int) int
-		PasswordSet       func(childComplexity int) int
 		Permissions       func(childComplexity int) int
 		PreviousNames     func(childComplexity int) int
 		ProfilePictureURL func(childComplexity int) int
@@ -1923,6 +1923,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.ID(childComplexity), true
+	case "User.invitationPending":
+		if e.ComplexityRoot.User.InvitationPending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.InvitationPending(childComplexity), true
 	case "User.lastName":
 		if e.ComplexityRoot.User.LastName == nil {
 			break
@@ -1965,12 +1971,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Npi(childComplexity), true
-	case "User.passwordSet":
-		if e.ComplexityRoot.User.PasswordSet == nil {
-			break
-		}
-
-		return e.ComplexityRoot.User.PasswordSet(childComplexity), true
 	case "User.permissions":
 		if e.ComplexityRoot.User.Permissions == nil {
 			break
@@ -4234,10 +4234,6 @@ type User implements Node {
   """
   email: String!
   """
-  False for a user invited without a password (createUser without one) until they set it through their invitation link; such a user cannot sign in.
-  """
-  passwordSet: Boolean!
-  """
   The user's type: it decides the license class (R20) and which permissions are available (R16). Only Support changes it (changeUserType, R12).
   """
   userType: UserType!
@@ -4980,11 +4976,9 @@ input AdministratorInput {
   """
   email: String!
   """
-  The initial password (R7). Omit it to invite the user instead: they are
-  emailed a link to set their own (sendInvitation sends it again), and cannot
-  sign in until they have.
+  The initial password (R7).
   """
-  password: String
+  password: String!
   """
   First name.
   """
@@ -6423,16 +6417,25 @@ input SendInvitationInput {
   """
   userId: ID!
 }
+
+extend type User {
+  """
+  True for a user created without a password (an invitation) until they set
+  one through their invitation link; such a user cannot sign in yet, and
+  sendInvitation sends them a new link.
+  """
+  invitationPending: Boolean!
+}
 `, BuiltIn: false},
 	{Name: "../user_export.graphqls", Input: `extend type Mutation {
   """
   Manager (View Users): export the users you may see (R1, R3), narrowed by the
-  same filter as the users query, as CSV in the columns usermanager imports
-  (README: Importing and exporting staff), so that an export edited in a
-  spreadsheet imports back. Returns a short-lived signed URL (absolute, under
-  PUBLIC_URL) to a file streamed when downloaded; cells a spreadsheet would
-  run as formulas are neutralised. The export is recorded in the audit trail
-  (USERS_EXPORTED).
+  same filter as the users query and in its order, as CSV in the product's
+  staff-list columns (README: Staff lists as CSV): clinics and permissions by
+  name, lists separated by ";". Returns a short-lived signed URL (absolute,
+  under PUBLIC_URL) to a file streamed when downloaded; cells a spreadsheet
+  would run as formulas are prefixed with an apostrophe. The export is
+  recorded in the audit trail (USERS_EXPORTED).
   """
   exportUsers(
     """
@@ -7016,8 +7019,6 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_username(ctx, field)
 	case "email":
 		return ec.fieldContext_User_email(ctx, field)
-	case "passwordSet":
-		return ec.fieldContext_User_passwordSet(ctx, field)
 	case "userType":
 		return ec.fieldContext_User_userType(ctx, field)
 	case "firstName":
@@ -7052,6 +7053,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_signatureUrl(ctx, field)
 	case "lockedUntil":
 		return ec.fieldContext_User_lockedUntil(ctx, field)
+	case "invitationPending":
+		return ec.fieldContext_User_invitationPending(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }

@@ -248,6 +248,7 @@ func (e *Env) start(d *db.DB) {
 	e.App, e.Auth, e.Events, e.Jobs = a, a.Auth, a.Events, a.Jobs
 	srv := server.New(server.Options{
 		DB: d, Auth: a.Auth, Resolver: a.Resolver(), Media: a.MediaHandler(), AuditExport: a.AuditExportHandler(),
+		UsersExport:      a.UsersExportHandler(),
 		AllowedOrigins:   []string{"http://localhost:3000"},
 		OperationTimeout: opts.OperationTimeout,
 		Production:       opts.Production,

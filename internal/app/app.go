@@ -28,6 +28,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/mail"
 	"github.com/clinicemr/usermanager/internal/media"
 	"github.com/clinicemr/usermanager/internal/onboarding"
+	"github.com/clinicemr/usermanager/internal/staffcsv"
 	"github.com/clinicemr/usermanager/internal/telemetry"
 	"github.com/clinicemr/usermanager/internal/users"
 )
@@ -88,6 +89,8 @@ type App struct {
 	AuditSealer *audit.Sealer
 	// AuditExport hands out and serves the audit trail's CSV exports.
 	AuditExport *audit.Exporter
+	// UsersExport hands out and serves the users' CSV exports.
+	UsersExport *staffcsv.Exporter
 
 	started bool
 }
@@ -137,6 +140,7 @@ func New(ctx context.Context, d *db.DB, s Settings) (*App, error) {
 	a.Resets = users.NewResets(d.Client, a.Profiles, a.Jobs, a.Lockout, s.Resets)
 	a.Onboarding = onboarding.New(d.Client, a.Licenses)
 	a.AuditExport = audit.NewExporter(d.Client, s.MediaKey, s.PublicURL, s.Now)
+	a.UsersExport = staffcsv.NewExporter(d.Client, a.Directory, s.MediaKey, s.PublicURL, s.Now)
 
 	workers := a.Jobs.Workers()
 	river.AddWorker(workers, &licenses.ProcessAdjustmentWorker{Licenses: a.Licenses})
@@ -164,7 +168,7 @@ func (a *App) Resolver() *graph.Resolver {
 	return &graph.Resolver{
 		Client: a.DB.Client, Auth: a.Auth, Directory: a.Directory, Profiles: a.Profiles,
 		Images: a.Images, Licenses: a.Licenses, Onboarding: a.Onboarding, Resets: a.Resets,
-		AuditExport: a.AuditExport,
+		AuditExport: a.AuditExport, UsersExport: a.UsersExport,
 	}
 }
 
@@ -176,6 +180,10 @@ func (a *App) MediaHandler() http.Handler {
 // AuditExportHandler serves the audit trail's CSV exports under their
 // signed URLs (audit.ExportPrefix).
 func (a *App) AuditExportHandler() http.Handler { return a.AuditExport.Handler() }
+
+// UsersExportHandler serves the users' CSV exports under their signed URLs
+// (staffcsv.ExportPrefix).
+func (a *App) UsersExportHandler() http.Handler { return a.UsersExport.Handler() }
 
 // Start starts the live-event listener and the job queue's workers. The
 // queue runs until Stop, whatever becomes of ctx.

@@ -286,7 +286,7 @@ func csvRow(e *ent.AuditEvent) ([]string, error) {
 		e.Reason, e.ClientIP, e.RequestID, before, after,
 	}
 	for i, cell := range row {
-		row[i] = defuse(cell)
+		row[i] = Defuse(cell)
 	}
 	return row, nil
 }
@@ -306,10 +306,11 @@ func jsonCell(m map[string]any) (string, error) {
 	return string(b), err
 }
 
-// defuse keeps a spreadsheet from running a cell as a formula (CSV
+// Defuse keeps a spreadsheet from running a cell as a formula (CSV
 // injection): a cell starting with =, +, -, @, a tab or a carriage return
-// gets a leading apostrophe.
-func defuse(cell string) string {
+// gets a leading apostrophe. The users export (internal/staffcsv) uses it
+// too.
+func Defuse(cell string) string {
 	if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
 		return "'" + cell
 	}

@@ -260,8 +260,16 @@ func (c *valueCheck) value(v any, t *ast.Type, at, inputType, field string) {
 		if inputType != "" {
 			max = textinput.MaxFilter
 		}
-		if !c.mutation && utf8.RuneCountInString(s) > max {
-			c.problems = append(c.problems, problem{at: at, why: fmt.Sprintf("is longer than %d characters", max)})
+		// A mutation's own text is bounded by its rules (TOO_LONG); a
+		// filter it carries (exportUsers' UserSearch: filter types are
+		// named *Search) is capped here as the query's is.
+		filter := strings.HasSuffix(inputType, "Search")
+		if (!c.mutation || filter) && utf8.RuneCountInString(s) > max {
+			p := problem{at: at, why: fmt.Sprintf("is longer than %d characters", max)}
+			if c.mutation {
+				p.code = apperr.TooLong
+			}
+			c.problems = append(c.problems, p)
 		}
 	case "ID":
 		if why := gid.Check(v); why != "" {

@@ -36,6 +36,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/graphiql"
+	"github.com/clinicemr/usermanager/internal/staffcsv"
 	"github.com/clinicemr/usermanager/internal/telemetry"
 	"github.com/clinicemr/usermanager/internal/users"
 )
@@ -54,6 +55,9 @@ type Options struct {
 	// AuditExport serves the audit trail's CSV exports (under
 	// audit.ExportPrefix).
 	AuditExport http.Handler
+	// UsersExport serves the users' CSV exports (under
+	// staffcsv.ExportPrefix).
+	UsersExport http.Handler
 	// AllowedOrigins are the origins of browser clients, for CORS and for
 	// WebSocket upgrades.
 	AllowedOrigins []string
@@ -170,9 +174,11 @@ func New(opts Options) *Server {
 	mux.Handle("/graphql", api)
 	mux.Handle(users.URLPrefix+"/", opts.Media)
 	mux.Handle(audit.ExportPrefix+"/", opts.AuditExport)
+	mux.Handle(staffcsv.ExportPrefix+"/", opts.UsersExport)
 	if p := strings.TrimSuffix(opts.PublicPath, "/"); p != "" {
 		mux.Handle(p+users.URLPrefix+"/", http.StripPrefix(p, opts.Media))
 		mux.Handle(p+audit.ExportPrefix+"/", http.StripPrefix(p, opts.AuditExport))
+		mux.Handle(p+staffcsv.ExportPrefix+"/", http.StripPrefix(p, opts.UsersExport))
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", s.ready)

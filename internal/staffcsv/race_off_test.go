@@ -1,0 +1,5 @@
+//go:build !race
+
+package staffcsv_test
+
+const raceDetector = false

@@ -52,6 +52,11 @@ type bulkPayload struct {
 	Results         []bulkResult
 }
 
+// bulkOptions: a bulk call of a hundred users makes a hundred changes; under
+// -race and a loaded machine that can pass OPERATION_TIMEOUT's 15 s, which is
+// not what these tests are about.
+var bulkOptions = apitest.Options{OperationTimeout: 2 * time.Minute}
+
 func (r bulkResult) codes() []string {
 	var out []string
 	for _, e := range r.UserErrors {
@@ -199,7 +204,7 @@ func bulkAuditOf(t *testing.T, c *apitest.Client, userID, action string) []strin
 // code; the counts agree and each change is audited with the call's ID.
 func TestBulkActivationTakesLicensesInOrder(t *testing.T) {
 	t.Parallel()
-	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+	apitest.ForEachDatabaseWith(t, bulkOptions, func(t *testing.T, env *apitest.Env) {
 		f := bulkSetup(t, env)
 		admin := env.LoginDemo(demo.AdminUsername)
 		downtown := gid.Encode(f.clinic[bulkDowntown])
@@ -284,7 +289,7 @@ func TestBulkActivationTakesLicensesInOrder(t *testing.T) {
 // manage; someone without Edit Users is refused as a whole.
 func TestBulkContainment(t *testing.T) {
 	t.Parallel()
-	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+	apitest.ForEachDatabaseWith(t, bulkOptions, func(t *testing.T, env *apitest.Env) {
 		c := conSetup(t, env)
 		admin, jordan, riley := c.ids["admin"], c.ids["pt.jordan"], c.ids["slp.riley"]
 
@@ -343,7 +348,7 @@ func (c *conEnv) bulkStatuses(t *testing.T, ids ...string) map[string]string {
 // cannot be removed.
 func TestBulkUpdateAccess(t *testing.T) {
 	t.Parallel()
-	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+	apitest.ForEachDatabaseWith(t, bulkOptions, func(t *testing.T, env *apitest.Env) {
 		c := conSetup(t, env)
 		f := bulkSetup(t, env)
 		ids := f.seed(t, "bk.access", bulkDowntown, 3)
@@ -410,7 +415,7 @@ func TestBulkUpdateAccess(t *testing.T) {
 // change in it.
 func TestBulkLiveCountsOnce(t *testing.T) {
 	t.Parallel()
-	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+	apitest.ForEachDatabaseWith(t, bulkOptions, func(t *testing.T, env *apitest.Env) {
 		f := bulkSetup(t, env)
 		admin := env.LoginDemo(demo.AdminUsername)
 		downtown := gid.Encode(f.clinic[bulkDowntown])
@@ -451,7 +456,7 @@ func TestBulkLiveCountsOnce(t *testing.T) {
 // licenses never hand out more than there are.
 func TestBulkConcurrentActivations(t *testing.T) {
 	t.Parallel()
-	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+	apitest.ForEachDatabaseWith(t, bulkOptions, func(t *testing.T, env *apitest.Env) {
 		f := bulkSetup(t, env)
 		admin := env.LoginDemo(demo.AdminUsername)
 		other := env.LoginDemo(demo.AdminUsername)
@@ -502,7 +507,7 @@ func TestBulkConcurrentActivations(t *testing.T) {
 // Problems of the call as a whole change nobody and say why.
 func TestBulkWholeCallErrors(t *testing.T) {
 	t.Parallel()
-	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+	apitest.ForEachDatabaseWith(t, bulkOptions, func(t *testing.T, env *apitest.Env) {
 		f := bulkSetup(t, env)
 		admin := env.LoginDemo(demo.AdminUsername)
 		ids := f.seed(t, "bk.whole", bulkDowntown, 3)

@@ -9,9 +9,6 @@ package audit
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -74,18 +71,15 @@ type exportScope struct {
 // Exporter issues and serves export URLs.
 type Exporter struct {
 	client *ent.Client
-	signer media.Signer
-	prefix string
+	links  media.Downloads
 }
 
 // NewExporter signs its URLs with a key derived from mediaKey (the media
 // URLs' HMAC key), so that a picture's signature is never an export's. Its
 // URLs start with publicURL ("" gives relative URLs).
 func NewExporter(client *ent.Client, mediaKey []byte, publicURL string, now func() time.Time) *Exporter {
-	m := hmac.New(sha256.New, mediaKey)
-	m.Write([]byte("audit export URLs"))
-	return &Exporter{client: client, signer: media.Signer{Secret: m.Sum(nil), TTL: ExportTTL, Now: now},
-		prefix: strings.TrimSuffix(publicURL, "/") + ExportPrefix}
+	return &Exporter{client: client,
+		links: media.NewDownloads(mediaKey, "audit export URLs", publicURL, ExportPrefix, ExportTTL, now)}
 }
 
 // Export answers exportAuditEvents. It needs View Users, and shows a manager
@@ -122,11 +116,10 @@ func (x *Exporter) Export(ctx context.Context, in ExportInput) (*ExportPayload, 
 	if in.Filter != nil {
 		scope.Filter = *in.Filter
 	}
-	key, err := json.Marshal(scope)
+	link, expiresAt, err := x.links.Link(scope)
 	if err != nil {
 		return nil, err
 	}
-	link, expiresAt := x.signer.URLExpiring(x.prefix, base64.RawURLEncoding.EncodeToString(key))
 	err = Record(ctx, x.client, Event{
 		Action: auditevent.ActionAUDIT_EXPORTED, OrganizationID: &orgID,
 		TargetType: "Organization", TargetID: &orgID,
@@ -165,25 +158,9 @@ func (f Filter) describe() map[string]any {
 // signature, 405 for other methods. No Authorization header is needed: the
 // signature is the authority, for ExportTTL.
 func (x *Exporter) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cache-Control", "no-store")
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			h.Set("Allow", "GET, HEAD")
-			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
-			return
-		}
-		key, _ := strings.CutPrefix(r.URL.Path, ExportPrefix+"/")
-		q := r.URL.Query()
-		var scope exportScope
-		if !x.signer.Verify(key, q.Get("exp"), q.Get("sig")) || decodeScope(key, &scope) != nil {
-			http.Error(w, http.StatusText(http.StatusForbidden), http.StatusForbidden)
-			return
-		}
-		h.Set("Content-Type", "text/csv; charset=utf-8")
-		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="audit-trail-%d-%s.csv"`,
+	return media.Serve(x.links, validScope, func(w http.ResponseWriter, r *http.Request, scope *exportScope) {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="audit-trail-%d-%s.csv"`,
 			scope.OrganizationID, time.Now().UTC().Format("20060102-150405")))
 		if r.Method == http.MethodHead {
 			return
@@ -202,14 +179,7 @@ func (x *Exporter) Handler() http.Handler {
 	})
 }
 
-func decodeScope(key string, scope *exportScope) error {
-	raw, err := base64.RawURLEncoding.DecodeString(key)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(raw, scope); err != nil {
-		return err
-	}
+func validScope(scope *exportScope) error {
 	if scope.OrganizationID <= 0 {
 		return errors.New("no organization")
 	}

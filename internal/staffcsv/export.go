@@ -10,17 +10,12 @@ package staffcsv
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -81,8 +76,7 @@ type exportScope struct {
 type Exporter struct {
 	client *ent.Client
 	dir    *directory.Service
-	signer media.Signer
-	prefix string
+	links  media.Downloads
 }
 
 // NewExporter signs its URLs with a key derived from mediaKey (the media
@@ -90,10 +84,8 @@ type Exporter struct {
 // Its URLs start with publicURL ("" gives relative URLs). The users come
 // from dir's search, as the users query finds them.
 func NewExporter(client *ent.Client, dir *directory.Service, mediaKey []byte, publicURL string, now func() time.Time) *Exporter {
-	m := hmac.New(sha256.New, mediaKey)
-	m.Write([]byte("users export URLs"))
-	return &Exporter{client: client, dir: dir, signer: media.Signer{Secret: m.Sum(nil), TTL: ExportTTL, Now: now},
-		prefix: strings.TrimSuffix(publicURL, "/") + ExportPrefix}
+	return &Exporter{client: client, dir: dir,
+		links: media.NewDownloads(mediaKey, "users export URLs", publicURL, ExportPrefix, ExportTTL, now)}
 }
 
 // Export answers exportUsers. It needs View Users, and exports what the
@@ -119,11 +111,10 @@ func (x *Exporter) Export(ctx context.Context, in ExportInput) (*ExportPayload, 
 	if in.Filter != nil {
 		scope.Filter = *in.Filter
 	}
-	key, err := json.Marshal(scope)
+	link, expiresAt, err := x.links.Link(scope)
 	if err != nil {
 		return nil, err
 	}
-	link, expiresAt := x.signer.URLExpiring(x.prefix, base64.RawURLEncoding.EncodeToString(key))
 	e := audit.Event{
 		Action:     auditevent.ActionUSERS_EXPORTED,
 		TargetType: "Organization",
@@ -164,31 +155,15 @@ func describe(f directory.Search) map[string]any {
 // signature, 405 for other methods. No Authorization header is needed: the
 // signature is the authority, for ExportTTL.
 func (x *Exporter) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cache-Control", "no-store")
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			h.Set("Allow", "GET, HEAD")
-			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
-			return
-		}
-		key, _ := strings.CutPrefix(r.URL.Path, ExportPrefix+"/")
-		q := r.URL.Query()
-		var scope exportScope
-		if !x.signer.Verify(key, q.Get("exp"), q.Get("sig")) || decodeScope(key, &scope) != nil {
-			http.Error(w, http.StatusText(http.StatusForbidden), http.StatusForbidden)
-			return
-		}
-		ctx, err := x.viewerContext(r.Context(), scope)
+	return media.Serve(x.links, validScope, func(w http.ResponseWriter, r *http.Request, scope *exportScope) {
+		ctx, err := x.viewerContext(r.Context(), *scope)
 		if err != nil {
 			slog.ErrorContext(r.Context(), "staffcsv: export failed", "viewer", scope.ViewerID, "err", err)
 			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 			return
 		}
-		h.Set("Content-Type", "text/csv; charset=utf-8")
-		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="staff-%s.csv"`, time.Now().UTC().Format("20060102-150405")))
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="staff-%s.csv"`, time.Now().UTC().Format("20060102-150405")))
 		if r.Method == http.MethodHead {
 			return
 		}
@@ -222,14 +197,7 @@ func (x *Exporter) viewerContext(ctx context.Context, s exportScope) (context.Co
 	return viewer.NewContext(ctx, v), nil
 }
 
-func decodeScope(key string, scope *exportScope) error {
-	raw, err := base64.RawURLEncoding.DecodeString(key)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(raw, scope); err != nil {
-		return err
-	}
+func validScope(scope *exportScope) error {
 	if scope.ViewerID <= 0 || !scope.Support && scope.OrganizationID <= 0 {
 		return errors.New("no viewer or organization")
 	}

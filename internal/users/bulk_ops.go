@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"slices"
 
-	"github.com/clinicemr/usermanager/ent"
-	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/permissions"
@@ -73,30 +71,9 @@ func (p *Profiles) UpdateUsersAccess(ctx context.Context, in UpdateUsersAccessIn
 	if len(errs) > 0 {
 		return bulkRefused(errs), nil
 	}
-	ids := dedupe(in.UserIDs)
-	// The current sets of every user, read at once; Update reads each user
-	// again as it saves them, and applies every rule to the new sets.
-	loaded, err := p.client.User.Query().Where(user.IDIn(ids...)).WithClinics().WithPermissions().All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading users: %w", err)
-	}
-	current := make(map[int]*ent.User, len(loaded))
-	for _, u := range loaded {
-		current[u.ID] = u
-	}
-	return p.bulk(ctx, ids, func(ctx context.Context, id int) (*UserPayload, error) {
-		u := current[id]
-		if u == nil {
-			return nil, apperr.NotFound("no such user")
-		}
-		upd := UpdateUserInput{ID: id}
-		if len(addP)+len(removeP) > 0 {
-			upd.Permissions = without(permissions.Union(permissionKeys(u), addP), removeP)
-		}
-		if len(addC)+len(removeC) > 0 {
-			upd.ClinicIDs = without(union(clinicIDs(u), addC), removeC)
-		}
-		return p.Update(ctx, upd)
+	change := &accessChange{addPermissions: addP, removePermissions: removeP, addClinics: addC, removeClinics: removeC}
+	return p.bulk(ctx, dedupe(in.UserIDs), func(ctx context.Context, id int) (*UserPayload, error) {
+		return p.Update(ctx, UpdateUserInput{ID: id, access: change})
 	})
 }
 

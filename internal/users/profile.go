@@ -73,6 +73,17 @@ type UpdateUserInput struct {
 	Npi           *string  `json:"npi"`
 	LicenseNumber *string  `json:"licenseNumber"`
 	LicenseState  *string  `json:"licenseState"`
+
+	// access, set by updateUsersAccess, adds to and removes from the sets
+	// Update reads, so a bulk change applies to each user as they are when
+	// saved, not as they were when the call began.
+	access *accessChange
+}
+
+// accessChange is one user's share of updateUsersAccess.
+type accessChange struct {
+	addPermissions, removePermissions []string
+	addClinics, removeClinics         []int
 }
 
 // UserPayload answers the mutations that change a profile.
@@ -250,6 +261,14 @@ func (p *Profiles) Update(ctx context.Context, in UpdateUserInput) (*UserPayload
 	}
 	oldKeys := permissionKeys(u)
 	oldClinics := clinicIDs(u)
+	if c := in.access; c != nil {
+		if len(c.addPermissions)+len(c.removePermissions) > 0 {
+			in.Permissions = without(permissions.Union(oldKeys, c.addPermissions), c.removePermissions)
+		}
+		if len(c.addClinics)+len(c.removeClinics) > 0 {
+			in.ClinicIDs = without(union(oldClinics, c.addClinics), c.removeClinics)
+		}
+	}
 	var errs apperr.List
 
 	username, email := pick(in.Username, u.Username), pick(in.Email, u.Email)

@@ -264,8 +264,12 @@ func TestInvitationSendInvitation(t *testing.T) {
 		profMustDo(t, c.admin, `mutation($in: SetUserStatusInput!) { setUserStatus(input: $in) { user { status } } }`,
 			map[string]any{"in": map[string]any{"userId": id, "status": "ACTIVE"}}, nil)
 
+		// Activating them again sends a fresh invitation, voiding the fourth.
+		fifth := invWaitToken(t, env, email, invAdminName, seen)
+		secWantResetCode(t, "the fourth link after reactivation", secReset(t, env, fourth, secStrong1), secCodeInvalidReset)
+
 		// Accepting makes the invitation not applicable any more.
-		if p := secReset(t, env, fourth, secStrong1); !p.Succeeded {
+		if p := secReset(t, env, fifth, secStrong1); !p.Succeeded {
 			t.Fatalf("accepting the latest invitation: %+v", p.UserErrors)
 		}
 		env.Login("inv.again", secStrong1)
@@ -382,13 +386,18 @@ func TestInvitationOfAnInactiveUser(t *testing.T) {
 			t.Fatalf("USER_CREATED of an inactive invited user: %+v", created.Edges)
 		}
 		invWantUserError(t, "an inactive invited user", c.admin, p.User.ID, "USER_INACTIVE")
-		profMustDo(t, c.admin, `mutation($in: SetUserStatusInput!) { setUserStatus(input: $in) { user { status } } }`,
-			map[string]any{"in": map[string]any{"userId": p.User.ID, "status": "ACTIVE"}}, nil)
 		if m := invMail(env, invEmail("inv.later")); len(m) > 0 {
 			t.Fatalf("an inactive user was emailed an invitation: %s", m[0])
 		}
-		invMustSend(t, c.admin, p.User.ID)
+		// Activating them sends the invitation, without a sendInvitation.
+		profMustDo(t, c.admin, `mutation($in: SetUserStatusInput!) { setUserStatus(input: $in) { user { status } } }`,
+			map[string]any{"in": map[string]any{"userId": p.User.ID, "status": "ACTIVE"}}, nil)
 		token := invWaitToken(t, env, invEmail("inv.later"), invAdminName, map[string]bool{})
+		sent, _ := audMustEvents(t, c.admin, map[string]any{"first": 5,
+			"filter": map[string]any{"userId": p.User.ID, "actions": []string{"INVITATION_SENT"}}})
+		if sent.TotalCount != 1 {
+			t.Fatalf("INVITATION_SENT on activation: %d records", sent.TotalCount)
+		}
 		if r := secReset(t, env, token, secStrong1); !r.Succeeded {
 			t.Fatalf("accepting: %+v", r.UserErrors)
 		}

@@ -94,6 +94,13 @@ func (p *Profiles) SetStatus(ctx context.Context, in SetStatusInput) (*UserPaylo
 		if saved, err = tx.User.Get(ctx, u.ID); err != nil {
 			return err
 		}
+		// An invited user saved Inactive was not emailed (their link could
+		// not be used): activating them sends the invitation.
+		if in.Status == user.StatusACTIVE && !u.PasswordSet && p.resets != nil {
+			if err := p.resets.invite(ctx, tx, u, viewer.FromContext(ctx).UserID, "the invited user was activated"); err != nil {
+				return err
+			}
+		}
 		return audit.Record(ctx, tx.Client(), audit.Event{Action: auditevent.ActionUSER_STATUS_CHANGED,
 			OrganizationID: u.OrganizationID, TargetUserID: &u.ID,
 			Before: map[string]any{"status": string(from)}, After: map[string]any{"status": string(in.Status)}})

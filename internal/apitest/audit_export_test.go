@@ -8,8 +8,6 @@ package apitest_test
 import (
 	"context"
 	"encoding/base64"
-	"encoding/csv"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -26,69 +24,17 @@ import (
 	"github.com/clinicemr/usermanager/internal/gid"
 )
 
-const expMutation = `mutation($in: ExportAuditEventsInput!) {
-  exportAuditEvents(input: $in) { url expiresAt userErrors { field code message } }
-}`
-
 // expExport runs exportAuditEvents and returns the URL, or "" and the
 // response on GraphQL errors.
 func expExport(t *testing.T, c *apitest.Client, in map[string]any) (string, *apitest.Response) {
 	t.Helper()
-	r := c.Do(expMutation, map[string]any{"in": in})
-	if len(r.Errors) > 0 {
-		return "", r
-	}
-	var out struct {
-		ExportAuditEvents struct {
-			URL        *string
-			ExpiresAt  *time.Time
-			UserErrors []apitest.UserError
-		}
-	}
-	r.Decode(t, &out)
-	p := out.ExportAuditEvents
-	if p.URL == nil || p.ExpiresAt == nil || len(p.UserErrors) > 0 {
-		t.Fatalf("exportAuditEvents(%v): %s", in, r.Body)
-	}
-	if d := time.Until(*p.ExpiresAt); d < 4*time.Minute || d > 8*time.Minute {
-		t.Errorf("the URL expires in %v, want about 5 minutes", d)
-	}
-	return *p.URL, r
+	return c.ExportLink(t, "exportAuditEvents", "ExportAuditEventsInput", in)
 }
 
-// expGet downloads an export URL (as handed out: absolute, on the server;
-// or a path the test altered) with no
-// Authorization header: the status, and the CSV's rows when 200.
+// expGet downloads an export URL: the status, and the CSV's rows when 200.
 func expGet(t *testing.T, env *apitest.Env, link string) (int, [][]string) {
 	t.Helper()
-	if strings.HasPrefix(link, "/") {
-		link = env.Server.URL + link
-	} else if !strings.HasPrefix(link, env.Server.URL+audit.ExportPrefix+"/") {
-		t.Fatalf("the export URL %q is not absolute on the server", link)
-	}
-	resp, err := env.Server.Client().Get(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode, nil
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != "text/csv; charset=utf-8" {
-		t.Errorf("Content-Type = %q", ct)
-	}
-	if cd := resp.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, "attachment; filename=") {
-		t.Errorf("Content-Disposition = %q", cd)
-	}
-	rows, err := csv.NewReader(resp.Body).ReadAll()
-	if err != nil {
-		t.Fatalf("the export is not CSV: %v", err)
-	}
-	if len(rows) == 0 || !slices.Equal(rows[0], audit.ExportColumns) {
-		t.Fatalf("header = %v, want %v", rows, audit.ExportColumns)
-	}
-	return resp.StatusCode, rows[1:]
+	return env.DownloadCSV(t, link, audit.ExportPrefix, audit.ExportColumns)
 }
 
 // expOrganization is the opaque ID of the viewer's organization.

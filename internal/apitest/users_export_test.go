@@ -8,14 +8,11 @@ package apitest_test
 
 import (
 	"context"
-	"encoding/csv"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/organization"
@@ -30,71 +27,26 @@ import (
 	"github.com/clinicemr/usermanager/internal/staffcsv"
 )
 
-const uexpMutation = `mutation($in: ExportUsersInput!) {
-  exportUsers(input: $in) { url expiresAt userErrors { field code message } }
-}`
-
 // uexpExport runs exportUsers and returns the URL, or "" and the response
 // on GraphQL errors.
 func uexpExport(t *testing.T, c *apitest.Client, in map[string]any) (string, *apitest.Response) {
 	t.Helper()
-	r := c.Do(uexpMutation, map[string]any{"in": in})
-	if len(r.Errors) > 0 {
-		return "", r
-	}
-	var out struct {
-		ExportUsers struct {
-			URL        *string
-			ExpiresAt  *time.Time
-			UserErrors []apitest.UserError
-		}
-	}
-	r.Decode(t, &out)
-	p := out.ExportUsers
-	if p.URL == nil || p.ExpiresAt == nil || len(p.UserErrors) > 0 {
-		t.Fatalf("exportUsers(%v): %s", in, r.Body)
-	}
-	if d := time.Until(*p.ExpiresAt); d < 4*time.Minute || d > 8*time.Minute {
-		t.Errorf("the URL expires in %v, want about 5 minutes", d)
-	}
-	return *p.URL, r
+	return c.ExportLink(t, "exportUsers", "ExportUsersInput", in)
 }
 
-// uexpGet downloads an export URL with no Authorization header: the status,
-// and the CSV's rows after the header when 200. link is absolute on the
-// server, or a path the test altered.
+// uexpColumns is the staff-list header, spelled out so that a change of the
+// format fails here.
+var uexpColumns = []string{"username", "email", "first_name", "last_name", "full_name", "user_type", "status",
+	"home_clinic", "clinics", "permissions", "npi", "license_number", "license_state"}
+
+// uexpGet downloads an export URL: the status, and the CSV's rows after the
+// header when 200.
 func uexpGet(t *testing.T, env *apitest.Env, link string) (int, [][]string) {
 	t.Helper()
-	if strings.HasPrefix(link, "/") {
-		link = env.Server.URL + link
-	} else if !strings.HasPrefix(link, env.Server.URL+"/users-export/") {
-		t.Fatalf("the export URL %q is not absolute on the server", link)
+	if !slices.Equal(staffcsv.Header(), uexpColumns) {
+		t.Fatalf("staffcsv.Header() = %v, want %v", staffcsv.Header(), uexpColumns)
 	}
-	resp, err := env.Server.Client().Get(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode, nil
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != "text/csv; charset=utf-8" {
-		t.Errorf("Content-Type = %q", ct)
-	}
-	if cd := resp.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, "attachment; filename=") {
-		t.Errorf("Content-Disposition = %q", cd)
-	}
-	rows, err := csv.NewReader(resp.Body).ReadAll()
-	if err != nil {
-		t.Fatalf("the export is not CSV: %v", err)
-	}
-	want := []string{"username", "email", "first_name", "last_name", "full_name", "user_type", "status",
-		"home_clinic", "clinics", "permissions", "npi", "license_number", "license_state"}
-	if len(rows) == 0 || !slices.Equal(rows[0], want) || !slices.Equal(staffcsv.Header(), want) {
-		t.Fatalf("header = %v, want %v", rows[:min(1, len(rows))], want)
-	}
-	return resp.StatusCode, rows[1:]
+	return env.DownloadCSV(t, link, staffcsv.ExportPrefix, uexpColumns)
 }
 
 const uexpUsersQuery = `query($after: Cursor, $filter: UserSearch) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/gid"
+	"github.com/clinicemr/usermanager/internal/heapwatch"
 	"github.com/clinicemr/usermanager/internal/testdb"
 )
 
@@ -71,10 +71,8 @@ func TestExportInBoundedMemory(t *testing.T) {
 				checked <- checkRows(csv.NewReader(pr), org, &rows)
 				_, _ = io.Copy(io.Discard, pr)
 			}()
-			sampler := &heapSampler{w: pw}
-			runtime.GC() // the insert's garbage is not the export's
-			sampler.sample()
-			base := sampler.peak
+			sampler := &heapwatch.Writer{W: pw, Every: 256 << 10}
+			base := sampler.Baseline() // the insert's garbage is not the export's
 			err := audit.WriteCSV(context.Background(), d.Client, sampler, org, audit.Filter{})
 			_ = pw.CloseWithError(err)
 			if err != nil {
@@ -87,9 +85,9 @@ func TestExportInBoundedMemory(t *testing.T) {
 				t.Errorf("exported %d records, want %d", rows, records)
 			}
 			t.Logf("%s: %d records exported; heap in use %.1f MB before, peak %.1f MB (%d samples)",
-				dialectName, rows, mb(base), mb(sampler.peak), sampler.samples)
-			if grew := sampler.peak - base; grew > exportHeapBound {
-				t.Errorf("the heap grew by %.1f MB during the export, want under %.0f MB", mb(grew), mb(exportHeapBound))
+				dialectName, rows, heapwatch.MB(base), heapwatch.MB(sampler.Peak), sampler.Samples)
+			if grew := sampler.Peak - base; grew > exportHeapBound {
+				t.Errorf("the heap grew by %.1f MB during the export, want under %.0f MB", heapwatch.MB(grew), heapwatch.MB(exportHeapBound))
 			}
 		})
 	}
@@ -130,34 +128,3 @@ func checkRows(r *csv.Reader, org int, rows *int) error {
 		*rows++
 	}
 }
-
-// heapSampler passes writes on to w and samples the heap in use every
-// sampleEvery bytes.
-type heapSampler struct {
-	w              io.Writer
-	written        int
-	peak           uint64
-	samples        int
-	sinceLastCheck int
-}
-
-const sampleEvery = 256 << 10
-
-func (s *heapSampler) Write(p []byte) (int, error) {
-	s.written += len(p)
-	s.sinceLastCheck += len(p)
-	if s.sinceLastCheck >= sampleEvery {
-		s.sinceLastCheck = 0
-		s.sample()
-	}
-	return s.w.Write(p)
-}
-
-func (s *heapSampler) sample() {
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	s.peak = max(s.peak, m.HeapInuse)
-	s.samples++
-}
-
-func mb(n uint64) float64 { return float64(n) / (1 << 20) }

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"testing"
 
 	"github.com/clinicemr/usermanager/internal/apitest"
+	"github.com/clinicemr/usermanager/internal/heapwatch"
 	"github.com/clinicemr/usermanager/internal/seed"
 	"github.com/clinicemr/usermanager/internal/staffcsv"
 	"github.com/clinicemr/usermanager/internal/viewer"
@@ -62,10 +62,8 @@ func TestUsersExportInBoundedMemory(t *testing.T) {
 				checked <- checkRows(csv.NewReader(pr), &rows)
 				_, _ = io.Copy(io.Discard, pr)
 			}()
-			sampler := &heapSampler{w: pw}
-			runtime.GC() // the seed's garbage is not the export's
-			sampler.sample()
-			base := sampler.peak
+			sampler := &heapwatch.Writer{W: pw}
+			base := sampler.Baseline() // the seed's garbage is not the export's
 			err = staffcsv.WriteCSV(ctx, env.DB.Client, env.App.Directory, sampler, nil)
 			_ = pw.CloseWithError(err)
 			if err != nil {
@@ -78,9 +76,9 @@ func TestUsersExportInBoundedMemory(t *testing.T) {
 				t.Errorf("exported %d users, want %d", rows, p.Users)
 			}
 			t.Logf("%s: %d users exported (%d bytes); heap in use %.1f MB before, peak %.1f MB (%d samples)",
-				dialectName, rows, sampler.written, mb(base), mb(sampler.peak), sampler.samples)
-			if grew := sampler.peak - base; sampler.peak > base && grew > exportHeapBound {
-				t.Errorf("the heap grew by %.1f MB during the export, want under %.0f MB", mb(grew), mb(exportHeapBound))
+				dialectName, rows, sampler.Written, heapwatch.MB(base), heapwatch.MB(sampler.Peak), sampler.Samples)
+			if grew := sampler.Peak - base; sampler.Peak > base && grew > exportHeapBound {
+				t.Errorf("the heap grew by %.1f MB during the export, want under %.0f MB", heapwatch.MB(grew), heapwatch.MB(exportHeapBound))
 			}
 		})
 	}
@@ -108,34 +106,3 @@ func checkRows(r *csv.Reader, rows *int) error {
 		*rows++
 	}
 }
-
-// heapSampler passes writes on to w and samples the heap in use every
-// sampleEvery bytes.
-type heapSampler struct {
-	w              io.Writer
-	written        int
-	peak           uint64
-	samples        int
-	sinceLastCheck int
-}
-
-const sampleEvery = 64 << 10
-
-func (s *heapSampler) Write(p []byte) (int, error) {
-	s.written += len(p)
-	s.sinceLastCheck += len(p)
-	if s.sinceLastCheck >= sampleEvery {
-		s.sinceLastCheck = 0
-		s.sample()
-	}
-	return s.w.Write(p)
-}
-
-func (s *heapSampler) sample() {
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	s.peak = max(s.peak, m.HeapInuse)
-	s.samples++
-}
-
-func mb(n uint64) float64 { return float64(n) / (1 << 20) }

@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/internal/staffimport"
@@ -15,10 +14,10 @@ import (
 
 // ImportUsers is the resolver for the importUsers field.
 func (r *mutationResolver) ImportUsers(ctx context.Context, input staffimport.Input) (*staffimport.Payload, error) {
-	panic(fmt.Errorf("not implemented: ImportUsers - importUsers"))
+	return r.UsersImport.Import(ctx, input)
 }
 
 // UserImportProgress is the resolver for the userImportProgress field.
 func (r *subscriptionResolver) UserImportProgress(ctx context.Context, id int) (<-chan *ent.UserImport, error) {
-	panic(fmt.Errorf("not implemented: UserImportProgress - userImportProgress"))
+	return r.UsersImport.Progress(ctx, id)
 }

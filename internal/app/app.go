@@ -29,6 +29,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/media"
 	"github.com/clinicemr/usermanager/internal/onboarding"
 	"github.com/clinicemr/usermanager/internal/staffcsv"
+	"github.com/clinicemr/usermanager/internal/staffimport"
 	"github.com/clinicemr/usermanager/internal/telemetry"
 	"github.com/clinicemr/usermanager/internal/users"
 )
@@ -91,6 +92,8 @@ type App struct {
 	AuditExport *audit.Exporter
 	// UsersExport hands out and serves the users' CSV exports.
 	UsersExport *staffcsv.Exporter
+	// UsersImport starts, works and follows staff-list imports.
+	UsersImport *staffimport.Importer
 
 	started bool
 }
@@ -142,7 +145,11 @@ func New(ctx context.Context, d *db.DB, s Settings) (*App, error) {
 	a.AuditExport = audit.NewExporter(d.Client, s.MediaKey, s.PublicURL, s.Now)
 	a.UsersExport = staffcsv.NewExporter(d.Client, a.Directory, s.MediaKey, s.PublicURL, s.Now)
 
+	a.UsersImport = staffimport.New(d.Client, a.Media, a.Jobs, a.Profiles, a.Events)
+	a.UsersImport.Now = s.Now
+
 	workers := a.Jobs.Workers()
+	river.AddWorker(workers, &staffimport.Worker{Importer: a.UsersImport})
 	river.AddWorker(workers, &licenses.ProcessAdjustmentWorker{Licenses: a.Licenses})
 	river.AddWorker(workers, &mail.SendWorker{Sender: a.Mail})
 	river.AddWorker(workers, &users.ResetMailWorker{Resets: a.Resets, Sender: a.Mail})
@@ -168,7 +175,7 @@ func (a *App) Resolver() *graph.Resolver {
 	return &graph.Resolver{
 		Client: a.DB.Client, Auth: a.Auth, Directory: a.Directory, Profiles: a.Profiles,
 		Images: a.Images, Licenses: a.Licenses, Onboarding: a.Onboarding, Resets: a.Resets,
-		AuditExport: a.AuditExport, UsersExport: a.UsersExport,
+		AuditExport: a.AuditExport, UsersExport: a.UsersExport, UsersImport: a.UsersImport,
 	}
 }
 

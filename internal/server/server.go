@@ -136,7 +136,10 @@ func New(opts Options) *Server {
 	gql.AddTransport(transport.POST{})
 	gql.AddTransport(transport.MultipartForm{
 		// A picture is under 1 MB (R18); the rest of the form is small.
-		MaxUploadSize: MaxUploadBytes,
+		// limitBody bounds each request first: MaxUploadBytes, or
+		// MaxImportUploadBytes for importUsers (uploadLimit). A file over
+		// MaxMemory is spooled to a temporary file, not held in memory.
+		MaxUploadSize: MaxImportUploadBytes,
 		MaxMemory:     MaxUploadBytes,
 	})
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
@@ -220,7 +223,8 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
-			r.Body = http.MaxBytesReader(w, r.Body, MaxUploadBytes)
+			limit := uploadLimit(r) // replaces r.Body: read it after
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 			next.ServeHTTP(w, r)
 			return
 		}

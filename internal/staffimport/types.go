@@ -15,6 +15,6 @@ type Input struct {
 
 // Payload is importUsers' answer.
 type Payload struct {
-	UserImport *ent.UserImport    `json:"userImport"`
+	UserImport *ent.UserImport     `json:"userImport"`
 	UserErrors []*apperr.UserError `json:"userErrors"`
 }

@@ -113,12 +113,41 @@ func NewProfiles(client *ent.Client, lic *licenses.Service, sessions *auth.Servi
 // A new profile is Active if a license is free and otherwise saved Inactive
 // with a warning (R24).
 func (p *Profiles) Create(ctx context.Context, in CreateUserInput) (*UserPayload, error) {
-	v, err := viewer.Require(ctx)
+	pc, errs, err := p.prepareCreate(ctx, in)
 	if err != nil {
 		return nil, err
 	}
+	if len(errs) > 0 {
+		return failed(errs), nil
+	}
+	return p.create(ctx, in, pc)
+}
+
+// CheckCreate reports every rule a createUser with in would break, writing
+// nothing (a staff-list import's dry run). A nil list means createUser
+// would save the profile now (maybe Inactive, R24); an error is what
+// createUser would return as a GraphQL error (FORBIDDEN, ...).
+func (p *Profiles) CheckCreate(ctx context.Context, in CreateUserInput) (apperr.List, error) {
+	_, errs, err := p.prepareCreate(ctx, in)
+	return errs, err
+}
+
+// preparedCreate is a checked createUser: what create writes.
+type preparedCreate struct {
+	n        NewUser
+	keys     []string
+	home     *ent.Clinic
+	warnings []*apperr.Warning
+}
+
+// prepareCreate checks every rule of a new profile (R10) without writing.
+func (p *Profiles) prepareCreate(ctx context.Context, in CreateUserInput) (*preparedCreate, apperr.List, error) {
+	v, err := viewer.Require(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	if !v.Can(viewer.PermViewUsers) {
-		return nil, apperr.Forbidden("adding users needs the View Users permission")
+		return nil, nil, apperr.Forbidden("adding users needs the View Users permission")
 	}
 	n := NewUser{
 		Username: in.Username, Email: in.Email, Password: in.Password, UserType: in.UserType,
@@ -133,7 +162,7 @@ func (p *Profiles) Create(ctx context.Context, in CreateUserInput) (*UserPayload
 	}
 	var errs apperr.List
 	if n.Invite && p.resets == nil {
-		return nil, fmt.Errorf("users: invitations are not configured")
+		return nil, nil, fmt.Errorf("users: invitations are not configured")
 	}
 	n.Validate(&errs)
 
@@ -146,11 +175,11 @@ func (p *Profiles) Create(ctx context.Context, in CreateUserInput) (*UserPayload
 			errs.Add("clinicIds", ClinicRequired, "a profile needs at least one clinic")
 		}
 	case err != nil:
-		return nil, err
+		return nil, nil, err
 	default:
 		n.OrganizationID = home.OrganizationID
 		if err := p.checkClinics(ctx, &errs, n.OrganizationID, n.HomeClinicID, n.ClinicIDs, nil); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 
@@ -163,7 +192,7 @@ func (p *Profiles) Create(ctx context.Context, in CreateUserInput) (*UserPayload
 	if len(in.CopyPermissionsFrom) > 0 {
 		copied, clinics, w, err := p.copyable(ctx, in.CopyPermissionsFrom, n.UserType)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		keys = permissions.Union(keys, copied)
 		n.ClinicIDs = union(n.ClinicIDs, clinics)
@@ -174,23 +203,28 @@ func (p *Profiles) Create(ctx context.Context, in CreateUserInput) (*UserPayload
 
 	p.checkCredentials(&errs, n.UserType, n.NPI, n.LicenseNumber, n.LicenseState)
 	if err := CheckUnique(ctx, p.client, &errs, n.Username, n.Email); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if home != nil {
 		if err := p.checkDuplicateNPI(ctx, &errs, n.OrganizationID, n.NPI, 0); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := p.checkDuplicateLicense(ctx, &errs, n.OrganizationID, n.LicenseNumber, n.LicenseState, 0); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if len(errs) > 0 {
-		return failed(errs), nil
+		return nil, errs, nil
 	}
+	return &preparedCreate{n: n, keys: keys, home: home, warnings: warnings}, nil, nil
+}
 
+// create writes a profile prepareCreate checked.
+func (p *Profiles) create(ctx context.Context, in CreateUserInput, pc *preparedCreate) (*UserPayload, error) {
+	n, keys, home, warnings := pc.n, pc.keys, pc.home, pc.warnings
 	inactive := in.Status != nil && *in.Status == user.StatusINACTIVE
 	var created *ent.User
-	err = txn.WithTx(ctx, p.client, func(tx *ent.Tx) error {
+	err := txn.WithTx(ctx, p.client, func(tx *ent.Tx) error {
 		u, activated, err := create(ctx, tx, p.licenses, n, !inactive)
 		if err != nil {
 			return err

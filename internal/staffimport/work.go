@@ -52,6 +52,13 @@ type run struct {
 	// seen: usernames and emails of earlier rows (dry run: a later row with
 	// the same one would be refused when really imported).
 	seenUser, seenEmail map[string]int
+	// A crash can only have left users of the batch after the last
+	// commit: rows up to window (data rows, 1-based), created after since
+	// (the last commit), and not by this run (a later row reusing a
+	// username is USERNAME_TAKEN).
+	window      int
+	since       time.Time
+	createdHere map[string]bool
 }
 
 // errStale: another worker committed progress of this import first.
@@ -100,7 +107,8 @@ func (im *Importer) work(ctx context.Context, id int) error {
 			return err
 		}
 	}
-	r := &run{imp: imp, as: as, seenUser: map[string]int{}, seenEmail: map[string]int{}}
+	r := &run{imp: imp, as: as, seenUser: map[string]int{}, seenEmail: map[string]int{},
+		window: imp.RowsDone + Batch, since: imp.UpdatedAt, createdHere: map[string]bool{}}
 	if r.clinics, err = im.clinicNames(sctx, imp.OrganizationID); err != nil {
 		return err
 	}
@@ -258,8 +266,12 @@ func (im *Importer) process(ctx context.Context, r *run, row *row) (apperr.List,
 		p, err = im.profiles.Create(r.as, in)
 		if err == nil {
 			found = p.UserErrors
-			if len(found) > 0 && len(errs) == 0 && hasCode(found, apperr.UsernameTaken) {
-				ours, err := im.createdByThisImport(ctx, r.imp, in.Username)
+			if len(found) == 0 && len(errs) == 0 {
+				r.createdHere[policy.Key(in.Username)] = true
+			}
+			if len(found) > 0 && len(errs) == 0 && hasCode(found, apperr.UsernameTaken) &&
+				row.number-1 <= r.window && !r.createdHere[policy.Key(in.Username)] {
+				ours, err := im.createdByThisImport(ctx, r.imp, in.Username, r.since)
 				if err != nil {
 					return nil, err
 				}
@@ -311,9 +323,10 @@ func hasCode(l apperr.List, c apperr.Code) bool {
 }
 
 // createdByThisImport: the user named username was created by the
-// importer, in the import's organization, after the import started: a row
-// of this import whose batch was not committed before a crash.
-func (im *Importer) createdByThisImport(ctx context.Context, imp *ent.UserImport, username string) (bool, error) {
+// importer, in the import's organization, since the import's last progress
+// commit: a row of this import whose batch was not committed before a
+// crash.
+func (im *Importer) createdByThisImport(ctx context.Context, imp *ent.UserImport, username string, since time.Time) (bool, error) {
 	sctx := sys(ctx)
 	u, err := im.client.User.Query().Where(user.UsernameKey(policy.Key(username))).Only(sctx)
 	if ent.IsNotFound(err) {
@@ -322,7 +335,7 @@ func (im *Importer) createdByThisImport(ctx context.Context, imp *ent.UserImport
 	if err != nil {
 		return false, err
 	}
-	if u.OrganizationID == nil || *u.OrganizationID != imp.OrganizationID || u.CreatedAt.Before(imp.CreatedAt.Add(-time.Second)) {
+	if u.OrganizationID == nil || *u.OrganizationID != imp.OrganizationID || u.CreatedAt.Before(since) {
 		return false, nil
 	}
 	return im.client.AuditEvent.Query().Where(auditevent.ActionEQ(auditevent.ActionUSER_CREATED),

@@ -15,6 +15,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -376,4 +377,74 @@ func csvLine(r []string) string {
 	_ = w.Write(r)
 	w.Flush()
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// TestImportThroughput imports 10,000 rows and logs rows/s and the peak
+// heap (sampled) on each database. It runs only with IMPORT_THROUGHPUT=1:
+// it takes a while and measures the machine as much as the code.
+func TestImportThroughput(t *testing.T) {
+	if os.Getenv("IMPORT_THROUGHPUT") == "" {
+		t.Skip("set IMPORT_THROUGHPUT=1 to measure a 10,000-row import")
+	}
+	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+		admin := env.LoginDemo(demo.AdminUsername)
+		const n = 10000
+		rows := make([]string, n)
+		for i := range rows {
+			// Default status (ACTIVE): the first few take licenses and are
+			// invited, the rest are saved Inactive (R24), as in real life.
+			rows[i] = fmt.Sprintf("imp.t%05d,imp.t%05d@example.org,Imp,T%05d,,CLERICAL,,Sunrise Downtown,Sunrise Downtown; Sunrise Northside,View Patients; Edit Patients,,,", i, i, i)
+		}
+		file := impCSV(rows...)
+		var peak uint64
+		done := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			var m runtime.MemStats
+			for {
+				select {
+				case <-done:
+					return
+				case <-time.After(20 * time.Millisecond):
+					runtime.ReadMemStats(&m)
+					peak = max(peak, m.HeapInuse)
+				}
+			}
+		}()
+		start := time.Now()
+		id := impStart(t, env, admin, file, false)
+		uploaded := time.Since(start)
+		st := impWait(t, admin, id)
+		elapsed := time.Since(start)
+		close(done)
+		<-sampled
+		if st.Created != n {
+			t.Fatalf("import = %+v", st)
+		}
+		t.Logf("%s: %d rows in %v (upload %v): %.0f rows/s; peak heap in use %.1f MiB (whole test process, file %.1f MiB)",
+			env.Dialect, n, elapsed.Round(time.Millisecond), uploaded.Round(time.Millisecond),
+			float64(n)/elapsed.Seconds(), float64(peak)/(1<<20), float64(len(file))/(1<<20))
+	})
+}
+
+// The template and the example file are served, and the example imports
+// (as a dry run: its clinic names are not the demo's, which is reported).
+func TestImportTemplateAndExample(t *testing.T) {
+	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+		for _, name := range []string{"template.csv", "example.csv"} {
+			res, err := env.Server.Client().Get(env.Server.URL + staffimport.TemplatePrefix + "/" + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := csv.NewReader(res.Body).ReadAll()
+			_ = res.Body.Close()
+			if err != nil || res.StatusCode != http.StatusOK || len(rows) == 0 || !slices.Equal(rows[0], staffcsv.Header()) {
+				t.Fatalf("%s: status %d, %v, %v", name, res.StatusCode, rows, err)
+			}
+			if name == "example.csv" && len(rows) != 2 {
+				t.Errorf("example.csv has %d rows", len(rows))
+			}
+		}
+	})
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/graphiql"
 	"github.com/clinicemr/usermanager/internal/staffcsv"
+	"github.com/clinicemr/usermanager/internal/staffimport"
 	"github.com/clinicemr/usermanager/internal/telemetry"
 	"github.com/clinicemr/usermanager/internal/users"
 )
@@ -178,10 +179,12 @@ func New(opts Options) *Server {
 	mux.Handle(users.URLPrefix+"/", opts.Media)
 	mux.Handle(audit.ExportPrefix+"/", opts.AuditExport)
 	mux.Handle(staffcsv.ExportPrefix+"/", opts.UsersExport)
+	mux.Handle(staffimport.TemplatePrefix+"/", staffimport.Files())
 	if p := strings.TrimSuffix(opts.PublicPath, "/"); p != "" {
 		mux.Handle(p+users.URLPrefix+"/", http.StripPrefix(p, opts.Media))
 		mux.Handle(p+audit.ExportPrefix+"/", http.StripPrefix(p, opts.AuditExport))
 		mux.Handle(p+staffcsv.ExportPrefix+"/", http.StripPrefix(p, opts.UsersExport))
+		mux.Handle(p+staffimport.TemplatePrefix+"/", http.StripPrefix(p, staffimport.Files()))
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", s.ready)

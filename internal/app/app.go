@@ -147,6 +147,9 @@ func New(ctx context.Context, d *db.DB, s Settings) (*App, error) {
 
 	a.UsersImport = staffimport.New(d.Client, a.Media, a.Jobs, a.Profiles, a.Events)
 	a.UsersImport.Now = s.Now
+	if d.Dialect == dialect.Postgres {
+		a.UsersImport.Parallel = 4
+	}
 
 	workers := a.Jobs.Workers()
 	river.AddWorker(workers, &staffimport.Worker{Importer: a.UsersImport})

@@ -59,6 +59,9 @@ type Importer struct {
 	events   *events.Bus
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// Parallel is how many rows of a batch are created at once (1: one
+	// by one). SQLite has one writer: 1; PostgreSQL: 4.
+	Parallel int
 }
 
 // New returns an importer.

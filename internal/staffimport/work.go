@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/clinicemr/usermanager/ent"
@@ -59,6 +60,7 @@ type run struct {
 	window      int
 	since       time.Time
 	createdHere map[string]bool
+	mu          sync.Mutex // guards createdHere (rows run in parallel)
 }
 
 // errStale: another worker committed progress of this import first.
@@ -115,33 +117,126 @@ func (im *Importer) work(ctx context.Context, id int) error {
 	start := time.Now()
 	var b batch
 	for {
-		row, err := rd.next()
-		if errors.Is(err, io.EOF) {
-			return ignoreStale(im.commit(ctx, r, &b, true, false))
-		}
+		rows, eof, err := readBatch(rd, Batch)
 		if err != nil {
 			return err
 		}
-		errs, err := im.process(ctx, r, row)
+		results, err := im.processBatch(ctx, r, rows)
 		if err != nil {
 			return err
 		}
-		b.done++
-		if len(errs) == 0 {
-			b.created++
-		} else {
+		for i, errs := range results {
+			b.done++
+			if len(errs) == 0 {
+				b.created++
+				continue
+			}
 			b.failed++
 			for _, e := range errs {
-				b.errs = append(b.errs, rowError{row.number, e})
+				b.errs = append(b.errs, rowError{rows[i].number, e})
 			}
 		}
-		if b.done >= Batch {
-			more := time.Since(start) > ChunkTime
-			if err := im.commit(ctx, r, &b, false, more); err != nil || more {
-				return ignoreStale(err)
+		if eof {
+			return ignoreStale(im.commit(ctx, r, &b, true, false))
+		}
+		more := time.Since(start) > ChunkTime
+		if err := im.commit(ctx, r, &b, false, more); err != nil || more {
+			return ignoreStale(err)
+		}
+	}
+}
+
+// readBatch reads up to n rows; eof when the file ended.
+func readBatch(rd *reader, n int) (rows []*row, eof bool, err error) {
+	for len(rows) < n {
+		row, err := rd.next()
+		if errors.Is(err, io.EOF) {
+			return rows, true, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		rows = append(rows, row)
+	}
+	return rows, false, nil
+}
+
+// processBatch processes rows, in parallel when the importer allows it
+// (PostgreSQL): rows whose username, email, NPI or license number repeats
+// an earlier row's of the batch wait until the others are done and then go
+// in file order, so the first row of a file with a username gets it.
+func (im *Importer) processBatch(ctx context.Context, r *run, rows []*row) ([]apperr.List, error) {
+	results := make([]apperr.List, len(rows))
+	var first, later []int
+	if im.Parallel <= 1 || r.imp.DryRun { // a dry run's duplicate check is sequential
+		later = make([]int, len(rows))
+		for i := range rows {
+			later[i] = i
+		}
+	} else {
+		seen := map[string]bool{}
+		for i, row := range rows {
+			ks := rowKeys(row)
+			conflict := false
+			for _, k := range ks {
+				conflict = conflict || seen[k]
+				seen[k] = true
+			}
+			if conflict {
+				later = append(later, i)
+			} else {
+				first = append(first, i)
 			}
 		}
 	}
+	if len(first) > 0 {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var firstErr error
+		next := make(chan int)
+		for range min(im.Parallel, len(first)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					errs, err := im.process(ctx, r, rows[i])
+					mu.Lock()
+					if err != nil && firstErr == nil {
+						firstErr = err
+					}
+					results[i] = errs
+					mu.Unlock()
+				}
+			}()
+		}
+		for _, i := range first {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		if firstErr != nil {
+			return nil, firstErr
+		}
+	}
+	for _, i := range later {
+		errs, err := im.process(ctx, r, rows[i])
+		if err != nil {
+			return nil, err
+		}
+		results[i] = errs
+	}
+	return results, nil
+}
+
+// rowKeys are the values of a row that two rows may not share.
+func rowKeys(row *row) []string {
+	var ks []string
+	for _, col := range []string{"username", "email", "npi", "license_number"} {
+		if v := policy.Key(row.cells[col]); v != "" {
+			ks = append(ks, col+"\x00"+v)
+		}
+	}
+	return ks
 }
 
 func ignoreStale(err error) error {
@@ -266,11 +361,14 @@ func (im *Importer) process(ctx context.Context, r *run, row *row) (apperr.List,
 		p, err = im.profiles.Create(r.as, in)
 		if err == nil {
 			found = p.UserErrors
+			r.mu.Lock()
 			if len(found) == 0 && len(errs) == 0 {
 				r.createdHere[policy.Key(in.Username)] = true
 			}
+			here := r.createdHere[policy.Key(in.Username)]
+			r.mu.Unlock()
 			if len(found) > 0 && len(errs) == 0 && hasCode(found, apperr.UsernameTaken) &&
-				row.number-1 <= r.window && !r.createdHere[policy.Key(in.Username)] {
+				row.number-1 <= r.window && !here {
 				ours, err := im.createdByThisImport(ctx, r.imp, in.Username, r.since)
 				if err != nil {
 					return nil, err

@@ -388,7 +388,10 @@ func TestImportThroughput(t *testing.T) {
 	}
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
-		const n = 10000
+		n := 10000
+		if s := os.Getenv("IMPORT_THROUGHPUT_ROWS"); s != "" {
+			_, _ = fmt.Sscan(s, &n)
+		}
 		rows := make([]string, n)
 		for i := range rows {
 			// Default status (ACTIVE): the first few take licenses and are
@@ -412,6 +415,7 @@ func TestImportThroughput(t *testing.T) {
 				}
 			}
 		}()
+		stmts := env.Statements()
 		start := time.Now()
 		id := impStart(t, env, admin, file, false)
 		uploaded := time.Since(start)
@@ -422,9 +426,9 @@ func TestImportThroughput(t *testing.T) {
 		if st.Created != n {
 			t.Fatalf("import = %+v", st)
 		}
-		t.Logf("%s: %d rows in %v (upload %v): %.0f rows/s; peak heap in use %.1f MiB (whole test process, file %.1f MiB)",
+		t.Logf("%s: %d rows in %v (upload %v): %.0f rows/s, %.1f SQL statements per row; peak heap in use %.1f MiB (whole test process, file %.1f MiB)",
 			env.Dialect, n, elapsed.Round(time.Millisecond), uploaded.Round(time.Millisecond),
-			float64(n)/elapsed.Seconds(), float64(peak)/(1<<20), float64(len(file))/(1<<20))
+			float64(n)/elapsed.Seconds(), float64(env.Statements()-stmts)/float64(n), float64(peak)/(1<<20), float64(len(file))/(1<<20))
 	})
 }
 

@@ -5,6 +5,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -147,6 +148,9 @@ func New(ctx context.Context, d *db.DB, s Settings) (*App, error) {
 
 	a.UsersImport = staffimport.New(d.Client, a.Media, a.Jobs, a.Profiles, a.Events)
 	a.UsersImport.Now = s.Now
+	// Half the job timeout (default 1m), so a chunk ends long before the
+	// queue would give it up or rescue it.
+	a.UsersImport.ChunkTime = min(staffimport.DefaultChunkTime, cmp.Or(s.Jobs.JobTimeout, time.Minute)/2)
 	if d.Dialect == dialect.Postgres {
 		a.UsersImport.Parallel = 4
 	}

@@ -8,7 +8,7 @@
 // transaction. The job streams the file back and works it in chunks: each
 // chunk commits its progress (rows_done, counts, row errors) every Batch
 // rows, and the last commit of a chunk inserts the job of the next chunk, so
-// no job runs longer than ChunkTime (River's job timeout and rescue stay
+// no job runs much longer than ChunkTime (River's job timeout and rescue stay
 // meaningful). A crash loses at most the uncommitted batch: when rows of it
 // are read again, a username that this import created (the importer
 // created it, in this organization, after the import started) counts as
@@ -39,8 +39,9 @@ const (
 	MaxFileBytes = 10 << 20
 	// Batch is how many rows one progress commit covers.
 	Batch = 100
-	// ChunkTime bounds one job's work; the next chunk is a new job.
-	ChunkTime = 20 * time.Second
+	// DefaultChunkTime bounds one job's work unless Importer.ChunkTime
+	// says otherwise; the next chunk is a new job.
+	DefaultChunkTime = 20 * time.Second
 	// KindImports is the blob key kind of stored import files.
 	KindImports media.Kind = "imports"
 )
@@ -59,6 +60,10 @@ type Importer struct {
 	events   *events.Bus
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// ChunkTime bounds one job's work (0: DefaultChunkTime). It must stay
+	// well under the queue's job timeout (app sets half of it), so that a
+	// chunk is never rescued while it still runs.
+	ChunkTime time.Duration
 	// Parallel is how many rows of a batch are created at once (1: one
 	// by one). SQLite has one writer: 1; PostgreSQL: 4.
 	Parallel int
@@ -169,9 +174,6 @@ type Worker struct {
 	river.WorkerDefaults[Args]
 	Importer *Importer
 }
-
-// Timeout leaves a margin over ChunkTime for the last batch's commit.
-func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return ChunkTime + 40*time.Second }
 
 // Work works one chunk of the import.
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {

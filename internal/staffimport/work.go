@@ -1,6 +1,7 @@
 package staffimport
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -139,7 +140,7 @@ func (im *Importer) work(ctx context.Context, id int) error {
 		if eof {
 			return ignoreStale(im.commit(ctx, r, &b, true, false))
 		}
-		more := time.Since(start) > ChunkTime
+		more := time.Since(start) > cmp.Or(im.ChunkTime, DefaultChunkTime)
 		if err := im.commit(ctx, r, &b, false, more); err != nil || more {
 			return ignoreStale(err)
 		}

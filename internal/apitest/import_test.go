@@ -452,3 +452,76 @@ func TestImportTemplateAndExample(t *testing.T) {
 		}
 	})
 }
+
+// userImportProgress sends the import's state, then each committed batch,
+// and ends after COMPLETED; another organization's manager cannot follow it.
+func TestImportProgressIsLive(t *testing.T) {
+	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+		admin := env.LoginDemo(demo.AdminUsername)
+		var rows []string
+		for i := range 350 {
+			rows = append(rows, impRow(fmt.Sprintf("p%03d", i)))
+		}
+		id := impStart(t, env, admin, impCSV(rows...), false)
+		const sub = `subscription($id: ID!) { userImportProgress(id: $id) { status rowsTotal rowsDone created failed } }`
+		s := admin.Subscribe(apitest.GraphQLTransportWS, sub, map[string]any{"id": id})
+		defer s.Close()
+		last := -1
+		var updates int
+		for {
+			r := s.Next(60 * time.Second)
+			if len(r.Errors) > 0 {
+				t.Fatalf("userImportProgress: %s", r.Body)
+			}
+			var out struct {
+				UserImportProgress struct {
+					Status                               string
+					RowsTotal, RowsDone, Created, Failed int
+				}
+			}
+			r.Decode(t, &out)
+			p := out.UserImportProgress
+			updates++
+			if p.RowsTotal != 350 || p.RowsDone < last {
+				t.Fatalf("progress %+v after rowsDone %d", p, last)
+			}
+			last = p.RowsDone
+			if p.Status == "COMPLETED" {
+				if p.RowsDone != 350 || p.Created != 350 {
+					t.Fatalf("final progress %+v", p)
+				}
+				break
+			}
+		}
+		s.WaitEnded(10 * time.Second)
+		t.Logf("%d progress messages", updates)
+
+		other := env.LoginDemo("harbor.admin").Subscribe(apitest.GraphQLTransportWS, sub, map[string]any{"id": id})
+		defer other.Close()
+		if r := other.Next(10 * time.Second); len(r.Errors) == 0 || r.Code() != "NOT_FOUND" {
+			t.Errorf("another organization's manager: %s", r.Body)
+		}
+	})
+}
+
+// The 10 MB body limit is importUsers' alone: a 3 MB picture upload is
+// still refused by the 2 MB limit, and so is an anonymous 3 MB import.
+func TestImportUploadLimitIsImportsOnly(t *testing.T) {
+	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+		admin := env.LoginDemo(demo.AdminUsername)
+		big := bytes.Repeat([]byte("x"), 3<<20)
+		p, errs := imgUpload(t, env, admin, imgUploadPicture, imgUserID(t, admin, demo.AdminUsername), big)
+		if len(errs) == 0 && p != nil && len(p["userErrors"].([]any)) == 0 {
+			t.Errorf("a 3 MB picture upload was accepted: %v", p)
+		}
+		p, errs, status := impUpload(t, env, env.Anonymous(), big, false)
+		if status == http.StatusInternalServerError || (len(errs) == 0 && p != nil && p["userImport"] != nil) {
+			t.Errorf("an anonymous 3 MB import: status %d, %v, %v", status, errs, p)
+		}
+		// Signed in, the same 3 MB goes through (one malformed header).
+		st := impWait(t, admin, impStart(t, env, admin, append([]byte("username\n"), big...), false))
+		if st.Status != "FAILED" {
+			t.Errorf("a 3 MB file without the required columns: %+v", st)
+		}
+	})
+}

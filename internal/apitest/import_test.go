@@ -243,7 +243,8 @@ func TestImportResumesWithoutCreatingTwice(t *testing.T) {
 			rows = append(rows, impRow(fmt.Sprintf("r%03d", i)))
 		}
 		rows = append(rows, "imp.bad,bad,Imp,Bad,,CLERICAL,INACTIVE,Sunrise Downtown,,View Patients,,,")
-		id := impStart(t, env, admin, impCSV(rows...), false)
+		file := impCSV(rows...)
+		id := impStart(t, env, admin, file, false)
 		st := impWait(t, admin, id)
 		if st.Created != 250 || st.Failed != 1 {
 			t.Fatalf("import = %+v", st)
@@ -259,6 +260,10 @@ func TestImportResumesWithoutCreatingTwice(t *testing.T) {
 		}
 		imp, err := c.UserImport.Get(ctx, dbID)
 		if err != nil {
+			t.Fatal(err)
+		}
+		// The file is deleted once the import completes: store it again.
+		if _, err := env.App.Media.PutStream(ctx, imp.BlobKey, bytes.NewReader(file), "text/csv"); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.UserImport.UpdateOneID(dbID).SetRowsDone(200).SetCreated(200).SetFailed(0).

@@ -182,13 +182,17 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 
 // fail marks the import FAILED with a reason a person can act on.
 func (im *Importer) fail(ctx context.Context, imp *ent.UserImport, reason string) error {
-	return txn.WithTx(sys(ctx), im.client, func(tx *ent.Tx) error {
+	err := txn.WithTx(sys(ctx), im.client, func(tx *ent.Tx) error {
 		if err := tx.UserImport.UpdateOneID(imp.ID).SetStatus(userimport.StatusFAILED).
 			SetError(reason).SetFinishedAt(im.now()).Exec(sys(ctx)); err != nil {
 			return err
 		}
 		return im.publish(ctx, tx, imp)
 	})
+	if err == nil {
+		_ = im.store.Delete(ctx, imp.BlobKey)
+	}
+	return err
 }
 
 // publish tells userImportProgress subscribers, on commit, that imp moved.

@@ -138,7 +138,13 @@ func (im *Importer) work(ctx context.Context, id int) error {
 			}
 		}
 		if eof {
-			return ignoreStale(im.commit(ctx, r, &b, true, false))
+			if err := im.commit(ctx, r, &b, true, false); err != nil {
+				return ignoreStale(err)
+			}
+			// The file holds personal data: it goes once every row is
+			// recorded (a retried job finds the import COMPLETED first).
+			_ = im.store.Delete(ctx, imp.BlobKey)
+			return nil
 		}
 		more := time.Since(start) > cmp.Or(im.ChunkTime, DefaultChunkTime)
 		if err := im.commit(ctx, r, &b, false, more); err != nil || more {

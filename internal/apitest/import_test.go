@@ -29,6 +29,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/apitest"
 	"github.com/clinicemr/usermanager/internal/demo"
 	"github.com/clinicemr/usermanager/internal/gid"
+	"github.com/clinicemr/usermanager/internal/passwords"
 	"github.com/clinicemr/usermanager/internal/staffcsv"
 	"github.com/clinicemr/usermanager/internal/staffimport"
 )
@@ -527,6 +528,49 @@ func TestImportUploadLimitIsImportsOnly(t *testing.T) {
 		st := impWait(t, admin, impStart(t, env, admin, append([]byte("username\n"), big...), false))
 		if st.Status != "FAILED" {
 			t.Errorf("a 3 MB file without the required columns: %+v", st)
+		}
+	})
+}
+
+// Imported users have no password: they are invited (when Active, as
+// createUser does) and cannot sign in until they set one.
+func TestImportInvitesActiveUsers(t *testing.T) {
+	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+		admin := env.LoginDemo(demo.AdminUsername)
+		rows := []string{
+			"imp.inv1,imp.inv1@example.org,Inv,One,,CLERICAL,ACTIVE,Sunrise Lakeview,Sunrise Lakeview,View Patients,,,",
+			"imp.inv2,imp.inv2@example.org,Inv,Two,,CLERICAL,INACTIVE,Sunrise Lakeview,Sunrise Lakeview,View Patients,,,",
+		}
+		st := impWait(t, admin, impStart(t, env, admin, impCSV(rows...), false))
+		if st.Created != 2 {
+			t.Fatalf("import = %+v", st)
+		}
+		ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
+		active := 0
+		for _, name := range []string{"imp.inv1", "imp.inv2"} {
+			u, err := env.DB.Client.User.Query().Where(user.Username(name)).Only(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.PasswordSet || u.PasswordHash != passwords.Unusable {
+				t.Errorf("%s: password set %v, hash %q", name, u.PasswordSet, u.PasswordHash[:min(12, len(u.PasswordHash))])
+			}
+			if u.Status == user.StatusACTIVE {
+				active++
+				adjEventually(t, "the invitation of "+name, 15*time.Second, func() bool {
+					for _, m := range invMail(env, u.Email) {
+						if strings.Contains(m, "Alex Morgan invited you") {
+							return true
+						}
+					}
+					return false
+				})
+			} else if len(invMail(env, u.Email)) > 0 {
+				t.Errorf("%s is Inactive and was emailed", name)
+			}
+		}
+		if active == 0 {
+			t.Skip("no clerical license free at Sunrise Lakeview in the demo data: nobody to invite")
 		}
 	})
 }

@@ -2657,6 +2657,10 @@ enum AuditEventAction @goModel(model: "github.com/clinicemr/usermanager/ent/audi
   An invitation to set a password was emailed (createUser without a password, sendInvitation).
   """
   INVITATION_SENT
+  """
+  A staff list was uploaded for import (importUsers); each user it creates has its own USER_CREATED.
+  """
+  USERS_IMPORTED
 }
 """
 A connection to a list of items.

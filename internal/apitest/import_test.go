@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicemr/usermanager/ent/auditevent"
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/ent/userimport"
@@ -205,7 +206,24 @@ func TestImportCreatesExactlyTheGoodRows(t *testing.T) {
 				t.Errorf("good row %d has errors %v", ok, codes[ok])
 			}
 		}
-		_ = gid.Encode
+		// The upload and each created user are audited, linked by the
+		// import's ID.
+		ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
+		dbID, _ := gid.Decode(id)
+		if n, err := env.DB.Client.AuditEvent.Query().Where(auditevent.ActionEQ(auditevent.ActionUSERS_IMPORTED),
+			auditevent.TargetID(dbID)).Count(ctx); err != nil || n != 1 {
+			t.Errorf("%d USERS_IMPORTED records (%v), want 1", n, err)
+		}
+		created, err := env.DB.Client.AuditEvent.Query().Where(auditevent.ActionEQ(auditevent.ActionUSER_CREATED),
+			auditevent.HasTargetUserWith(user.UsernameHasPrefix("imp."))).All(ctx)
+		if err != nil || len(created) != 4 {
+			t.Fatalf("%d USER_CREATED records of imported users (%v), want 4", len(created), err)
+		}
+		for _, e := range created {
+			if e.After["bulkOperationId"] != id {
+				t.Errorf("USER_CREATED after = %v, want bulkOperationId %s", e.After, id)
+			}
+		}
 	})
 }
 

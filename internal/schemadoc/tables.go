@@ -114,5 +114,6 @@ var enumValues = map[string]string{
 	"AuditEventAction.SESSION_REVOKED":            "Sessions were ended (revokeSessions).",
 	"AuditEventAction.AUDIT_EXPORTED":             "The audit trail was exported (exportAuditEvents).",
 	"AuditEventAction.USERS_EXPORTED":             "Users were exported as CSV (exportUsers).",
+	"AuditEventAction.USERS_IMPORTED":             "A staff list was uploaded for import (importUsers); each user it creates has its own USER_CREATED.",
 	"AuditEventAction.INVITATION_SENT":            "An invitation to set a password was emailed (createUser without a password, sendInvitation).",
 }

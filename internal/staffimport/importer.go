@@ -23,9 +23,11 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/clinicemr/usermanager/ent"
+	"github.com/clinicemr/usermanager/ent/auditevent"
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/ent/userimport"
 	"github.com/clinicemr/usermanager/internal/apperr"
+	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/events"
 	"github.com/clinicemr/usermanager/internal/jobs"
 	"github.com/clinicemr/usermanager/internal/media"
@@ -147,6 +149,15 @@ func (im *Importer) Import(ctx context.Context, in Input) (*Payload, error) {
 			Save(ctx)
 		if err != nil {
 			return err
+		}
+		if !dry {
+			if err := audit.Record(ctx, tx.Client(), audit.Event{
+				Action: auditevent.ActionUSERS_IMPORTED, OrganizationID: &v.OrganizationID,
+				TargetType: "UserImport", TargetID: &created.ID,
+				After: map[string]any{"fileName": created.FileName, "rowsTotal": created.RowsTotal},
+			}); err != nil {
+				return err
+			}
 		}
 		return im.jobs.InsertTx(ctx, tx, Args{ImportID: created.ID}, nil)
 	})

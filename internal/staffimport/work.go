@@ -17,6 +17,8 @@ import (
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/ent/userimport"
 	"github.com/clinicemr/usermanager/internal/apperr"
+	"github.com/clinicemr/usermanager/internal/audit"
+	"github.com/clinicemr/usermanager/internal/gid"
 	"github.com/clinicemr/usermanager/internal/media"
 	"github.com/clinicemr/usermanager/internal/policy"
 	"github.com/clinicemr/usermanager/internal/staff"
@@ -333,7 +335,9 @@ func (im *Importer) importerContext(ctx context.Context, imp *ent.UserImport) (c
 	if !v.Can(viewer.PermViewUsers) {
 		return nil, "the manager who imported the file no longer holds View Users", nil
 	}
-	return viewer.NewContext(ctx, v), "", nil
+	// Every record of the users it creates carries the import's ID
+	// (after.bulkOperationId), as a bulk change's do.
+	return audit.WithBulkOperation(viewer.NewContext(ctx, v), gid.Encode(imp.ID)), "", nil
 }
 
 // clinicNames maps the organization's clinics' names, lower-cased, to IDs.

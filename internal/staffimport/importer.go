@@ -186,9 +186,18 @@ type Worker struct {
 	Importer *Importer
 }
 
-// Work works one chunk of the import.
+// Work works one chunk of the import. A chunk that fails is retried by the
+// queue from the last commit; on its last attempt the import is marked
+// FAILED, so that it does not stay RUNNING forever.
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
-	return w.Importer.work(ctx, job.Args.ImportID)
+	err := w.Importer.work(ctx, job.Args.ImportID)
+	if err != nil && job.Attempt >= job.MaxAttempts {
+		if imp, gerr := w.Importer.client.UserImport.Get(sys(ctx), job.Args.ImportID); gerr == nil {
+			_ = w.Importer.fail(context.WithoutCancel(ctx), imp,
+				"the import stopped after repeated errors; the rows done so far are kept: import the rest again")
+		}
+	}
+	return err
 }
 
 // fail marks the import FAILED with a reason a person can act on.

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/auditevent"
 	"github.com/clinicemr/usermanager/ent/clinic"
+	"github.com/clinicemr/usermanager/ent/permission"
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apperr"
@@ -101,6 +103,35 @@ type Profiles struct {
 	// resets sends the invitation of a user created without a password;
 	// NewResets sets it.
 	resets *Resets
+	// permissionIDs caches the catalog's IDs by key: the catalog only
+	// grows (syncCatalog at start), and its IDs never change.
+	permissionIDs sync.Map
+}
+
+// permissionIDsOf returns the IDs of keys (nil if one is unknown, so that
+// create looks them up and reports it).
+func (p *Profiles) permissionIDsOf(ctx context.Context, keys []string) []int {
+	ids := make([]int, 0, len(keys))
+	var missing []string
+	for _, k := range keys {
+		if id, ok := p.permissionIDs.Load(k); ok {
+			ids = append(ids, id.(int))
+		} else {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) == 0 {
+		return ids
+	}
+	found, err := p.client.Permission.Query().Where(permission.KeyIn(missing...)).All(privacy.DecisionContext(ctx, privacy.Allow))
+	if err != nil || len(found) != len(missing) {
+		return nil
+	}
+	for _, f := range found {
+		p.permissionIDs.Store(f.Key, f.ID)
+		ids = append(ids, f.ID)
+	}
+	return ids
 }
 
 // NewProfiles returns a Profiles service; sessions end through auth (R25).
@@ -222,6 +253,7 @@ func (p *Profiles) prepareCreate(ctx context.Context, in CreateUserInput) (*prep
 // create writes a profile prepareCreate checked.
 func (p *Profiles) create(ctx context.Context, in CreateUserInput, pc *preparedCreate) (*UserPayload, error) {
 	n, keys, home, warnings := pc.n, pc.keys, pc.home, pc.warnings
+	n.PermissionIDs = p.permissionIDsOf(ctx, n.Permissions)
 	inactive := in.Status != nil && *in.Status == user.StatusINACTIVE
 	var created *ent.User
 	err := txn.WithTx(ctx, p.client, func(tx *ent.Tx) error {

@@ -28,6 +28,8 @@ import (
 	"github.com/clinicemr/usermanager/ent/refreshtoken"
 	"github.com/clinicemr/usermanager/ent/session"
 	"github.com/clinicemr/usermanager/ent/user"
+	"github.com/clinicemr/usermanager/ent/userimport"
+	"github.com/clinicemr/usermanager/ent/userimporterror"
 
 	stdsql "database/sql"
 )
@@ -63,6 +65,10 @@ type Client struct {
 	Session *SessionClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
+	// UserImport is the client for interacting with the UserImport builders.
+	UserImport *UserImportClient
+	// UserImportError is the client for interacting with the UserImportError builders.
+	UserImportError *UserImportErrorClient
 }
 
 // NewClient creates a new client configured with the given options.
@@ -87,6 +93,8 @@ func (c *Client) init() {
 	c.RefreshToken = NewRefreshTokenClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.User = NewUserClient(c.config)
+	c.UserImport = NewUserImportClient(c.config)
+	c.UserImportError = NewUserImportErrorClient(c.config)
 }
 
 type (
@@ -192,6 +200,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		RefreshToken:      NewRefreshTokenClient(cfg),
 		Session:           NewSessionClient(cfg),
 		User:              NewUserClient(cfg),
+		UserImport:        NewUserImportClient(cfg),
+		UserImportError:   NewUserImportErrorClient(cfg),
 	}, nil
 }
 
@@ -224,6 +234,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		RefreshToken:      NewRefreshTokenClient(cfg),
 		Session:           NewSessionClient(cfg),
 		User:              NewUserClient(cfg),
+		UserImport:        NewUserImportClient(cfg),
+		UserImportError:   NewUserImportErrorClient(cfg),
 	}, nil
 }
 
@@ -255,7 +267,7 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.AuditEvent, c.AuditSeal, c.Clinic, c.License, c.LicenseAdjustment,
 		c.LicenseCount, c.LoginThrottle, c.Organization, c.PasswordReset, c.Permission,
-		c.RefreshToken, c.Session, c.User,
+		c.RefreshToken, c.Session, c.User, c.UserImport, c.UserImportError,
 	} {
 		n.Use(hooks...)
 	}
@@ -267,7 +279,7 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.AuditEvent, c.AuditSeal, c.Clinic, c.License, c.LicenseAdjustment,
 		c.LicenseCount, c.LoginThrottle, c.Organization, c.PasswordReset, c.Permission,
-		c.RefreshToken, c.Session, c.User,
+		c.RefreshToken, c.Session, c.User, c.UserImport, c.UserImportError,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -302,6 +314,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Session.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
+	case *UserImportMutation:
+		return c.UserImport.mutate(ctx, m)
+	case *UserImportErrorMutation:
+		return c.UserImportError.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
 	}
@@ -2465,17 +2481,365 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 	}
 }
 
+// UserImportClient is a client for the UserImport schema.
+type UserImportClient struct {
+	config
+}
+
+// NewUserImportClient returns a client for the UserImport from the given config.
+func NewUserImportClient(c config) *UserImportClient {
+	return &UserImportClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `userimport.Hooks(f(g(h())))`.
+func (c *UserImportClient) Use(hooks ...Hook) {
+	c.hooks.UserImport = append(c.hooks.UserImport, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `userimport.Intercept(f(g(h())))`.
+func (c *UserImportClient) Intercept(interceptors ...Interceptor) {
+	c.inters.UserImport = append(c.inters.UserImport, interceptors...)
+}
+
+// Create returns a builder for creating a UserImport entity.
+func (c *UserImportClient) Create() *UserImportCreate {
+	mutation := newUserImportMutation(c.config, OpCreate)
+	return &UserImportCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of UserImport entities.
+func (c *UserImportClient) CreateBulk(builders ...*UserImportCreate) *UserImportCreateBulk {
+	return &UserImportCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *UserImportClient) MapCreateBulk(slice any, setFunc func(*UserImportCreate, int)) *UserImportCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &UserImportCreateBulk{err: fmt.Errorf("calling to UserImportClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*UserImportCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &UserImportCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for UserImport.
+func (c *UserImportClient) Update() *UserImportUpdate {
+	mutation := newUserImportMutation(c.config, OpUpdate)
+	return &UserImportUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *UserImportClient) UpdateOne(_m *UserImport) *UserImportUpdateOne {
+	mutation := newUserImportMutation(c.config, OpUpdateOne, withUserImport(_m))
+	return &UserImportUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *UserImportClient) UpdateOneID(id int) *UserImportUpdateOne {
+	mutation := newUserImportMutation(c.config, OpUpdateOne, withUserImportID(id))
+	return &UserImportUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for UserImport.
+func (c *UserImportClient) Delete() *UserImportDelete {
+	mutation := newUserImportMutation(c.config, OpDelete)
+	return &UserImportDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *UserImportClient) DeleteOne(_m *UserImport) *UserImportDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *UserImportClient) DeleteOneID(id int) *UserImportDeleteOne {
+	builder := c.Delete().Where(userimport.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &UserImportDeleteOne{builder}
+}
+
+// Query returns a query builder for UserImport.
+func (c *UserImportClient) Query() *UserImportQuery {
+	return &UserImportQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeUserImport},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a UserImport entity by its id.
+func (c *UserImportClient) Get(ctx context.Context, id int) (*UserImport, error) {
+	return c.Query().Where(userimport.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *UserImportClient) GetX(ctx context.Context, id int) *UserImport {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a UserImport.
+func (c *UserImportClient) QueryOrganization(_m *UserImport) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(userimport.Table, userimport.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, userimport.OrganizationTable, userimport.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRequestedBy queries the requested_by edge of a UserImport.
+func (c *UserImportClient) QueryRequestedBy(_m *UserImport) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(userimport.Table, userimport.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, userimport.RequestedByTable, userimport.RequestedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRowErrors queries the row_errors edge of a UserImport.
+func (c *UserImportClient) QueryRowErrors(_m *UserImport) *UserImportErrorQuery {
+	query := (&UserImportErrorClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(userimport.Table, userimport.FieldID, id),
+			sqlgraph.To(userimporterror.Table, userimporterror.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, userimport.RowErrorsTable, userimport.RowErrorsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *UserImportClient) Hooks() []Hook {
+	hooks := c.hooks.UserImport
+	return append(hooks[:len(hooks):len(hooks)], userimport.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *UserImportClient) Interceptors() []Interceptor {
+	return c.inters.UserImport
+}
+
+func (c *UserImportClient) mutate(ctx context.Context, m *UserImportMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&UserImportCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&UserImportUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&UserImportUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&UserImportDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown UserImport mutation op: %q", m.Op())
+	}
+}
+
+// UserImportErrorClient is a client for the UserImportError schema.
+type UserImportErrorClient struct {
+	config
+}
+
+// NewUserImportErrorClient returns a client for the UserImportError from the given config.
+func NewUserImportErrorClient(c config) *UserImportErrorClient {
+	return &UserImportErrorClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `userimporterror.Hooks(f(g(h())))`.
+func (c *UserImportErrorClient) Use(hooks ...Hook) {
+	c.hooks.UserImportError = append(c.hooks.UserImportError, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `userimporterror.Intercept(f(g(h())))`.
+func (c *UserImportErrorClient) Intercept(interceptors ...Interceptor) {
+	c.inters.UserImportError = append(c.inters.UserImportError, interceptors...)
+}
+
+// Create returns a builder for creating a UserImportError entity.
+func (c *UserImportErrorClient) Create() *UserImportErrorCreate {
+	mutation := newUserImportErrorMutation(c.config, OpCreate)
+	return &UserImportErrorCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of UserImportError entities.
+func (c *UserImportErrorClient) CreateBulk(builders ...*UserImportErrorCreate) *UserImportErrorCreateBulk {
+	return &UserImportErrorCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *UserImportErrorClient) MapCreateBulk(slice any, setFunc func(*UserImportErrorCreate, int)) *UserImportErrorCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &UserImportErrorCreateBulk{err: fmt.Errorf("calling to UserImportErrorClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*UserImportErrorCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &UserImportErrorCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for UserImportError.
+func (c *UserImportErrorClient) Update() *UserImportErrorUpdate {
+	mutation := newUserImportErrorMutation(c.config, OpUpdate)
+	return &UserImportErrorUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *UserImportErrorClient) UpdateOne(_m *UserImportError) *UserImportErrorUpdateOne {
+	mutation := newUserImportErrorMutation(c.config, OpUpdateOne, withUserImportError(_m))
+	return &UserImportErrorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *UserImportErrorClient) UpdateOneID(id int) *UserImportErrorUpdateOne {
+	mutation := newUserImportErrorMutation(c.config, OpUpdateOne, withUserImportErrorID(id))
+	return &UserImportErrorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for UserImportError.
+func (c *UserImportErrorClient) Delete() *UserImportErrorDelete {
+	mutation := newUserImportErrorMutation(c.config, OpDelete)
+	return &UserImportErrorDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *UserImportErrorClient) DeleteOne(_m *UserImportError) *UserImportErrorDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *UserImportErrorClient) DeleteOneID(id int) *UserImportErrorDeleteOne {
+	builder := c.Delete().Where(userimporterror.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &UserImportErrorDeleteOne{builder}
+}
+
+// Query returns a query builder for UserImportError.
+func (c *UserImportErrorClient) Query() *UserImportErrorQuery {
+	return &UserImportErrorQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeUserImportError},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a UserImportError entity by its id.
+func (c *UserImportErrorClient) Get(ctx context.Context, id int) (*UserImportError, error) {
+	return c.Query().Where(userimporterror.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *UserImportErrorClient) GetX(ctx context.Context, id int) *UserImportError {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a UserImportError.
+func (c *UserImportErrorClient) QueryOrganization(_m *UserImportError) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(userimporterror.Table, userimporterror.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, userimporterror.OrganizationTable, userimporterror.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryUserImport queries the user_import edge of a UserImportError.
+func (c *UserImportErrorClient) QueryUserImport(_m *UserImportError) *UserImportQuery {
+	query := (&UserImportClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(userimporterror.Table, userimporterror.FieldID, id),
+			sqlgraph.To(userimport.Table, userimport.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, userimporterror.UserImportTable, userimporterror.UserImportColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *UserImportErrorClient) Hooks() []Hook {
+	hooks := c.hooks.UserImportError
+	return append(hooks[:len(hooks):len(hooks)], userimporterror.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *UserImportErrorClient) Interceptors() []Interceptor {
+	return c.inters.UserImportError
+}
+
+func (c *UserImportErrorClient) mutate(ctx context.Context, m *UserImportErrorMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&UserImportErrorCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&UserImportErrorUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&UserImportErrorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&UserImportErrorDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown UserImportError mutation op: %q", m.Op())
+	}
+}
+
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
 		AuditEvent, AuditSeal, Clinic, License, LicenseAdjustment, LicenseCount,
 		LoginThrottle, Organization, PasswordReset, Permission, RefreshToken, Session,
-		User []ent.Hook
+		User, UserImport, UserImportError []ent.Hook
 	}
 	inters struct {
 		AuditEvent, AuditSeal, Clinic, License, LicenseAdjustment, LicenseCount,
 		LoginThrottle, Organization, PasswordReset, Permission, RefreshToken, Session,
-		User []ent.Interceptor
+		User, UserImport, UserImportError []ent.Interceptor
 	}
 )
 

@@ -118,3 +118,21 @@ func (_m *User) Detach() *User {
 	}
 	return _m
 }
+
+// Detach returns the UserImport ready for use after its transaction ends:
+// unwrapped when it was read or written in a transaction, as it is otherwise.
+func (_m *UserImport) Detach() *UserImport {
+	if _, ok := _m.config.driver.(*txDriver); ok {
+		return _m.Unwrap()
+	}
+	return _m
+}
+
+// Detach returns the UserImportError ready for use after its transaction ends:
+// unwrapped when it was read or written in a transaction, as it is otherwise.
+func (_m *UserImportError) Detach() *UserImportError {
+	if _, ok := _m.config.driver.(*txDriver); ok {
+		return _m.Unwrap()
+	}
+	return _m
+}

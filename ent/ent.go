@@ -25,6 +25,8 @@ import (
 	"github.com/clinicemr/usermanager/ent/refreshtoken"
 	"github.com/clinicemr/usermanager/ent/session"
 	"github.com/clinicemr/usermanager/ent/user"
+	"github.com/clinicemr/usermanager/ent/userimport"
+	"github.com/clinicemr/usermanager/ent/userimporterror"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -98,6 +100,8 @@ func checkColumn(t, c string) error {
 			refreshtoken.Table:      refreshtoken.ValidColumn,
 			session.Table:           session.ValidColumn,
 			user.Table:              user.ValidColumn,
+			userimport.Table:        userimport.ValidColumn,
+			userimporterror.Table:   userimporterror.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

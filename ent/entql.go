@@ -17,6 +17,8 @@ import (
 	"github.com/clinicemr/usermanager/ent/refreshtoken"
 	"github.com/clinicemr/usermanager/ent/session"
 	"github.com/clinicemr/usermanager/ent/user"
+	"github.com/clinicemr/usermanager/ent/userimport"
+	"github.com/clinicemr/usermanager/ent/userimporterror"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -26,7 +28,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 13)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 15)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   auditevent.Table,
@@ -299,6 +301,53 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldPictureKey:        {Type: field.TypeString, Column: user.FieldPictureKey},
 			user.FieldSignatureKey:      {Type: field.TypeString, Column: user.FieldSignatureKey},
 			user.FieldPasswordChangedAt: {Type: field.TypeTime, Column: user.FieldPasswordChangedAt},
+		},
+	}
+	graph.Nodes[13] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   userimport.Table,
+			Columns: userimport.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: userimport.FieldID,
+			},
+		},
+		Type: "UserImport",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			userimport.FieldCreatedAt:       {Type: field.TypeTime, Column: userimport.FieldCreatedAt},
+			userimport.FieldUpdatedAt:       {Type: field.TypeTime, Column: userimport.FieldUpdatedAt},
+			userimport.FieldOrganizationID:  {Type: field.TypeInt, Column: userimport.FieldOrganizationID},
+			userimport.FieldDryRun:          {Type: field.TypeBool, Column: userimport.FieldDryRun},
+			userimport.FieldStatus:          {Type: field.TypeEnum, Column: userimport.FieldStatus},
+			userimport.FieldFileName:        {Type: field.TypeString, Column: userimport.FieldFileName},
+			userimport.FieldBlobKey:         {Type: field.TypeString, Column: userimport.FieldBlobKey},
+			userimport.FieldRowsTotal:       {Type: field.TypeInt, Column: userimport.FieldRowsTotal},
+			userimport.FieldRowsDone:        {Type: field.TypeInt, Column: userimport.FieldRowsDone},
+			userimport.FieldCreated:         {Type: field.TypeInt, Column: userimport.FieldCreated},
+			userimport.FieldFailed:          {Type: field.TypeInt, Column: userimport.FieldFailed},
+			userimport.FieldError:           {Type: field.TypeString, Column: userimport.FieldError},
+			userimport.FieldRequestedByID:   {Type: field.TypeInt, Column: userimport.FieldRequestedByID},
+			userimport.FieldCurrentClinicID: {Type: field.TypeInt, Column: userimport.FieldCurrentClinicID},
+			userimport.FieldFinishedAt:      {Type: field.TypeTime, Column: userimport.FieldFinishedAt},
+		},
+	}
+	graph.Nodes[14] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   userimporterror.Table,
+			Columns: userimporterror.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: userimporterror.FieldID,
+			},
+		},
+		Type: "UserImportError",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			userimporterror.FieldOrganizationID: {Type: field.TypeInt, Column: userimporterror.FieldOrganizationID},
+			userimporterror.FieldUserImportID:   {Type: field.TypeInt, Column: userimporterror.FieldUserImportID},
+			userimporterror.FieldRow:            {Type: field.TypeInt, Column: userimporterror.FieldRow},
+			userimporterror.FieldColumn:         {Type: field.TypeString, Column: userimporterror.FieldColumn},
+			userimporterror.FieldCode:           {Type: field.TypeString, Column: userimporterror.FieldCode},
+			userimporterror.FieldMessage:        {Type: field.TypeString, Column: userimporterror.FieldMessage},
 		},
 	}
 	graph.MustAddE(
@@ -612,6 +661,66 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"User",
 		"Session",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   userimport.OrganizationTable,
+			Columns: []string{userimport.OrganizationColumn},
+			Bidi:    false,
+		},
+		"UserImport",
+		"Organization",
+	)
+	graph.MustAddE(
+		"requested_by",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   userimport.RequestedByTable,
+			Columns: []string{userimport.RequestedByColumn},
+			Bidi:    false,
+		},
+		"UserImport",
+		"User",
+	)
+	graph.MustAddE(
+		"row_errors",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   userimport.RowErrorsTable,
+			Columns: []string{userimport.RowErrorsColumn},
+			Bidi:    false,
+		},
+		"UserImport",
+		"UserImportError",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   userimporterror.OrganizationTable,
+			Columns: []string{userimporterror.OrganizationColumn},
+			Bidi:    false,
+		},
+		"UserImportError",
+		"Organization",
+	)
+	graph.MustAddE(
+		"user_import",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   userimporterror.UserImportTable,
+			Columns: []string{userimporterror.UserImportColumn},
+			Bidi:    false,
+		},
+		"UserImportError",
+		"UserImport",
 	)
 	return graph
 }()
@@ -2025,6 +2134,261 @@ func (f *UserFilter) WhereHasSessions() {
 // WhereHasSessionsWith applies a predicate to check if query has an edge sessions with a given conditions (other predicates).
 func (f *UserFilter) WhereHasSessionsWith(preds ...predicate.Session) {
 	f.Where(entql.HasEdgeWith("sessions", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *UserImportQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the UserImportQuery builder.
+func (_q *UserImportQuery) Filter() *UserImportFilter {
+	return &UserImportFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *UserImportMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the UserImportMutation builder.
+func (m *UserImportMutation) Filter() *UserImportFilter {
+	return &UserImportFilter{config: m.config, predicateAdder: m}
+}
+
+// UserImportFilter provides a generic filtering capability at runtime for UserImportQuery.
+type UserImportFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *UserImportFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *UserImportFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(userimport.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *UserImportFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(userimport.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *UserImportFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(userimport.FieldUpdatedAt))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *UserImportFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(userimport.FieldOrganizationID))
+}
+
+// WhereDryRun applies the entql bool predicate on the dry_run field.
+func (f *UserImportFilter) WhereDryRun(p entql.BoolP) {
+	f.Where(p.Field(userimport.FieldDryRun))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *UserImportFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(userimport.FieldStatus))
+}
+
+// WhereFileName applies the entql string predicate on the file_name field.
+func (f *UserImportFilter) WhereFileName(p entql.StringP) {
+	f.Where(p.Field(userimport.FieldFileName))
+}
+
+// WhereBlobKey applies the entql string predicate on the blob_key field.
+func (f *UserImportFilter) WhereBlobKey(p entql.StringP) {
+	f.Where(p.Field(userimport.FieldBlobKey))
+}
+
+// WhereRowsTotal applies the entql int predicate on the rows_total field.
+func (f *UserImportFilter) WhereRowsTotal(p entql.IntP) {
+	f.Where(p.Field(userimport.FieldRowsTotal))
+}
+
+// WhereRowsDone applies the entql int predicate on the rows_done field.
+func (f *UserImportFilter) WhereRowsDone(p entql.IntP) {
+	f.Where(p.Field(userimport.FieldRowsDone))
+}
+
+// WhereCreated applies the entql int predicate on the created field.
+func (f *UserImportFilter) WhereCreated(p entql.IntP) {
+	f.Where(p.Field(userimport.FieldCreated))
+}
+
+// WhereFailed applies the entql int predicate on the failed field.
+func (f *UserImportFilter) WhereFailed(p entql.IntP) {
+	f.Where(p.Field(userimport.FieldFailed))
+}
+
+// WhereError applies the entql string predicate on the error field.
+func (f *UserImportFilter) WhereError(p entql.StringP) {
+	f.Where(p.Field(userimport.FieldError))
+}
+
+// WhereRequestedByID applies the entql int predicate on the requested_by_id field.
+func (f *UserImportFilter) WhereRequestedByID(p entql.IntP) {
+	f.Where(p.Field(userimport.FieldRequestedByID))
+}
+
+// WhereCurrentClinicID applies the entql int predicate on the current_clinic_id field.
+func (f *UserImportFilter) WhereCurrentClinicID(p entql.IntP) {
+	f.Where(p.Field(userimport.FieldCurrentClinicID))
+}
+
+// WhereFinishedAt applies the entql time.Time predicate on the finished_at field.
+func (f *UserImportFilter) WhereFinishedAt(p entql.TimeP) {
+	f.Where(p.Field(userimport.FieldFinishedAt))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *UserImportFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *UserImportFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasRequestedBy applies a predicate to check if query has an edge requested_by.
+func (f *UserImportFilter) WhereHasRequestedBy() {
+	f.Where(entql.HasEdge("requested_by"))
+}
+
+// WhereHasRequestedByWith applies a predicate to check if query has an edge requested_by with a given conditions (other predicates).
+func (f *UserImportFilter) WhereHasRequestedByWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("requested_by", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasRowErrors applies a predicate to check if query has an edge row_errors.
+func (f *UserImportFilter) WhereHasRowErrors() {
+	f.Where(entql.HasEdge("row_errors"))
+}
+
+// WhereHasRowErrorsWith applies a predicate to check if query has an edge row_errors with a given conditions (other predicates).
+func (f *UserImportFilter) WhereHasRowErrorsWith(preds ...predicate.UserImportError) {
+	f.Where(entql.HasEdgeWith("row_errors", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *UserImportErrorQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the UserImportErrorQuery builder.
+func (_q *UserImportErrorQuery) Filter() *UserImportErrorFilter {
+	return &UserImportErrorFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *UserImportErrorMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the UserImportErrorMutation builder.
+func (m *UserImportErrorMutation) Filter() *UserImportErrorFilter {
+	return &UserImportErrorFilter{config: m.config, predicateAdder: m}
+}
+
+// UserImportErrorFilter provides a generic filtering capability at runtime for UserImportErrorQuery.
+type UserImportErrorFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *UserImportErrorFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *UserImportErrorFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(userimporterror.FieldID))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *UserImportErrorFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(userimporterror.FieldOrganizationID))
+}
+
+// WhereUserImportID applies the entql int predicate on the user_import_id field.
+func (f *UserImportErrorFilter) WhereUserImportID(p entql.IntP) {
+	f.Where(p.Field(userimporterror.FieldUserImportID))
+}
+
+// WhereRow applies the entql int predicate on the row field.
+func (f *UserImportErrorFilter) WhereRow(p entql.IntP) {
+	f.Where(p.Field(userimporterror.FieldRow))
+}
+
+// WhereColumn applies the entql string predicate on the column field.
+func (f *UserImportErrorFilter) WhereColumn(p entql.StringP) {
+	f.Where(p.Field(userimporterror.FieldColumn))
+}
+
+// WhereCode applies the entql string predicate on the code field.
+func (f *UserImportErrorFilter) WhereCode(p entql.StringP) {
+	f.Where(p.Field(userimporterror.FieldCode))
+}
+
+// WhereMessage applies the entql string predicate on the message field.
+func (f *UserImportErrorFilter) WhereMessage(p entql.StringP) {
+	f.Where(p.Field(userimporterror.FieldMessage))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *UserImportErrorFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *UserImportErrorFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasUserImport applies a predicate to check if query has an edge user_import.
+func (f *UserImportErrorFilter) WhereHasUserImport() {
+	f.Where(entql.HasEdge("user_import"))
+}
+
+// WhereHasUserImportWith applies a predicate to check if query has an edge user_import with a given conditions (other predicates).
+func (f *UserImportErrorFilter) WhereHasUserImportWith(preds ...predicate.UserImport) {
+	f.Where(entql.HasEdgeWith("user_import", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}

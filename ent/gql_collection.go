@@ -17,6 +17,8 @@ import (
 	"github.com/clinicemr/usermanager/ent/organization"
 	"github.com/clinicemr/usermanager/ent/permission"
 	"github.com/clinicemr/usermanager/ent/user"
+	"github.com/clinicemr/usermanager/ent/userimport"
+	"github.com/clinicemr/usermanager/ent/userimporterror"
 )
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
@@ -1223,6 +1225,370 @@ func newUserPaginateArgs(rv map[string]any) *userPaginateArgs {
 				args.opts = append(args.opts, WithUserOrder(v))
 			}
 		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *UserImportQuery) CollectFields(ctx context.Context, satisfies ...string) (*UserImportQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *UserImportQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(userimport.Columns))
+		selectedFields = []string{userimport.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "organization":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&OrganizationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, organizationImplementors)...); err != nil {
+				return err
+			}
+			_q.withOrganization = query
+			if _, ok := fieldSeen[userimport.FieldOrganizationID]; !ok {
+				selectedFields = append(selectedFields, userimport.FieldOrganizationID)
+				fieldSeen[userimport.FieldOrganizationID] = struct{}{}
+			}
+
+		case "requestedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withRequestedBy = query
+			if _, ok := fieldSeen[userimport.FieldRequestedByID]; !ok {
+				selectedFields = append(selectedFields, userimport.FieldRequestedByID)
+				fieldSeen[userimport.FieldRequestedByID] = struct{}{}
+			}
+
+		case "rowErrors":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserImportErrorClient{config: _q.config}).Query()
+			)
+			args := newUserImportErrorPaginateArgs(fieldArgs(ctx, nil, path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newUserImportErrorPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*UserImport) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID int `sql:"user_import_id"`
+							Count  int `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(userimport.RowErrorsColumn), ids...))
+						})
+						if err := query.GroupBy(userimport.RowErrorsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[int]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[2] == nil {
+								nodes[i].Edges.totalCount[2] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[2][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*UserImport) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.RowErrors)
+							if nodes[i].Edges.totalCount[2] == nil {
+								nodes[i].Edges.totalCount[2] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[2][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, userimporterrorImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(userimport.RowErrorsColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedRowErrors(alias, func(wq *UserImportErrorQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[userimport.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, userimport.FieldCreatedAt)
+				fieldSeen[userimport.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[userimport.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, userimport.FieldUpdatedAt)
+				fieldSeen[userimport.FieldUpdatedAt] = struct{}{}
+			}
+		case "dryRun":
+			if _, ok := fieldSeen[userimport.FieldDryRun]; !ok {
+				selectedFields = append(selectedFields, userimport.FieldDryRun)
+				fieldSeen[userimport.FieldDryRun] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[userimport.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, userimport.FieldStatus)
+				fieldSeen[userimport.FieldStatus] = struct{}{}
+			}
+		case "fileName":
+			if _, ok := fieldSeen[userimport.FieldFileName]; !ok {
+				selectedFields = append(selectedFields, userimport.FieldFileName)
+				fieldSeen[userimport.FieldFileName] = struct{}{}
+			}
+		case "rowsTotal":
+			if _, ok := fieldSeen[userimport.FieldRowsTotal]; !ok {
+				selectedFields = append(selectedFields, userimport.FieldRowsTotal)
+				fieldSeen[userimport.FieldRowsTotal] = struct{}{}
+			}
+		case "rowsDone":
+			if _, ok := fieldSeen[userimport.FieldRowsDone]; !ok {
+				selectedFields = append(selectedFields, userimport.FieldRowsDone)
+				fieldSeen[userimport.FieldRowsDone] = struct{}{}
+			}
+		case "created":
+			if _, ok := fieldSeen[userimport.FieldCreated]; !ok {
+				selectedFields = append(selectedFields, userimport.FieldCreated)
+				fieldSeen[userimport.FieldCreated] = struct{}{}
+			}
+		case "failed":
+			if _, ok := fieldSeen[userimport.FieldFailed]; !ok {
+				selectedFields = append(selectedFields, userimport.FieldFailed)
+				fieldSeen[userimport.FieldFailed] = struct{}{}
+			}
+		case "error":
+			if _, ok := fieldSeen[userimport.FieldError]; !ok {
+				selectedFields = append(selectedFields, userimport.FieldError)
+				fieldSeen[userimport.FieldError] = struct{}{}
+			}
+		case "finishedAt":
+			if _, ok := fieldSeen[userimport.FieldFinishedAt]; !ok {
+				selectedFields = append(selectedFields, userimport.FieldFinishedAt)
+				fieldSeen[userimport.FieldFinishedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type userimportPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []UserImportPaginateOption
+}
+
+func newUserImportPaginateArgs(rv map[string]any) *userimportPaginateArgs {
+	args := &userimportPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &UserImportOrder{Field: &UserImportOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithUserImportOrder(order))
+			}
+		case *UserImportOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithUserImportOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *UserImportErrorQuery) CollectFields(ctx context.Context, satisfies ...string) (*UserImportErrorQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *UserImportErrorQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(userimporterror.Columns))
+		selectedFields = []string{userimporterror.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "organization":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&OrganizationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, organizationImplementors)...); err != nil {
+				return err
+			}
+			_q.withOrganization = query
+			if _, ok := fieldSeen[userimporterror.FieldOrganizationID]; !ok {
+				selectedFields = append(selectedFields, userimporterror.FieldOrganizationID)
+				fieldSeen[userimporterror.FieldOrganizationID] = struct{}{}
+			}
+
+		case "userImport":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserImportClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userimportImplementors)...); err != nil {
+				return err
+			}
+			_q.withUserImport = query
+			if _, ok := fieldSeen[userimporterror.FieldUserImportID]; !ok {
+				selectedFields = append(selectedFields, userimporterror.FieldUserImportID)
+				fieldSeen[userimporterror.FieldUserImportID] = struct{}{}
+			}
+		case "row":
+			if _, ok := fieldSeen[userimporterror.FieldRow]; !ok {
+				selectedFields = append(selectedFields, userimporterror.FieldRow)
+				fieldSeen[userimporterror.FieldRow] = struct{}{}
+			}
+		case "column":
+			if _, ok := fieldSeen[userimporterror.FieldColumn]; !ok {
+				selectedFields = append(selectedFields, userimporterror.FieldColumn)
+				fieldSeen[userimporterror.FieldColumn] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[userimporterror.FieldCode]; !ok {
+				selectedFields = append(selectedFields, userimporterror.FieldCode)
+				fieldSeen[userimporterror.FieldCode] = struct{}{}
+			}
+		case "message":
+			if _, ok := fieldSeen[userimporterror.FieldMessage]; !ok {
+				selectedFields = append(selectedFields, userimporterror.FieldMessage)
+				fieldSeen[userimporterror.FieldMessage] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type userimporterrorPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []UserImportErrorPaginateOption
+}
+
+func newUserImportErrorPaginateArgs(rv map[string]any) *userimporterrorPaginateArgs {
+	args := &userimporterrorPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
 	}
 	return args
 }

@@ -167,3 +167,53 @@ func (_m *User) License(ctx context.Context) (*License, error) {
 	}
 	return result, MaskNotFound(err)
 }
+
+func (_m *UserImport) Organization(ctx context.Context) (*Organization, error) {
+	result, err := _m.Edges.OrganizationOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryOrganization().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *UserImport) RequestedBy(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.RequestedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryRequestedBy().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *UserImport) RowErrors(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int,
+) (*UserImportErrorConnection, error) {
+	opts := []UserImportErrorPaginateOption{}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[2][alias]
+	if nodes, err := _m.NamedRowErrors(alias); err == nil || hasTotalCount {
+		pager, err := newUserImportErrorPager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &UserImportErrorConnection{Edges: []*UserImportErrorEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryRowErrors().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *UserImportError) Organization(ctx context.Context) (*Organization, error) {
+	result, err := _m.Edges.OrganizationOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryOrganization().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *UserImportError) UserImport(ctx context.Context) (*UserImport, error) {
+	result, err := _m.Edges.UserImportOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryUserImport().Only(ctx)
+	}
+	return result, err
+}

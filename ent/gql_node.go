@@ -17,6 +17,8 @@ import (
 	"github.com/clinicemr/usermanager/ent/organization"
 	"github.com/clinicemr/usermanager/ent/permission"
 	"github.com/clinicemr/usermanager/ent/user"
+	"github.com/clinicemr/usermanager/ent/userimport"
+	"github.com/clinicemr/usermanager/ent/userimporterror"
 	"github.com/hashicorp/go-multierror"
 )
 
@@ -59,6 +61,16 @@ var userImplementors = []string{"User", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*User) IsNode() {}
+
+var userimportImplementors = []string{"UserImport", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*UserImport) IsNode() {}
+
+var userimporterrorImplementors = []string{"UserImportError", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*UserImportError) IsNode() {}
 
 var errNodeInvalidID = &NotFoundError{"node"}
 
@@ -196,6 +208,24 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(user.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, userImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case userimport.Table:
+		query := c.UserImport.Query().
+			Where(userimport.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, userimportImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case userimporterror.Table:
+		query := c.UserImportError.Query().
+			Where(userimporterror.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, userimporterrorImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -373,6 +403,38 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.User.Query().
 			Where(user.IDIn(ids...))
 		query, err := query.CollectFields(ctx, userImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case userimport.Table:
+		query := c.UserImport.Query().
+			Where(userimport.IDIn(ids...))
+		query, err := query.CollectFields(ctx, userimportImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case userimporterror.Table:
+		query := c.UserImportError.Query().
+			Where(userimporterror.IDIn(ids...))
+		query, err := query.CollectFields(ctx, userimporterrorImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -21,6 +21,8 @@ import (
 	"github.com/clinicemr/usermanager/ent/organization"
 	"github.com/clinicemr/usermanager/ent/permission"
 	"github.com/clinicemr/usermanager/ent/user"
+	"github.com/clinicemr/usermanager/ent/userimport"
+	"github.com/clinicemr/usermanager/ent/userimporterror"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
@@ -2387,6 +2389,551 @@ func (_m *User) ToEdge(order *UserOrder) *UserEdge {
 		order = DefaultUserOrder
 	}
 	return &UserEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// UserImportEdge is the edge representation of UserImport.
+type UserImportEdge struct {
+	Node   *UserImport `json:"node"`
+	Cursor Cursor      `json:"cursor"`
+}
+
+// UserImportConnection is the connection containing edges to UserImport.
+type UserImportConnection struct {
+	Edges      []*UserImportEdge `json:"edges"`
+	PageInfo   PageInfo          `json:"pageInfo"`
+	TotalCount int               `json:"totalCount"`
+}
+
+func (c *UserImportConnection) build(nodes []*UserImport, pager *userimportPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *UserImport
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *UserImport {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *UserImport {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*UserImportEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &UserImportEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// UserImportPaginateOption enables pagination customization.
+type UserImportPaginateOption func(*userimportPager) error
+
+// WithUserImportOrder configures pagination ordering.
+func WithUserImportOrder(order *UserImportOrder) UserImportPaginateOption {
+	if order == nil {
+		order = DefaultUserImportOrder
+	}
+	o := *order
+	return func(pager *userimportPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultUserImportOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithUserImportFilter configures pagination filter.
+func WithUserImportFilter(filter func(*UserImportQuery) (*UserImportQuery, error)) UserImportPaginateOption {
+	return func(pager *userimportPager) error {
+		if filter == nil {
+			return errors.New("UserImportQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type userimportPager struct {
+	reverse bool
+	order   *UserImportOrder
+	filter  func(*UserImportQuery) (*UserImportQuery, error)
+}
+
+func newUserImportPager(opts []UserImportPaginateOption, reverse bool) (*userimportPager, error) {
+	pager := &userimportPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultUserImportOrder
+	}
+	return pager, nil
+}
+
+func (p *userimportPager) applyFilter(query *UserImportQuery) (*UserImportQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *userimportPager) toCursor(_m *UserImport) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *userimportPager) applyCursors(query *UserImportQuery, after, before *Cursor) (*UserImportQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultUserImportOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *userimportPager) applyOrder(query *UserImportQuery) *UserImportQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultUserImportOrder.Field {
+		query = query.Order(DefaultUserImportOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *userimportPager) orderExpr(query *UserImportQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultUserImportOrder.Field {
+			b.Comma().Ident(DefaultUserImportOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to UserImport.
+func (_m *UserImportQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...UserImportPaginateOption,
+) (*UserImportConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newUserImportPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &UserImportConnection{Edges: []*UserImportEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// UserImportOrderFieldCreatedAt orders UserImport by created_at.
+	UserImportOrderFieldCreatedAt = &UserImportOrderField{
+		Value: func(_m *UserImport) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: userimport.FieldCreatedAt,
+		toTerm: userimport.ByCreatedAt,
+		toCursor: func(_m *UserImport) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f UserImportOrderField) String() string {
+	var str string
+	switch f.column {
+	case UserImportOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f UserImportOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *UserImportOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("UserImportOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *UserImportOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid UserImportOrderField", str)
+	}
+	return nil
+}
+
+// UserImportOrderField defines the ordering field of UserImport.
+type UserImportOrderField struct {
+	// Value extracts the ordering value from the given UserImport.
+	Value    func(*UserImport) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) userimport.OrderOption
+	toCursor func(*UserImport) Cursor
+}
+
+// UserImportOrder defines the ordering of UserImport.
+type UserImportOrder struct {
+	Direction OrderDirection        `json:"direction"`
+	Field     *UserImportOrderField `json:"field"`
+}
+
+// DefaultUserImportOrder is the default ordering of UserImport.
+var DefaultUserImportOrder = &UserImportOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &UserImportOrderField{
+		Value: func(_m *UserImport) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: userimport.FieldID,
+		toTerm: userimport.ByID,
+		toCursor: func(_m *UserImport) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts UserImport into UserImportEdge.
+func (_m *UserImport) ToEdge(order *UserImportOrder) *UserImportEdge {
+	if order == nil {
+		order = DefaultUserImportOrder
+	}
+	return &UserImportEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// UserImportErrorEdge is the edge representation of UserImportError.
+type UserImportErrorEdge struct {
+	Node   *UserImportError `json:"node"`
+	Cursor Cursor           `json:"cursor"`
+}
+
+// UserImportErrorConnection is the connection containing edges to UserImportError.
+type UserImportErrorConnection struct {
+	Edges      []*UserImportErrorEdge `json:"edges"`
+	PageInfo   PageInfo               `json:"pageInfo"`
+	TotalCount int                    `json:"totalCount"`
+}
+
+func (c *UserImportErrorConnection) build(nodes []*UserImportError, pager *userimporterrorPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *UserImportError
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *UserImportError {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *UserImportError {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*UserImportErrorEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &UserImportErrorEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// UserImportErrorPaginateOption enables pagination customization.
+type UserImportErrorPaginateOption func(*userimporterrorPager) error
+
+// WithUserImportErrorOrder configures pagination ordering.
+func WithUserImportErrorOrder(order *UserImportErrorOrder) UserImportErrorPaginateOption {
+	if order == nil {
+		order = DefaultUserImportErrorOrder
+	}
+	o := *order
+	return func(pager *userimporterrorPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultUserImportErrorOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithUserImportErrorFilter configures pagination filter.
+func WithUserImportErrorFilter(filter func(*UserImportErrorQuery) (*UserImportErrorQuery, error)) UserImportErrorPaginateOption {
+	return func(pager *userimporterrorPager) error {
+		if filter == nil {
+			return errors.New("UserImportErrorQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type userimporterrorPager struct {
+	reverse bool
+	order   *UserImportErrorOrder
+	filter  func(*UserImportErrorQuery) (*UserImportErrorQuery, error)
+}
+
+func newUserImportErrorPager(opts []UserImportErrorPaginateOption, reverse bool) (*userimporterrorPager, error) {
+	pager := &userimporterrorPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultUserImportErrorOrder
+	}
+	return pager, nil
+}
+
+func (p *userimporterrorPager) applyFilter(query *UserImportErrorQuery) (*UserImportErrorQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *userimporterrorPager) toCursor(_m *UserImportError) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *userimporterrorPager) applyCursors(query *UserImportErrorQuery, after, before *Cursor) (*UserImportErrorQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultUserImportErrorOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *userimporterrorPager) applyOrder(query *UserImportErrorQuery) *UserImportErrorQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultUserImportErrorOrder.Field {
+		query = query.Order(DefaultUserImportErrorOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *userimporterrorPager) orderExpr(query *UserImportErrorQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultUserImportErrorOrder.Field {
+			b.Comma().Ident(DefaultUserImportErrorOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to UserImportError.
+func (_m *UserImportErrorQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...UserImportErrorPaginateOption,
+) (*UserImportErrorConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newUserImportErrorPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &UserImportErrorConnection{Edges: []*UserImportErrorEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// UserImportErrorOrderField defines the ordering field of UserImportError.
+type UserImportErrorOrderField struct {
+	// Value extracts the ordering value from the given UserImportError.
+	Value    func(*UserImportError) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) userimporterror.OrderOption
+	toCursor func(*UserImportError) Cursor
+}
+
+// UserImportErrorOrder defines the ordering of UserImportError.
+type UserImportErrorOrder struct {
+	Direction OrderDirection             `json:"direction"`
+	Field     *UserImportErrorOrderField `json:"field"`
+}
+
+// DefaultUserImportErrorOrder is the default ordering of UserImportError.
+var DefaultUserImportErrorOrder = &UserImportErrorOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &UserImportErrorOrderField{
+		Value: func(_m *UserImportError) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: userimporterror.FieldID,
+		toTerm: userimporterror.ByID,
+		toCursor: func(_m *UserImportError) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts UserImportError into UserImportErrorEdge.
+func (_m *UserImportError) ToEdge(order *UserImportErrorOrder) *UserImportErrorEdge {
+	if order == nil {
+		order = DefaultUserImportErrorOrder
+	}
+	return &UserImportErrorEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -25,6 +25,8 @@ import (
 	"github.com/clinicemr/usermanager/ent/refreshtoken"
 	"github.com/clinicemr/usermanager/ent/session"
 	"github.com/clinicemr/usermanager/ent/user"
+	"github.com/clinicemr/usermanager/ent/userimport"
+	"github.com/clinicemr/usermanager/ent/userimporterror"
 	"github.com/clinicemr/usermanager/internal/staff"
 )
 
@@ -50,6 +52,8 @@ const (
 	TypeRefreshToken      = "RefreshToken"
 	TypeSession           = "Session"
 	TypeUser              = "User"
+	TypeUserImport        = "UserImport"
+	TypeUserImportError   = "UserImportError"
 )
 
 // AuditEventMutation represents an operation that mutates the AuditEvent nodes in the graph.
@@ -11789,4 +11793,2232 @@ func (m *UserMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown User edge %s", name)
+}
+
+// UserImportMutation represents an operation that mutates the UserImport nodes in the graph.
+type UserImportMutation struct {
+	config
+	op                   Op
+	typ                  string
+	id                   *int
+	created_at           *time.Time
+	updated_at           *time.Time
+	dry_run              *bool
+	status               *userimport.Status
+	file_name            *string
+	blob_key             *string
+	rows_total           *int
+	addrows_total        *int
+	rows_done            *int
+	addrows_done         *int
+	created              *int
+	addcreated           *int
+	failed               *int
+	addfailed            *int
+	error                *string
+	current_clinic_id    *int
+	addcurrent_clinic_id *int
+	finished_at          *time.Time
+	clearedFields        map[string]struct{}
+	organization         *int
+	clearedorganization  bool
+	requested_by         *int
+	clearedrequested_by  bool
+	row_errors           map[int]struct{}
+	removedrow_errors    map[int]struct{}
+	clearedrow_errors    bool
+	done                 bool
+	oldValue             func(context.Context) (*UserImport, error)
+	predicates           []predicate.UserImport
+}
+
+var _ ent.Mutation = (*UserImportMutation)(nil)
+
+// userimportOption allows management of the mutation configuration using functional options.
+type userimportOption func(*UserImportMutation)
+
+// newUserImportMutation creates new mutation for the UserImport entity.
+func newUserImportMutation(c config, op Op, opts ...userimportOption) *UserImportMutation {
+	m := &UserImportMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeUserImport,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withUserImportID sets the ID field of the mutation.
+func withUserImportID(id int) userimportOption {
+	return func(m *UserImportMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *UserImport
+		)
+		m.oldValue = func(ctx context.Context) (*UserImport, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().UserImport.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withUserImport sets the old UserImport of the mutation.
+func withUserImport(node *UserImport) userimportOption {
+	return func(m *UserImportMutation) {
+		m.oldValue = func(context.Context) (*UserImport, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m UserImportMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m UserImportMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *UserImportMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *UserImportMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().UserImport.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *UserImportMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *UserImportMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the UserImport entity.
+// If the UserImport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *UserImportMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *UserImportMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *UserImportMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the UserImport entity.
+// If the UserImport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *UserImportMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *UserImportMutation) SetOrganizationID(i int) {
+	m.organization = &i
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *UserImportMutation) OrganizationID() (r int, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the UserImport entity.
+// If the UserImport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportMutation) OldOrganizationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *UserImportMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetDryRun sets the "dry_run" field.
+func (m *UserImportMutation) SetDryRun(b bool) {
+	m.dry_run = &b
+}
+
+// DryRun returns the value of the "dry_run" field in the mutation.
+func (m *UserImportMutation) DryRun() (r bool, exists bool) {
+	v := m.dry_run
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDryRun returns the old "dry_run" field's value of the UserImport entity.
+// If the UserImport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportMutation) OldDryRun(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDryRun is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDryRun requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDryRun: %w", err)
+	}
+	return oldValue.DryRun, nil
+}
+
+// ResetDryRun resets all changes to the "dry_run" field.
+func (m *UserImportMutation) ResetDryRun() {
+	m.dry_run = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *UserImportMutation) SetStatus(u userimport.Status) {
+	m.status = &u
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *UserImportMutation) Status() (r userimport.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the UserImport entity.
+// If the UserImport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportMutation) OldStatus(ctx context.Context) (v userimport.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *UserImportMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetFileName sets the "file_name" field.
+func (m *UserImportMutation) SetFileName(s string) {
+	m.file_name = &s
+}
+
+// FileName returns the value of the "file_name" field in the mutation.
+func (m *UserImportMutation) FileName() (r string, exists bool) {
+	v := m.file_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFileName returns the old "file_name" field's value of the UserImport entity.
+// If the UserImport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportMutation) OldFileName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFileName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFileName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFileName: %w", err)
+	}
+	return oldValue.FileName, nil
+}
+
+// ResetFileName resets all changes to the "file_name" field.
+func (m *UserImportMutation) ResetFileName() {
+	m.file_name = nil
+}
+
+// SetBlobKey sets the "blob_key" field.
+func (m *UserImportMutation) SetBlobKey(s string) {
+	m.blob_key = &s
+}
+
+// BlobKey returns the value of the "blob_key" field in the mutation.
+func (m *UserImportMutation) BlobKey() (r string, exists bool) {
+	v := m.blob_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBlobKey returns the old "blob_key" field's value of the UserImport entity.
+// If the UserImport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportMutation) OldBlobKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBlobKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBlobKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBlobKey: %w", err)
+	}
+	return oldValue.BlobKey, nil
+}
+
+// ResetBlobKey resets all changes to the "blob_key" field.
+func (m *UserImportMutation) ResetBlobKey() {
+	m.blob_key = nil
+}
+
+// SetRowsTotal sets the "rows_total" field.
+func (m *UserImportMutation) SetRowsTotal(i int) {
+	m.rows_total = &i
+	m.addrows_total = nil
+}
+
+// RowsTotal returns the value of the "rows_total" field in the mutation.
+func (m *UserImportMutation) RowsTotal() (r int, exists bool) {
+	v := m.rows_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRowsTotal returns the old "rows_total" field's value of the UserImport entity.
+// If the UserImport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportMutation) OldRowsTotal(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRowsTotal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRowsTotal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRowsTotal: %w", err)
+	}
+	return oldValue.RowsTotal, nil
+}
+
+// AddRowsTotal adds i to the "rows_total" field.
+func (m *UserImportMutation) AddRowsTotal(i int) {
+	if m.addrows_total != nil {
+		*m.addrows_total += i
+	} else {
+		m.addrows_total = &i
+	}
+}
+
+// AddedRowsTotal returns the value that was added to the "rows_total" field in this mutation.
+func (m *UserImportMutation) AddedRowsTotal() (r int, exists bool) {
+	v := m.addrows_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRowsTotal resets all changes to the "rows_total" field.
+func (m *UserImportMutation) ResetRowsTotal() {
+	m.rows_total = nil
+	m.addrows_total = nil
+}
+
+// SetRowsDone sets the "rows_done" field.
+func (m *UserImportMutation) SetRowsDone(i int) {
+	m.rows_done = &i
+	m.addrows_done = nil
+}
+
+// RowsDone returns the value of the "rows_done" field in the mutation.
+func (m *UserImportMutation) RowsDone() (r int, exists bool) {
+	v := m.rows_done
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRowsDone returns the old "rows_done" field's value of the UserImport entity.
+// If the UserImport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportMutation) OldRowsDone(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRowsDone is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRowsDone requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRowsDone: %w", err)
+	}
+	return oldValue.RowsDone, nil
+}
+
+// AddRowsDone adds i to the "rows_done" field.
+func (m *UserImportMutation) AddRowsDone(i int) {
+	if m.addrows_done != nil {
+		*m.addrows_done += i
+	} else {
+		m.addrows_done = &i
+	}
+}
+
+// AddedRowsDone returns the value that was added to the "rows_done" field in this mutation.
+func (m *UserImportMutation) AddedRowsDone() (r int, exists bool) {
+	v := m.addrows_done
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRowsDone resets all changes to the "rows_done" field.
+func (m *UserImportMutation) ResetRowsDone() {
+	m.rows_done = nil
+	m.addrows_done = nil
+}
+
+// SetCreated sets the "created" field.
+func (m *UserImportMutation) SetCreated(i int) {
+	m.created = &i
+	m.addcreated = nil
+}
+
+// Created returns the value of the "created" field in the mutation.
+func (m *UserImportMutation) Created() (r int, exists bool) {
+	v := m.created
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreated returns the old "created" field's value of the UserImport entity.
+// If the UserImport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportMutation) OldCreated(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreated is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreated requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreated: %w", err)
+	}
+	return oldValue.Created, nil
+}
+
+// AddCreated adds i to the "created" field.
+func (m *UserImportMutation) AddCreated(i int) {
+	if m.addcreated != nil {
+		*m.addcreated += i
+	} else {
+		m.addcreated = &i
+	}
+}
+
+// AddedCreated returns the value that was added to the "created" field in this mutation.
+func (m *UserImportMutation) AddedCreated() (r int, exists bool) {
+	v := m.addcreated
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCreated resets all changes to the "created" field.
+func (m *UserImportMutation) ResetCreated() {
+	m.created = nil
+	m.addcreated = nil
+}
+
+// SetFailed sets the "failed" field.
+func (m *UserImportMutation) SetFailed(i int) {
+	m.failed = &i
+	m.addfailed = nil
+}
+
+// Failed returns the value of the "failed" field in the mutation.
+func (m *UserImportMutation) Failed() (r int, exists bool) {
+	v := m.failed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFailed returns the old "failed" field's value of the UserImport entity.
+// If the UserImport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportMutation) OldFailed(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFailed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFailed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFailed: %w", err)
+	}
+	return oldValue.Failed, nil
+}
+
+// AddFailed adds i to the "failed" field.
+func (m *UserImportMutation) AddFailed(i int) {
+	if m.addfailed != nil {
+		*m.addfailed += i
+	} else {
+		m.addfailed = &i
+	}
+}
+
+// AddedFailed returns the value that was added to the "failed" field in this mutation.
+func (m *UserImportMutation) AddedFailed() (r int, exists bool) {
+	v := m.addfailed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFailed resets all changes to the "failed" field.
+func (m *UserImportMutation) ResetFailed() {
+	m.failed = nil
+	m.addfailed = nil
+}
+
+// SetError sets the "error" field.
+func (m *UserImportMutation) SetError(s string) {
+	m.error = &s
+}
+
+// Error returns the value of the "error" field in the mutation.
+func (m *UserImportMutation) Error() (r string, exists bool) {
+	v := m.error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldError returns the old "error" field's value of the UserImport entity.
+// If the UserImport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportMutation) OldError(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldError: %w", err)
+	}
+	return oldValue.Error, nil
+}
+
+// ClearError clears the value of the "error" field.
+func (m *UserImportMutation) ClearError() {
+	m.error = nil
+	m.clearedFields[userimport.FieldError] = struct{}{}
+}
+
+// ErrorCleared returns if the "error" field was cleared in this mutation.
+func (m *UserImportMutation) ErrorCleared() bool {
+	_, ok := m.clearedFields[userimport.FieldError]
+	return ok
+}
+
+// ResetError resets all changes to the "error" field.
+func (m *UserImportMutation) ResetError() {
+	m.error = nil
+	delete(m.clearedFields, userimport.FieldError)
+}
+
+// SetRequestedByID sets the "requested_by_id" field.
+func (m *UserImportMutation) SetRequestedByID(i int) {
+	m.requested_by = &i
+}
+
+// RequestedByID returns the value of the "requested_by_id" field in the mutation.
+func (m *UserImportMutation) RequestedByID() (r int, exists bool) {
+	v := m.requested_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequestedByID returns the old "requested_by_id" field's value of the UserImport entity.
+// If the UserImport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportMutation) OldRequestedByID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequestedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequestedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequestedByID: %w", err)
+	}
+	return oldValue.RequestedByID, nil
+}
+
+// ResetRequestedByID resets all changes to the "requested_by_id" field.
+func (m *UserImportMutation) ResetRequestedByID() {
+	m.requested_by = nil
+}
+
+// SetCurrentClinicID sets the "current_clinic_id" field.
+func (m *UserImportMutation) SetCurrentClinicID(i int) {
+	m.current_clinic_id = &i
+	m.addcurrent_clinic_id = nil
+}
+
+// CurrentClinicID returns the value of the "current_clinic_id" field in the mutation.
+func (m *UserImportMutation) CurrentClinicID() (r int, exists bool) {
+	v := m.current_clinic_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrentClinicID returns the old "current_clinic_id" field's value of the UserImport entity.
+// If the UserImport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportMutation) OldCurrentClinicID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrentClinicID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrentClinicID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrentClinicID: %w", err)
+	}
+	return oldValue.CurrentClinicID, nil
+}
+
+// AddCurrentClinicID adds i to the "current_clinic_id" field.
+func (m *UserImportMutation) AddCurrentClinicID(i int) {
+	if m.addcurrent_clinic_id != nil {
+		*m.addcurrent_clinic_id += i
+	} else {
+		m.addcurrent_clinic_id = &i
+	}
+}
+
+// AddedCurrentClinicID returns the value that was added to the "current_clinic_id" field in this mutation.
+func (m *UserImportMutation) AddedCurrentClinicID() (r int, exists bool) {
+	v := m.addcurrent_clinic_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCurrentClinicID clears the value of the "current_clinic_id" field.
+func (m *UserImportMutation) ClearCurrentClinicID() {
+	m.current_clinic_id = nil
+	m.addcurrent_clinic_id = nil
+	m.clearedFields[userimport.FieldCurrentClinicID] = struct{}{}
+}
+
+// CurrentClinicIDCleared returns if the "current_clinic_id" field was cleared in this mutation.
+func (m *UserImportMutation) CurrentClinicIDCleared() bool {
+	_, ok := m.clearedFields[userimport.FieldCurrentClinicID]
+	return ok
+}
+
+// ResetCurrentClinicID resets all changes to the "current_clinic_id" field.
+func (m *UserImportMutation) ResetCurrentClinicID() {
+	m.current_clinic_id = nil
+	m.addcurrent_clinic_id = nil
+	delete(m.clearedFields, userimport.FieldCurrentClinicID)
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (m *UserImportMutation) SetFinishedAt(t time.Time) {
+	m.finished_at = &t
+}
+
+// FinishedAt returns the value of the "finished_at" field in the mutation.
+func (m *UserImportMutation) FinishedAt() (r time.Time, exists bool) {
+	v := m.finished_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFinishedAt returns the old "finished_at" field's value of the UserImport entity.
+// If the UserImport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportMutation) OldFinishedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFinishedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFinishedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFinishedAt: %w", err)
+	}
+	return oldValue.FinishedAt, nil
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (m *UserImportMutation) ClearFinishedAt() {
+	m.finished_at = nil
+	m.clearedFields[userimport.FieldFinishedAt] = struct{}{}
+}
+
+// FinishedAtCleared returns if the "finished_at" field was cleared in this mutation.
+func (m *UserImportMutation) FinishedAtCleared() bool {
+	_, ok := m.clearedFields[userimport.FieldFinishedAt]
+	return ok
+}
+
+// ResetFinishedAt resets all changes to the "finished_at" field.
+func (m *UserImportMutation) ResetFinishedAt() {
+	m.finished_at = nil
+	delete(m.clearedFields, userimport.FieldFinishedAt)
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *UserImportMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[userimport.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *UserImportMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *UserImportMutation) OrganizationIDs() (ids []int) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *UserImportMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// ClearRequestedBy clears the "requested_by" edge to the User entity.
+func (m *UserImportMutation) ClearRequestedBy() {
+	m.clearedrequested_by = true
+	m.clearedFields[userimport.FieldRequestedByID] = struct{}{}
+}
+
+// RequestedByCleared reports if the "requested_by" edge to the User entity was cleared.
+func (m *UserImportMutation) RequestedByCleared() bool {
+	return m.clearedrequested_by
+}
+
+// RequestedByIDs returns the "requested_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RequestedByID instead. It exists only for internal usage by the builders.
+func (m *UserImportMutation) RequestedByIDs() (ids []int) {
+	if id := m.requested_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRequestedBy resets all changes to the "requested_by" edge.
+func (m *UserImportMutation) ResetRequestedBy() {
+	m.requested_by = nil
+	m.clearedrequested_by = false
+}
+
+// AddRowErrorIDs adds the "row_errors" edge to the UserImportError entity by ids.
+func (m *UserImportMutation) AddRowErrorIDs(ids ...int) {
+	if m.row_errors == nil {
+		m.row_errors = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.row_errors[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRowErrors clears the "row_errors" edge to the UserImportError entity.
+func (m *UserImportMutation) ClearRowErrors() {
+	m.clearedrow_errors = true
+}
+
+// RowErrorsCleared reports if the "row_errors" edge to the UserImportError entity was cleared.
+func (m *UserImportMutation) RowErrorsCleared() bool {
+	return m.clearedrow_errors
+}
+
+// RemoveRowErrorIDs removes the "row_errors" edge to the UserImportError entity by IDs.
+func (m *UserImportMutation) RemoveRowErrorIDs(ids ...int) {
+	if m.removedrow_errors == nil {
+		m.removedrow_errors = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.row_errors, ids[i])
+		m.removedrow_errors[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRowErrors returns the removed IDs of the "row_errors" edge to the UserImportError entity.
+func (m *UserImportMutation) RemovedRowErrorsIDs() (ids []int) {
+	for id := range m.removedrow_errors {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RowErrorsIDs returns the "row_errors" edge IDs in the mutation.
+func (m *UserImportMutation) RowErrorsIDs() (ids []int) {
+	for id := range m.row_errors {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRowErrors resets all changes to the "row_errors" edge.
+func (m *UserImportMutation) ResetRowErrors() {
+	m.row_errors = nil
+	m.clearedrow_errors = false
+	m.removedrow_errors = nil
+}
+
+// Where appends a list predicates to the UserImportMutation builder.
+func (m *UserImportMutation) Where(ps ...predicate.UserImport) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the UserImportMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *UserImportMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.UserImport, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *UserImportMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *UserImportMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (UserImport).
+func (m *UserImportMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *UserImportMutation) Fields() []string {
+	fields := make([]string, 0, 15)
+	if m.created_at != nil {
+		fields = append(fields, userimport.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, userimport.FieldUpdatedAt)
+	}
+	if m.organization != nil {
+		fields = append(fields, userimport.FieldOrganizationID)
+	}
+	if m.dry_run != nil {
+		fields = append(fields, userimport.FieldDryRun)
+	}
+	if m.status != nil {
+		fields = append(fields, userimport.FieldStatus)
+	}
+	if m.file_name != nil {
+		fields = append(fields, userimport.FieldFileName)
+	}
+	if m.blob_key != nil {
+		fields = append(fields, userimport.FieldBlobKey)
+	}
+	if m.rows_total != nil {
+		fields = append(fields, userimport.FieldRowsTotal)
+	}
+	if m.rows_done != nil {
+		fields = append(fields, userimport.FieldRowsDone)
+	}
+	if m.created != nil {
+		fields = append(fields, userimport.FieldCreated)
+	}
+	if m.failed != nil {
+		fields = append(fields, userimport.FieldFailed)
+	}
+	if m.error != nil {
+		fields = append(fields, userimport.FieldError)
+	}
+	if m.requested_by != nil {
+		fields = append(fields, userimport.FieldRequestedByID)
+	}
+	if m.current_clinic_id != nil {
+		fields = append(fields, userimport.FieldCurrentClinicID)
+	}
+	if m.finished_at != nil {
+		fields = append(fields, userimport.FieldFinishedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *UserImportMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case userimport.FieldCreatedAt:
+		return m.CreatedAt()
+	case userimport.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case userimport.FieldOrganizationID:
+		return m.OrganizationID()
+	case userimport.FieldDryRun:
+		return m.DryRun()
+	case userimport.FieldStatus:
+		return m.Status()
+	case userimport.FieldFileName:
+		return m.FileName()
+	case userimport.FieldBlobKey:
+		return m.BlobKey()
+	case userimport.FieldRowsTotal:
+		return m.RowsTotal()
+	case userimport.FieldRowsDone:
+		return m.RowsDone()
+	case userimport.FieldCreated:
+		return m.Created()
+	case userimport.FieldFailed:
+		return m.Failed()
+	case userimport.FieldError:
+		return m.Error()
+	case userimport.FieldRequestedByID:
+		return m.RequestedByID()
+	case userimport.FieldCurrentClinicID:
+		return m.CurrentClinicID()
+	case userimport.FieldFinishedAt:
+		return m.FinishedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *UserImportMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case userimport.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case userimport.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case userimport.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case userimport.FieldDryRun:
+		return m.OldDryRun(ctx)
+	case userimport.FieldStatus:
+		return m.OldStatus(ctx)
+	case userimport.FieldFileName:
+		return m.OldFileName(ctx)
+	case userimport.FieldBlobKey:
+		return m.OldBlobKey(ctx)
+	case userimport.FieldRowsTotal:
+		return m.OldRowsTotal(ctx)
+	case userimport.FieldRowsDone:
+		return m.OldRowsDone(ctx)
+	case userimport.FieldCreated:
+		return m.OldCreated(ctx)
+	case userimport.FieldFailed:
+		return m.OldFailed(ctx)
+	case userimport.FieldError:
+		return m.OldError(ctx)
+	case userimport.FieldRequestedByID:
+		return m.OldRequestedByID(ctx)
+	case userimport.FieldCurrentClinicID:
+		return m.OldCurrentClinicID(ctx)
+	case userimport.FieldFinishedAt:
+		return m.OldFinishedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown UserImport field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *UserImportMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case userimport.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case userimport.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case userimport.FieldOrganizationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case userimport.FieldDryRun:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDryRun(v)
+		return nil
+	case userimport.FieldStatus:
+		v, ok := value.(userimport.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case userimport.FieldFileName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFileName(v)
+		return nil
+	case userimport.FieldBlobKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBlobKey(v)
+		return nil
+	case userimport.FieldRowsTotal:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRowsTotal(v)
+		return nil
+	case userimport.FieldRowsDone:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRowsDone(v)
+		return nil
+	case userimport.FieldCreated:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreated(v)
+		return nil
+	case userimport.FieldFailed:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFailed(v)
+		return nil
+	case userimport.FieldError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetError(v)
+		return nil
+	case userimport.FieldRequestedByID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequestedByID(v)
+		return nil
+	case userimport.FieldCurrentClinicID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrentClinicID(v)
+		return nil
+	case userimport.FieldFinishedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFinishedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown UserImport field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *UserImportMutation) AddedFields() []string {
+	var fields []string
+	if m.addrows_total != nil {
+		fields = append(fields, userimport.FieldRowsTotal)
+	}
+	if m.addrows_done != nil {
+		fields = append(fields, userimport.FieldRowsDone)
+	}
+	if m.addcreated != nil {
+		fields = append(fields, userimport.FieldCreated)
+	}
+	if m.addfailed != nil {
+		fields = append(fields, userimport.FieldFailed)
+	}
+	if m.addcurrent_clinic_id != nil {
+		fields = append(fields, userimport.FieldCurrentClinicID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *UserImportMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case userimport.FieldRowsTotal:
+		return m.AddedRowsTotal()
+	case userimport.FieldRowsDone:
+		return m.AddedRowsDone()
+	case userimport.FieldCreated:
+		return m.AddedCreated()
+	case userimport.FieldFailed:
+		return m.AddedFailed()
+	case userimport.FieldCurrentClinicID:
+		return m.AddedCurrentClinicID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *UserImportMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case userimport.FieldRowsTotal:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRowsTotal(v)
+		return nil
+	case userimport.FieldRowsDone:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRowsDone(v)
+		return nil
+	case userimport.FieldCreated:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCreated(v)
+		return nil
+	case userimport.FieldFailed:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFailed(v)
+		return nil
+	case userimport.FieldCurrentClinicID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCurrentClinicID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown UserImport numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *UserImportMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(userimport.FieldError) {
+		fields = append(fields, userimport.FieldError)
+	}
+	if m.FieldCleared(userimport.FieldCurrentClinicID) {
+		fields = append(fields, userimport.FieldCurrentClinicID)
+	}
+	if m.FieldCleared(userimport.FieldFinishedAt) {
+		fields = append(fields, userimport.FieldFinishedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *UserImportMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *UserImportMutation) ClearField(name string) error {
+	switch name {
+	case userimport.FieldError:
+		m.ClearError()
+		return nil
+	case userimport.FieldCurrentClinicID:
+		m.ClearCurrentClinicID()
+		return nil
+	case userimport.FieldFinishedAt:
+		m.ClearFinishedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown UserImport nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *UserImportMutation) ResetField(name string) error {
+	switch name {
+	case userimport.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case userimport.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case userimport.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case userimport.FieldDryRun:
+		m.ResetDryRun()
+		return nil
+	case userimport.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case userimport.FieldFileName:
+		m.ResetFileName()
+		return nil
+	case userimport.FieldBlobKey:
+		m.ResetBlobKey()
+		return nil
+	case userimport.FieldRowsTotal:
+		m.ResetRowsTotal()
+		return nil
+	case userimport.FieldRowsDone:
+		m.ResetRowsDone()
+		return nil
+	case userimport.FieldCreated:
+		m.ResetCreated()
+		return nil
+	case userimport.FieldFailed:
+		m.ResetFailed()
+		return nil
+	case userimport.FieldError:
+		m.ResetError()
+		return nil
+	case userimport.FieldRequestedByID:
+		m.ResetRequestedByID()
+		return nil
+	case userimport.FieldCurrentClinicID:
+		m.ResetCurrentClinicID()
+		return nil
+	case userimport.FieldFinishedAt:
+		m.ResetFinishedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown UserImport field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *UserImportMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.organization != nil {
+		edges = append(edges, userimport.EdgeOrganization)
+	}
+	if m.requested_by != nil {
+		edges = append(edges, userimport.EdgeRequestedBy)
+	}
+	if m.row_errors != nil {
+		edges = append(edges, userimport.EdgeRowErrors)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *UserImportMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case userimport.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	case userimport.EdgeRequestedBy:
+		if id := m.requested_by; id != nil {
+			return []ent.Value{*id}
+		}
+	case userimport.EdgeRowErrors:
+		ids := make([]ent.Value, 0, len(m.row_errors))
+		for id := range m.row_errors {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *UserImportMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.removedrow_errors != nil {
+		edges = append(edges, userimport.EdgeRowErrors)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *UserImportMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case userimport.EdgeRowErrors:
+		ids := make([]ent.Value, 0, len(m.removedrow_errors))
+		for id := range m.removedrow_errors {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *UserImportMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedorganization {
+		edges = append(edges, userimport.EdgeOrganization)
+	}
+	if m.clearedrequested_by {
+		edges = append(edges, userimport.EdgeRequestedBy)
+	}
+	if m.clearedrow_errors {
+		edges = append(edges, userimport.EdgeRowErrors)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *UserImportMutation) EdgeCleared(name string) bool {
+	switch name {
+	case userimport.EdgeOrganization:
+		return m.clearedorganization
+	case userimport.EdgeRequestedBy:
+		return m.clearedrequested_by
+	case userimport.EdgeRowErrors:
+		return m.clearedrow_errors
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *UserImportMutation) ClearEdge(name string) error {
+	switch name {
+	case userimport.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	case userimport.EdgeRequestedBy:
+		m.ClearRequestedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown UserImport unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *UserImportMutation) ResetEdge(name string) error {
+	switch name {
+	case userimport.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	case userimport.EdgeRequestedBy:
+		m.ResetRequestedBy()
+		return nil
+	case userimport.EdgeRowErrors:
+		m.ResetRowErrors()
+		return nil
+	}
+	return fmt.Errorf("unknown UserImport edge %s", name)
+}
+
+// UserImportErrorMutation represents an operation that mutates the UserImportError nodes in the graph.
+type UserImportErrorMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *int
+	row                 *int
+	addrow              *int
+	column              *string
+	code                *string
+	message             *string
+	clearedFields       map[string]struct{}
+	organization        *int
+	clearedorganization bool
+	user_import         *int
+	cleareduser_import  bool
+	done                bool
+	oldValue            func(context.Context) (*UserImportError, error)
+	predicates          []predicate.UserImportError
+}
+
+var _ ent.Mutation = (*UserImportErrorMutation)(nil)
+
+// userimporterrorOption allows management of the mutation configuration using functional options.
+type userimporterrorOption func(*UserImportErrorMutation)
+
+// newUserImportErrorMutation creates new mutation for the UserImportError entity.
+func newUserImportErrorMutation(c config, op Op, opts ...userimporterrorOption) *UserImportErrorMutation {
+	m := &UserImportErrorMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeUserImportError,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withUserImportErrorID sets the ID field of the mutation.
+func withUserImportErrorID(id int) userimporterrorOption {
+	return func(m *UserImportErrorMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *UserImportError
+		)
+		m.oldValue = func(ctx context.Context) (*UserImportError, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().UserImportError.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withUserImportError sets the old UserImportError of the mutation.
+func withUserImportError(node *UserImportError) userimporterrorOption {
+	return func(m *UserImportErrorMutation) {
+		m.oldValue = func(context.Context) (*UserImportError, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m UserImportErrorMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m UserImportErrorMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *UserImportErrorMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *UserImportErrorMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().UserImportError.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *UserImportErrorMutation) SetOrganizationID(i int) {
+	m.organization = &i
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *UserImportErrorMutation) OrganizationID() (r int, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the UserImportError entity.
+// If the UserImportError object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportErrorMutation) OldOrganizationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *UserImportErrorMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetUserImportID sets the "user_import_id" field.
+func (m *UserImportErrorMutation) SetUserImportID(i int) {
+	m.user_import = &i
+}
+
+// UserImportID returns the value of the "user_import_id" field in the mutation.
+func (m *UserImportErrorMutation) UserImportID() (r int, exists bool) {
+	v := m.user_import
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserImportID returns the old "user_import_id" field's value of the UserImportError entity.
+// If the UserImportError object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportErrorMutation) OldUserImportID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserImportID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserImportID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserImportID: %w", err)
+	}
+	return oldValue.UserImportID, nil
+}
+
+// ResetUserImportID resets all changes to the "user_import_id" field.
+func (m *UserImportErrorMutation) ResetUserImportID() {
+	m.user_import = nil
+}
+
+// SetRow sets the "row" field.
+func (m *UserImportErrorMutation) SetRow(i int) {
+	m.row = &i
+	m.addrow = nil
+}
+
+// Row returns the value of the "row" field in the mutation.
+func (m *UserImportErrorMutation) Row() (r int, exists bool) {
+	v := m.row
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRow returns the old "row" field's value of the UserImportError entity.
+// If the UserImportError object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportErrorMutation) OldRow(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRow is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRow requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRow: %w", err)
+	}
+	return oldValue.Row, nil
+}
+
+// AddRow adds i to the "row" field.
+func (m *UserImportErrorMutation) AddRow(i int) {
+	if m.addrow != nil {
+		*m.addrow += i
+	} else {
+		m.addrow = &i
+	}
+}
+
+// AddedRow returns the value that was added to the "row" field in this mutation.
+func (m *UserImportErrorMutation) AddedRow() (r int, exists bool) {
+	v := m.addrow
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRow resets all changes to the "row" field.
+func (m *UserImportErrorMutation) ResetRow() {
+	m.row = nil
+	m.addrow = nil
+}
+
+// SetColumn sets the "column" field.
+func (m *UserImportErrorMutation) SetColumn(s string) {
+	m.column = &s
+}
+
+// Column returns the value of the "column" field in the mutation.
+func (m *UserImportErrorMutation) Column() (r string, exists bool) {
+	v := m.column
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldColumn returns the old "column" field's value of the UserImportError entity.
+// If the UserImportError object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportErrorMutation) OldColumn(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldColumn is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldColumn requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldColumn: %w", err)
+	}
+	return oldValue.Column, nil
+}
+
+// ResetColumn resets all changes to the "column" field.
+func (m *UserImportErrorMutation) ResetColumn() {
+	m.column = nil
+}
+
+// SetCode sets the "code" field.
+func (m *UserImportErrorMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *UserImportErrorMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the UserImportError entity.
+// If the UserImportError object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportErrorMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *UserImportErrorMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetMessage sets the "message" field.
+func (m *UserImportErrorMutation) SetMessage(s string) {
+	m.message = &s
+}
+
+// Message returns the value of the "message" field in the mutation.
+func (m *UserImportErrorMutation) Message() (r string, exists bool) {
+	v := m.message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMessage returns the old "message" field's value of the UserImportError entity.
+// If the UserImportError object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserImportErrorMutation) OldMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMessage: %w", err)
+	}
+	return oldValue.Message, nil
+}
+
+// ResetMessage resets all changes to the "message" field.
+func (m *UserImportErrorMutation) ResetMessage() {
+	m.message = nil
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *UserImportErrorMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[userimporterror.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *UserImportErrorMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *UserImportErrorMutation) OrganizationIDs() (ids []int) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *UserImportErrorMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// ClearUserImport clears the "user_import" edge to the UserImport entity.
+func (m *UserImportErrorMutation) ClearUserImport() {
+	m.cleareduser_import = true
+	m.clearedFields[userimporterror.FieldUserImportID] = struct{}{}
+}
+
+// UserImportCleared reports if the "user_import" edge to the UserImport entity was cleared.
+func (m *UserImportErrorMutation) UserImportCleared() bool {
+	return m.cleareduser_import
+}
+
+// UserImportIDs returns the "user_import" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UserImportID instead. It exists only for internal usage by the builders.
+func (m *UserImportErrorMutation) UserImportIDs() (ids []int) {
+	if id := m.user_import; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUserImport resets all changes to the "user_import" edge.
+func (m *UserImportErrorMutation) ResetUserImport() {
+	m.user_import = nil
+	m.cleareduser_import = false
+}
+
+// Where appends a list predicates to the UserImportErrorMutation builder.
+func (m *UserImportErrorMutation) Where(ps ...predicate.UserImportError) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the UserImportErrorMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *UserImportErrorMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.UserImportError, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *UserImportErrorMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *UserImportErrorMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (UserImportError).
+func (m *UserImportErrorMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *UserImportErrorMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.organization != nil {
+		fields = append(fields, userimporterror.FieldOrganizationID)
+	}
+	if m.user_import != nil {
+		fields = append(fields, userimporterror.FieldUserImportID)
+	}
+	if m.row != nil {
+		fields = append(fields, userimporterror.FieldRow)
+	}
+	if m.column != nil {
+		fields = append(fields, userimporterror.FieldColumn)
+	}
+	if m.code != nil {
+		fields = append(fields, userimporterror.FieldCode)
+	}
+	if m.message != nil {
+		fields = append(fields, userimporterror.FieldMessage)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *UserImportErrorMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case userimporterror.FieldOrganizationID:
+		return m.OrganizationID()
+	case userimporterror.FieldUserImportID:
+		return m.UserImportID()
+	case userimporterror.FieldRow:
+		return m.Row()
+	case userimporterror.FieldColumn:
+		return m.Column()
+	case userimporterror.FieldCode:
+		return m.Code()
+	case userimporterror.FieldMessage:
+		return m.Message()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *UserImportErrorMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case userimporterror.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case userimporterror.FieldUserImportID:
+		return m.OldUserImportID(ctx)
+	case userimporterror.FieldRow:
+		return m.OldRow(ctx)
+	case userimporterror.FieldColumn:
+		return m.OldColumn(ctx)
+	case userimporterror.FieldCode:
+		return m.OldCode(ctx)
+	case userimporterror.FieldMessage:
+		return m.OldMessage(ctx)
+	}
+	return nil, fmt.Errorf("unknown UserImportError field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *UserImportErrorMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case userimporterror.FieldOrganizationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case userimporterror.FieldUserImportID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserImportID(v)
+		return nil
+	case userimporterror.FieldRow:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRow(v)
+		return nil
+	case userimporterror.FieldColumn:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetColumn(v)
+		return nil
+	case userimporterror.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case userimporterror.FieldMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMessage(v)
+		return nil
+	}
+	return fmt.Errorf("unknown UserImportError field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *UserImportErrorMutation) AddedFields() []string {
+	var fields []string
+	if m.addrow != nil {
+		fields = append(fields, userimporterror.FieldRow)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *UserImportErrorMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case userimporterror.FieldRow:
+		return m.AddedRow()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *UserImportErrorMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case userimporterror.FieldRow:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRow(v)
+		return nil
+	}
+	return fmt.Errorf("unknown UserImportError numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *UserImportErrorMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *UserImportErrorMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *UserImportErrorMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown UserImportError nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *UserImportErrorMutation) ResetField(name string) error {
+	switch name {
+	case userimporterror.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case userimporterror.FieldUserImportID:
+		m.ResetUserImportID()
+		return nil
+	case userimporterror.FieldRow:
+		m.ResetRow()
+		return nil
+	case userimporterror.FieldColumn:
+		m.ResetColumn()
+		return nil
+	case userimporterror.FieldCode:
+		m.ResetCode()
+		return nil
+	case userimporterror.FieldMessage:
+		m.ResetMessage()
+		return nil
+	}
+	return fmt.Errorf("unknown UserImportError field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *UserImportErrorMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.organization != nil {
+		edges = append(edges, userimporterror.EdgeOrganization)
+	}
+	if m.user_import != nil {
+		edges = append(edges, userimporterror.EdgeUserImport)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *UserImportErrorMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case userimporterror.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	case userimporterror.EdgeUserImport:
+		if id := m.user_import; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *UserImportErrorMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *UserImportErrorMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *UserImportErrorMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedorganization {
+		edges = append(edges, userimporterror.EdgeOrganization)
+	}
+	if m.cleareduser_import {
+		edges = append(edges, userimporterror.EdgeUserImport)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *UserImportErrorMutation) EdgeCleared(name string) bool {
+	switch name {
+	case userimporterror.EdgeOrganization:
+		return m.clearedorganization
+	case userimporterror.EdgeUserImport:
+		return m.cleareduser_import
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *UserImportErrorMutation) ClearEdge(name string) error {
+	switch name {
+	case userimporterror.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	case userimporterror.EdgeUserImport:
+		m.ClearUserImport()
+		return nil
+	}
+	return fmt.Errorf("unknown UserImportError unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *UserImportErrorMutation) ResetEdge(name string) error {
+	switch name {
+	case userimporterror.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	case userimporterror.EdgeUserImport:
+		m.ResetUserImport()
+		return nil
+	}
+	return fmt.Errorf("unknown UserImportError edge %s", name)
 }

@@ -40,6 +40,10 @@ type Tx struct {
 	Session *SessionClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
+	// UserImport is the client for interacting with the UserImport builders.
+	UserImport *UserImportClient
+	// UserImportError is the client for interacting with the UserImportError builders.
+	UserImportError *UserImportErrorClient
 
 	// lazily loaded.
 	client     *Client
@@ -184,6 +188,8 @@ func (tx *Tx) init() {
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.User = NewUserClient(tx.config)
+	tx.UserImport = NewUserImportClient(tx.config)
+	tx.UserImportError = NewUserImportErrorClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

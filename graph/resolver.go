@@ -8,6 +8,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/onboarding"
 	"github.com/clinicemr/usermanager/internal/staffcsv"
+	"github.com/clinicemr/usermanager/internal/staffimport"
 	"github.com/clinicemr/usermanager/internal/users"
 )
 
@@ -26,4 +27,6 @@ type Resolver struct {
 	AuditExport *audit.Exporter
 	// UsersExport hands out the users' export URLs.
 	UsersExport *staffcsv.Exporter
+	// UsersImport starts and follows staff-list imports.
+	UsersImport *staffimport.Importer
 }

@@ -165,6 +165,30 @@ func (f UserFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.UserMutation", m)
 }
 
+// The UserImportFunc type is an adapter to allow the use of ordinary
+// function as UserImport mutator.
+type UserImportFunc func(context.Context, *ent.UserImportMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f UserImportFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.UserImportMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.UserImportMutation", m)
+}
+
+// The UserImportErrorFunc type is an adapter to allow the use of ordinary
+// function as UserImportError mutator.
+type UserImportErrorFunc func(context.Context, *ent.UserImportErrorMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f UserImportErrorFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.UserImportErrorMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.UserImportErrorMutation", m)
+}
+
 // Condition is a hook condition function.
 type Condition func(context.Context, ent.Mutation) bool
 

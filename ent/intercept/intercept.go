@@ -22,6 +22,8 @@ import (
 	"github.com/clinicemr/usermanager/ent/refreshtoken"
 	"github.com/clinicemr/usermanager/ent/session"
 	"github.com/clinicemr/usermanager/ent/user"
+	"github.com/clinicemr/usermanager/ent/userimport"
+	"github.com/clinicemr/usermanager/ent/userimporterror"
 )
 
 // The Query interface represents an operation that queries a graph.
@@ -431,6 +433,60 @@ func (f TraverseUser) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.UserQuery", q)
 }
 
+// The UserImportFunc type is an adapter to allow the use of ordinary function as a Querier.
+type UserImportFunc func(context.Context, *ent.UserImportQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f UserImportFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.UserImportQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.UserImportQuery", q)
+}
+
+// The TraverseUserImport type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseUserImport func(context.Context, *ent.UserImportQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseUserImport) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseUserImport) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.UserImportQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.UserImportQuery", q)
+}
+
+// The UserImportErrorFunc type is an adapter to allow the use of ordinary function as a Querier.
+type UserImportErrorFunc func(context.Context, *ent.UserImportErrorQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f UserImportErrorFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.UserImportErrorQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.UserImportErrorQuery", q)
+}
+
+// The TraverseUserImportError type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseUserImportError func(context.Context, *ent.UserImportErrorQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseUserImportError) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseUserImportError) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.UserImportErrorQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.UserImportErrorQuery", q)
+}
+
 // NewQuery returns the generic Query interface for the given typed query.
 func NewQuery(q ent.Query) (Query, error) {
 	switch q := q.(type) {
@@ -460,6 +516,10 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.SessionQuery, predicate.Session, session.OrderOption]{typ: ent.TypeSession, tq: q}, nil
 	case *ent.UserQuery:
 		return &query[*ent.UserQuery, predicate.User, user.OrderOption]{typ: ent.TypeUser, tq: q}, nil
+	case *ent.UserImportQuery:
+		return &query[*ent.UserImportQuery, predicate.UserImport, userimport.OrderOption]{typ: ent.TypeUserImport, tq: q}, nil
+	case *ent.UserImportErrorQuery:
+		return &query[*ent.UserImportErrorQuery, predicate.UserImportError, userimporterror.OrderOption]{typ: ent.TypeUserImportError, tq: q}, nil
 	default:
 		return nil, fmt.Errorf("unknown query type %T", q)
 	}

@@ -2,4 +2,4 @@
 
 package internal
 
-const IncrementStarts = "{\"audit_events\":34359738368,\"audit_seals\":51539607552,\"clinics\":0,\"license_adjustments\":8589934592,\"license_counts\":47244640256,\"licenses\":4294967296,\"login_throttles\":38654705664,\"organizations\":12884901888,\"password_resets\":42949672960,\"permissions\":17179869184,\"refresh_tokens\":21474836480,\"sessions\":25769803776,\"users\":30064771072}"
+const IncrementStarts = "{\"audit_events\":34359738368,\"audit_seals\":51539607552,\"clinics\":0,\"license_adjustments\":8589934592,\"license_counts\":47244640256,\"licenses\":4294967296,\"login_throttles\":38654705664,\"organizations\":12884901888,\"password_resets\":42949672960,\"permissions\":17179869184,\"refresh_tokens\":21474836480,\"sessions\":25769803776,\"user_import_errors\":60129542144,\"user_imports\":55834574848,\"users\":30064771072}"

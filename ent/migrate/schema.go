@@ -14,7 +14,7 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "organization_id", Type: field.TypeInt, Nullable: true},
 		{Name: "created_at", Type: field.TypeTime},
-		{Name: "action", Type: field.TypeEnum, Enums: []string{"SIGN_IN_SUCCEEDED", "SIGN_IN_FAILED", "USER_CREATED", "USER_UPDATED", "USER_STATUS_CHANGED", "USER_PERMISSIONS_CHANGED", "USER_CLINICS_CHANGED", "USER_TYPE_CHANGED", "USER_PASSWORD_SET", "USER_PICTURE_CHANGED", "USER_SIGNATURE_CHANGED", "ORGANIZATION_CREATED", "CLINIC_CREATED", "CLINIC_UPDATED", "LICENSES_CHANGED", "LICENSE_ADJUSTMENT_CHANGED", "PASSWORD_RESET_SENT", "PASSWORD_RESET_COMPLETED", "LOCKOUT_CLEARED", "SESSION_REVOKED", "AUDIT_EXPORTED", "USERS_EXPORTED", "INVITATION_SENT"}},
+		{Name: "action", Type: field.TypeEnum, Enums: []string{"SIGN_IN_SUCCEEDED", "SIGN_IN_FAILED", "USER_CREATED", "USER_UPDATED", "USER_STATUS_CHANGED", "USER_PERMISSIONS_CHANGED", "USER_CLINICS_CHANGED", "USER_TYPE_CHANGED", "USER_PASSWORD_SET", "USER_PICTURE_CHANGED", "USER_SIGNATURE_CHANGED", "ORGANIZATION_CREATED", "CLINIC_CREATED", "CLINIC_UPDATED", "LICENSES_CHANGED", "LICENSE_ADJUSTMENT_CHANGED", "PASSWORD_RESET_SENT", "PASSWORD_RESET_COMPLETED", "LOCKOUT_CLEARED", "SESSION_REVOKED", "AUDIT_EXPORTED", "USERS_EXPORTED", "INVITATION_SENT", "USERS_IMPORTED"}},
 		{Name: "actor_username", Type: field.TypeString, Default: ""},
 		{Name: "target_type", Type: field.TypeString, Default: ""},
 		{Name: "target_id", Type: field.TypeInt, Nullable: true},
@@ -509,6 +509,94 @@ var (
 			},
 		},
 	}
+	// UserImportsColumns holds the columns for the "user_imports" table.
+	UserImportsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "dry_run", Type: field.TypeBool, Default: false},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"QUEUED", "RUNNING", "COMPLETED", "FAILED"}, Default: "QUEUED"},
+		{Name: "file_name", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "blob_key", Type: field.TypeString},
+		{Name: "rows_total", Type: field.TypeInt, Default: 0},
+		{Name: "rows_done", Type: field.TypeInt, Default: 0},
+		{Name: "created", Type: field.TypeInt, Default: 0},
+		{Name: "failed", Type: field.TypeInt, Default: 0},
+		{Name: "error", Type: field.TypeString, Nullable: true},
+		{Name: "current_clinic_id", Type: field.TypeInt, Nullable: true},
+		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
+		{Name: "organization_id", Type: field.TypeInt},
+		{Name: "requested_by_id", Type: field.TypeInt},
+	}
+	// UserImportsTable holds the schema information for the "user_imports" table.
+	UserImportsTable = &schema.Table{
+		Name:       "user_imports",
+		Columns:    UserImportsColumns,
+		PrimaryKey: []*schema.Column{UserImportsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "user_imports_organizations_organization",
+				Columns:    []*schema.Column{UserImportsColumns[14]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "user_imports_users_requested_by",
+				Columns:    []*schema.Column{UserImportsColumns[15]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "userimport_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{UserImportsColumns[14]},
+			},
+		},
+	}
+	// UserImportErrorsColumns holds the columns for the "user_import_errors" table.
+	UserImportErrorsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "row", Type: field.TypeInt},
+		{Name: "column", Type: field.TypeString, Default: ""},
+		{Name: "code", Type: field.TypeString},
+		{Name: "message", Type: field.TypeString},
+		{Name: "user_import_id", Type: field.TypeInt},
+		{Name: "organization_id", Type: field.TypeInt},
+	}
+	// UserImportErrorsTable holds the schema information for the "user_import_errors" table.
+	UserImportErrorsTable = &schema.Table{
+		Name:       "user_import_errors",
+		Columns:    UserImportErrorsColumns,
+		PrimaryKey: []*schema.Column{UserImportErrorsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "user_import_errors_user_imports_row_errors",
+				Columns:    []*schema.Column{UserImportErrorsColumns[5]},
+				RefColumns: []*schema.Column{UserImportsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "user_import_errors_organizations_organization",
+				Columns:    []*schema.Column{UserImportErrorsColumns[6]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "userimporterror_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{UserImportErrorsColumns[6]},
+			},
+			{
+				Name:    "userimporterror_user_import_id_row",
+				Unique:  false,
+				Columns: []*schema.Column{UserImportErrorsColumns[5], UserImportErrorsColumns[1]},
+			},
+		},
+	}
 	// UserClinicsColumns holds the columns for the "user_clinics" table.
 	UserClinicsColumns = []*schema.Column{
 		{Name: "user_id", Type: field.TypeInt},
@@ -574,6 +662,8 @@ var (
 		RefreshTokensTable,
 		SessionsTable,
 		UsersTable,
+		UserImportsTable,
+		UserImportErrorsTable,
 		UserClinicsTable,
 		UserPermissionsTable,
 	}
@@ -635,6 +725,16 @@ func init() {
 	UsersTable.ForeignKeys[1].RefTable = ClinicsTable
 	UsersTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(30064771072),
+	}
+	UserImportsTable.ForeignKeys[0].RefTable = OrganizationsTable
+	UserImportsTable.ForeignKeys[1].RefTable = UsersTable
+	UserImportsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(55834574848),
+	}
+	UserImportErrorsTable.ForeignKeys[0].RefTable = UserImportsTable
+	UserImportErrorsTable.ForeignKeys[1].RefTable = OrganizationsTable
+	UserImportErrorsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(60129542144),
 	}
 	UserClinicsTable.ForeignKeys[0].RefTable = UsersTable
 	UserClinicsTable.ForeignKeys[1].RefTable = ClinicsTable

@@ -44,3 +44,9 @@ type Session func(*sql.Selector)
 
 // User is the predicate function for user builders.
 type User func(*sql.Selector)
+
+// UserImport is the predicate function for userimport builders.
+type UserImport func(*sql.Selector)
+
+// UserImportError is the predicate function for userimporterror builders.
+type UserImportError func(*sql.Selector)

@@ -423,6 +423,54 @@ func (f UserMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) 
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.UserMutation", m)
 }
 
+// The UserImportQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type UserImportQueryRuleFunc func(context.Context, *ent.UserImportQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f UserImportQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.UserImportQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.UserImportQuery", q)
+}
+
+// The UserImportMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type UserImportMutationRuleFunc func(context.Context, *ent.UserImportMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f UserImportMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.UserImportMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.UserImportMutation", m)
+}
+
+// The UserImportErrorQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type UserImportErrorQueryRuleFunc func(context.Context, *ent.UserImportErrorQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f UserImportErrorQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.UserImportErrorQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.UserImportErrorQuery", q)
+}
+
+// The UserImportErrorMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type UserImportErrorMutationRuleFunc func(context.Context, *ent.UserImportErrorMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f UserImportErrorMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.UserImportErrorMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.UserImportErrorMutation", m)
+}
+
 type (
 	// Filter is the interface that wraps the Where function
 	// for filtering nodes in queries and mutations.
@@ -484,6 +532,10 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.UserQuery:
 		return q.Filter(), nil
+	case *ent.UserImportQuery:
+		return q.Filter(), nil
+	case *ent.UserImportErrorQuery:
+		return q.Filter(), nil
 	default:
 		return nil, Denyf("ent/privacy: unexpected query type %T for query filter", q)
 	}
@@ -516,6 +568,10 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.SessionMutation:
 		return m.Filter(), nil
 	case *ent.UserMutation:
+		return m.Filter(), nil
+	case *ent.UserImportMutation:
+		return m.Filter(), nil
+	case *ent.UserImportErrorMutation:
 		return m.Filter(), nil
 	default:
 		return nil, Denyf("ent/privacy: unexpected mutation type %T for mutation filter", m)

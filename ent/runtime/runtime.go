@@ -20,6 +20,8 @@ import (
 	"github.com/clinicemr/usermanager/ent/schema"
 	"github.com/clinicemr/usermanager/ent/session"
 	"github.com/clinicemr/usermanager/ent/user"
+	"github.com/clinicemr/usermanager/ent/userimport"
+	"github.com/clinicemr/usermanager/ent/userimporterror"
 
 	"entgo.io/ent"
 	"entgo.io/ent/privacy"
@@ -513,6 +515,72 @@ func init() {
 	userDescLicenseState := userFields[16].Descriptor()
 	// user.LicenseStateValidator is a validator for the "license_state" field. It is called by the builders before save.
 	user.LicenseStateValidator = userDescLicenseState.Validators[0].(func(string) error)
+	userimportMixin := schema.UserImport{}.Mixin()
+	userimport.Policy = privacy.NewPolicies(userimportMixin[1], schema.UserImport{})
+	userimport.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := userimport.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	userimportMixinFields0 := userimportMixin[0].Fields()
+	_ = userimportMixinFields0
+	userimportFields := schema.UserImport{}.Fields()
+	_ = userimportFields
+	// userimportDescCreatedAt is the schema descriptor for created_at field.
+	userimportDescCreatedAt := userimportMixinFields0[0].Descriptor()
+	// userimport.DefaultCreatedAt holds the default value on creation for the created_at field.
+	userimport.DefaultCreatedAt = userimportDescCreatedAt.Default.(func() time.Time)
+	// userimportDescUpdatedAt is the schema descriptor for updated_at field.
+	userimportDescUpdatedAt := userimportMixinFields0[1].Descriptor()
+	// userimport.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	userimport.DefaultUpdatedAt = userimportDescUpdatedAt.Default.(func() time.Time)
+	// userimport.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	userimport.UpdateDefaultUpdatedAt = userimportDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// userimportDescDryRun is the schema descriptor for dry_run field.
+	userimportDescDryRun := userimportFields[0].Descriptor()
+	// userimport.DefaultDryRun holds the default value on creation for the dry_run field.
+	userimport.DefaultDryRun = userimportDescDryRun.Default.(bool)
+	// userimportDescFileName is the schema descriptor for file_name field.
+	userimportDescFileName := userimportFields[2].Descriptor()
+	// userimport.DefaultFileName holds the default value on creation for the file_name field.
+	userimport.DefaultFileName = userimportDescFileName.Default.(string)
+	// userimport.FileNameValidator is a validator for the "file_name" field. It is called by the builders before save.
+	userimport.FileNameValidator = userimportDescFileName.Validators[0].(func(string) error)
+	// userimportDescRowsTotal is the schema descriptor for rows_total field.
+	userimportDescRowsTotal := userimportFields[4].Descriptor()
+	// userimport.DefaultRowsTotal holds the default value on creation for the rows_total field.
+	userimport.DefaultRowsTotal = userimportDescRowsTotal.Default.(int)
+	// userimportDescRowsDone is the schema descriptor for rows_done field.
+	userimportDescRowsDone := userimportFields[5].Descriptor()
+	// userimport.DefaultRowsDone holds the default value on creation for the rows_done field.
+	userimport.DefaultRowsDone = userimportDescRowsDone.Default.(int)
+	// userimportDescCreated is the schema descriptor for created field.
+	userimportDescCreated := userimportFields[6].Descriptor()
+	// userimport.DefaultCreated holds the default value on creation for the created field.
+	userimport.DefaultCreated = userimportDescCreated.Default.(int)
+	// userimportDescFailed is the schema descriptor for failed field.
+	userimportDescFailed := userimportFields[7].Descriptor()
+	// userimport.DefaultFailed holds the default value on creation for the failed field.
+	userimport.DefaultFailed = userimportDescFailed.Default.(int)
+	userimporterrorMixin := schema.UserImportError{}.Mixin()
+	userimporterror.Policy = privacy.NewPolicies(userimporterrorMixin[0], schema.UserImportError{})
+	userimporterror.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := userimporterror.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	userimporterrorFields := schema.UserImportError{}.Fields()
+	_ = userimporterrorFields
+	// userimporterrorDescColumn is the schema descriptor for column field.
+	userimporterrorDescColumn := userimporterrorFields[2].Descriptor()
+	// userimporterror.DefaultColumn holds the default value on creation for the column field.
+	userimporterror.DefaultColumn = userimporterrorDescColumn.Default.(string)
 }
 
 const (

@@ -89,3 +89,20 @@ func (PasswordReset) Policy() ent.Policy { return systemOnly() }
 
 // Policy keeps sign-in throttling to the system (internal/lockout).
 func (LoginThrottle) Policy() ent.Policy { return systemOnly() }
+
+// Policy shows an import only to the manager who started it (its row
+// errors name the people of the file) with View Users; the importer's own
+// service writes it.
+func (UserImport) Policy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{policy.RequirePermission(viewer.PermViewUsers), policy.FilterRequestedByViewer()},
+	}
+}
+
+// Policy: an import's row errors need View Users (and the organization,
+// TenantMixin); they are read through their import.
+func (UserImportError) Policy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{policy.RequirePermission(viewer.PermViewUsers)},
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/onboarding"
 	"github.com/clinicemr/usermanager/internal/staffcsv"
+	"github.com/clinicemr/usermanager/internal/staffimport"
 	"github.com/clinicemr/usermanager/internal/users"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -153,6 +154,11 @@ type ComplexityRoot struct {
 		UserErrors func(childComplexity int) int
 	}
 
+	ImportUsersPayload struct {
+		UserErrors func(childComplexity int) int
+		UserImport func(childComplexity int) int
+	}
+
 	License struct {
 		Class        func(childComplexity int) int
 		Clinic       func(childComplexity int) int
@@ -222,6 +228,7 @@ type ComplexityRoot struct {
 		CreateUser               func(childComplexity int, input users.CreateUserInput) int
 		ExportAuditEvents        func(childComplexity int, input audit.ExportInput) int
 		ExportUsers              func(childComplexity int, input staffcsv.ExportInput) int
+		ImportUsers              func(childComplexity int, input staffimport.Input) int
 		Login                    func(childComplexity int, input auth.LoginInput) int
 		Logout                   func(childComplexity int) int
 		ProcessLicenseAdjustment func(childComplexity int, input licenses.AdjustmentInput) int
@@ -356,6 +363,7 @@ type ComplexityRoot struct {
 	Subscription struct {
 		LicenseAdjustmentCompleted func(childComplexity int, clinicID *int) int
 		LicenseCountsChanged       func(childComplexity int, clinicID *int) int
+		UserImportProgress         func(childComplexity int, id int) int
 	}
 
 	User struct {
@@ -399,6 +407,45 @@ type ComplexityRoot struct {
 		Code    func(childComplexity int) int
 		Field   func(childComplexity int) int
 		Message func(childComplexity int) int
+	}
+
+	UserImport struct {
+		Created      func(childComplexity int) int
+		CreatedAt    func(childComplexity int) int
+		DryRun       func(childComplexity int) int
+		Error        func(childComplexity int) int
+		Failed       func(childComplexity int) int
+		FileName     func(childComplexity int) int
+		FinishedAt   func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Organization func(childComplexity int) int
+		RequestedBy  func(childComplexity int) int
+		RowErrors    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) int
+		RowsDone     func(childComplexity int) int
+		RowsTotal    func(childComplexity int) int
+		Status       func(childComplexity int) int
+		UpdatedAt    func(childComplexity int) int
+	}
+
+	UserImportError struct {
+		Code         func(childComplexity int) int
+		Column       func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Message      func(childComplexity int) int
+		Organization func(childComplexity int) int
+		Row          func(childComplexity int) int
+		UserImport   func(childComplexity int) int
+	}
+
+	UserImportErrorConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	UserImportErrorEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	UserPayload struct {
@@ -838,6 +885,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ExportUsersPayload.UserErrors(childComplexity), true
 
+	case "ImportUsersPayload.userErrors":
+		if e.ComplexityRoot.ImportUsersPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportUsersPayload.UserErrors(childComplexity), true
+	case "ImportUsersPayload.userImport":
+		if e.ComplexityRoot.ImportUsersPayload.UserImport == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportUsersPayload.UserImport(childComplexity), true
+
 	case "License.class":
 		if e.ComplexityRoot.License.Class == nil {
 			break
@@ -1172,6 +1232,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ExportUsers(childComplexity, args["input"].(staffcsv.ExportInput)), true
+	case "Mutation.importUsers":
+		if e.ComplexityRoot.Mutation.ImportUsers == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_importUsers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ImportUsers(childComplexity, args["input"].(staffimport.Input)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -1880,6 +1951,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.LicenseCountsChanged(childComplexity, args["clinicId"].(*int)), true
+	case "Subscription.userImportProgress":
+		if e.ComplexityRoot.Subscription.UserImportProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_userImportProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.UserImportProgress(childComplexity, args["id"].(int)), true
 
 	case "User.clinics":
 		if e.ComplexityRoot.User.Clinics == nil {
@@ -2071,6 +2153,177 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserError.Message(childComplexity), true
 
+	case "UserImport.created":
+		if e.ComplexityRoot.UserImport.Created == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImport.Created(childComplexity), true
+	case "UserImport.createdAt":
+		if e.ComplexityRoot.UserImport.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImport.CreatedAt(childComplexity), true
+	case "UserImport.dryRun":
+		if e.ComplexityRoot.UserImport.DryRun == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImport.DryRun(childComplexity), true
+	case "UserImport.error":
+		if e.ComplexityRoot.UserImport.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImport.Error(childComplexity), true
+	case "UserImport.failed":
+		if e.ComplexityRoot.UserImport.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImport.Failed(childComplexity), true
+	case "UserImport.fileName":
+		if e.ComplexityRoot.UserImport.FileName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImport.FileName(childComplexity), true
+	case "UserImport.finishedAt":
+		if e.ComplexityRoot.UserImport.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImport.FinishedAt(childComplexity), true
+	case "UserImport.id":
+		if e.ComplexityRoot.UserImport.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImport.ID(childComplexity), true
+	case "UserImport.organization":
+		if e.ComplexityRoot.UserImport.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImport.Organization(childComplexity), true
+	case "UserImport.requestedBy":
+		if e.ComplexityRoot.UserImport.RequestedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImport.RequestedBy(childComplexity), true
+	case "UserImport.rowErrors":
+		if e.ComplexityRoot.UserImport.RowErrors == nil {
+			break
+		}
+
+		args, err := ec.field_UserImport_rowErrors_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.UserImport.RowErrors(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int)), true
+	case "UserImport.rowsDone":
+		if e.ComplexityRoot.UserImport.RowsDone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImport.RowsDone(childComplexity), true
+	case "UserImport.rowsTotal":
+		if e.ComplexityRoot.UserImport.RowsTotal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImport.RowsTotal(childComplexity), true
+	case "UserImport.status":
+		if e.ComplexityRoot.UserImport.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImport.Status(childComplexity), true
+	case "UserImport.updatedAt":
+		if e.ComplexityRoot.UserImport.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImport.UpdatedAt(childComplexity), true
+
+	case "UserImportError.code":
+		if e.ComplexityRoot.UserImportError.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImportError.Code(childComplexity), true
+	case "UserImportError.column":
+		if e.ComplexityRoot.UserImportError.Column == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImportError.Column(childComplexity), true
+	case "UserImportError.id":
+		if e.ComplexityRoot.UserImportError.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImportError.ID(childComplexity), true
+	case "UserImportError.message":
+		if e.ComplexityRoot.UserImportError.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImportError.Message(childComplexity), true
+	case "UserImportError.organization":
+		if e.ComplexityRoot.UserImportError.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImportError.Organization(childComplexity), true
+	case "UserImportError.row":
+		if e.ComplexityRoot.UserImportError.Row == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImportError.Row(childComplexity), true
+	case "UserImportError.userImport":
+		if e.ComplexityRoot.UserImportError.UserImport == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImportError.UserImport(childComplexity), true
+
+	case "UserImportErrorConnection.edges":
+		if e.ComplexityRoot.UserImportErrorConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImportErrorConnection.Edges(childComplexity), true
+	case "UserImportErrorConnection.pageInfo":
+		if e.ComplexityRoot.UserImportErrorConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImportErrorConnection.PageInfo(childComplexity), true
+	case "UserImportErrorConnection.totalCount":
+		if e.ComplexityRoot.UserImportErrorConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImportErrorConnection.TotalCount(childComplexity), true
+
+	case "UserImportErrorEdge.cursor":
+		if e.ComplexityRoot.UserImportErrorEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImportErrorEdge.Cursor(childComplexity), true
+	case "UserImportErrorEdge.node":
+		if e.ComplexityRoot.UserImportErrorEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImportErrorEdge.Node(childComplexity), true
+
 	case "UserPayload.user":
 		if e.ComplexityRoot.UserPayload.User == nil {
 			break
@@ -2126,6 +2379,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("DuplicateProvidersInput", ec.unmarshalInputDuplicateProvidersInput),
 			graphql.NewInputUnmarshaler("ExportAuditEventsInput", ec.unmarshalInputExportAuditEventsInput),
 			graphql.NewInputUnmarshaler("ExportUsersInput", ec.unmarshalInputExportUsersInput),
+			graphql.NewInputUnmarshaler("ImportUsersInput", ec.unmarshalInputImportUsersInput),
 			graphql.NewInputUnmarshaler("LicenseAdjustmentInput", ec.unmarshalInputLicenseAdjustmentInput),
 			graphql.NewInputUnmarshaler("LicenseAdjustmentOrder", ec.unmarshalInputLicenseAdjustmentOrder),
 			graphql.NewInputUnmarshaler("LicenseAdjustmentSearch", ec.unmarshalInputLicenseAdjustmentSearch),
@@ -2403,6 +2657,10 @@ enum AuditEventAction @goModel(model: "github.com/clinicemr/usermanager/ent/audi
   An invitation to set a password was emailed (createUser without a password, sendInvitation).
   """
   INVITATION_SENT
+  """
+  A staff list was uploaded for import (importUsers); each user it creates has its own USER_CREATED.
+  """
+  USERS_IMPORTED
 }
 """
 A connection to a list of items.
@@ -4315,6 +4573,175 @@ type UserEdge {
   A cursor for use in pagination.
   """
   cursor: Cursor!
+}
+"""
+A staff-list import (importUsers): its progress, its counts and the errors of the rows that failed.
+"""
+type UserImport implements Node {
+  """
+  The object's opaque, globally unique ID (node(id:) fetches it).
+  """
+  id: ID!
+  """
+  When the object was created.
+  """
+  createdAt: Time!
+  """
+  When the object was last changed.
+  """
+  updatedAt: Time!
+  """
+  A dry run checks every row as createUser would and writes no user.
+  """
+  dryRun: Boolean!
+  """
+  QUEUED until the job starts, RUNNING while rows are read, then COMPLETED (every row was read; some may have failed) or FAILED (the file could not be read at all: see error).
+  """
+  status: UserImportStatus!
+  """
+  The uploaded file's name, as the client sent it.
+  """
+  fileName: String!
+  """
+  How many data rows the file holds (the header is not counted), counted when it was uploaded.
+  """
+  rowsTotal: Int!
+  """
+  How many data rows have been processed (created, checked or failed).
+  """
+  rowsDone: Int!
+  """
+  How many users the import created (for a dry run: how many rows would be created).
+  """
+  created: Int!
+  """
+  How many rows failed (each with at least one row error).
+  """
+  failed: Int!
+  """
+  Why the whole import FAILED (a file that is not a staff list, a missing column); null otherwise.
+  """
+  error: String
+  """
+  When the import COMPLETED or FAILED; null before.
+  """
+  finishedAt: Time
+  """
+  The organization (practice) the object belongs to (R1).
+  """
+  organization: Organization!
+  """
+  The manager who imported the file; rows are created as them.
+  """
+  requestedBy: User!
+  """
+  The errors of the rows that failed, every broken rule of each (R10), in row order.
+  """
+  rowErrors(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list. At most 100; 20 when neither first nor last is given.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list. At most 100; 20 when neither first nor last is given.
+    """
+    last: Int
+  ): UserImportErrorConnection!
+}
+"""
+One broken rule of one row of a staff-list import.
+"""
+type UserImportError implements Node {
+  """
+  The object's opaque, globally unique ID (node(id:) fetches it).
+  """
+  id: ID!
+  """
+  The row's number in the file, counting the header as row 1 (as a spreadsheet numbers it).
+  """
+  row: Int!
+  """
+  The column the error concerns (a staff-list column name); empty when it concerns the whole row.
+  """
+  column: String!
+  """
+  A stable machine-readable code: createUser's codes, or MALFORMED_ROW, INVALID_ENCODING, UNKNOWN_CLINIC, UNKNOWN_PERMISSION, FORMULA_NOT_ALLOWED, CELL_TOO_LONG.
+  """
+  code: String!
+  """
+  What is wrong, for a person.
+  """
+  message: String!
+  """
+  The organization (practice) the object belongs to (R1).
+  """
+  organization: Organization!
+  """
+  The import the row belongs to.
+  """
+  userImport: UserImport!
+}
+"""
+A connection to a list of items.
+"""
+type UserImportErrorConnection {
+  """
+  A list of edges.
+  """
+  edges: [UserImportErrorEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type UserImportErrorEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: UserImportError
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Where a staff-list import stands.
+"""
+enum UserImportStatus @goModel(model: "github.com/clinicemr/usermanager/ent/userimport.Status") {
+  """
+  Stored and waiting for the job to start.
+  """
+  QUEUED
+  """
+  Rows are being read and created.
+  """
+  RUNNING
+  """
+  Every row was read; the counts and row errors say what became of each.
+  """
+  COMPLETED
+  """
+  The file could not be read as a staff list at all (see error).
+  """
+  FAILED
 }
 """
 Ordering options for User connections
@@ -6474,6 +6901,67 @@ type ExportUsersPayload {
   userErrors: [UserError!]!
 }
 `, BuiltIn: false},
+	{Name: "../user_import.graphqls", Input: `extend type Mutation {
+  """
+  Manager (View Users): import a staff list, a CSV file in the staff-list
+  columns (README: Staff lists as CSV; the same columns exportUsers writes),
+  at most 10 MB. Each row is created as createUser would create it, as you,
+  with every rule of createUser (R4-R16, R23, R24, R31-R35): clinics and
+  permissions by name, no passwords (imported users are invited by email).
+  The file is stored and worked by a durable job: the answer comes at once
+  with a QUEUED import; follow it with userImportProgress or node(id:). A
+  restart mid-file resumes without creating anyone twice.
+  """
+  importUsers(
+    """
+    The file, and whether to only check it.
+    """
+    input: ImportUsersInput!
+  ): ImportUsersPayload!
+}
+
+extend type Subscription {
+  """
+  The import's state each time a batch of rows is done, then once more when
+  it COMPLETED or FAILED, after which the subscription ends. The current
+  state is sent first. Needs View Users and the import's organization.
+  """
+  userImportProgress(
+    """
+    The import (importUsers' answer).
+    """
+    id: ID!
+  ): UserImport!
+}
+
+"""
+The input of importUsers.
+"""
+input ImportUsersInput {
+  """
+  The CSV file (a multipart request's file), UTF-8, at most 10 MB.
+  """
+  file: Upload!
+  """
+  Only check every row (reporting every row's errors) and write no user.
+  """
+  dryRun: Boolean
+}
+
+"""
+importUsers' answer.
+"""
+type ImportUsersPayload {
+  """
+  The import, QUEUED; null when userErrors is not empty.
+  """
+  userImport: UserImport
+  """
+  Why the file was refused before any row was read (too large, empty).
+  """
+  userErrors: [UserError!]!
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -6705,6 +7193,16 @@ func (ec *executionContext) childFields_ExportUsersPayload(ctx context.Context, 
 		return ec.fieldContext_ExportUsersPayload_userErrors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ExportUsersPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportUsersPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "userImport":
+		return ec.fieldContext_ImportUsersPayload_userImport(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_ImportUsersPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportUsersPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_License(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7091,6 +7589,84 @@ func (ec *executionContext) childFields_UserError(ctx context.Context, field gra
 		return ec.fieldContext_UserError_code(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UserError", field.Name)
+}
+
+func (ec *executionContext) childFields_UserImport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_UserImport_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_UserImport_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_UserImport_updatedAt(ctx, field)
+	case "dryRun":
+		return ec.fieldContext_UserImport_dryRun(ctx, field)
+	case "status":
+		return ec.fieldContext_UserImport_status(ctx, field)
+	case "fileName":
+		return ec.fieldContext_UserImport_fileName(ctx, field)
+	case "rowsTotal":
+		return ec.fieldContext_UserImport_rowsTotal(ctx, field)
+	case "rowsDone":
+		return ec.fieldContext_UserImport_rowsDone(ctx, field)
+	case "created":
+		return ec.fieldContext_UserImport_created(ctx, field)
+	case "failed":
+		return ec.fieldContext_UserImport_failed(ctx, field)
+	case "error":
+		return ec.fieldContext_UserImport_error(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_UserImport_finishedAt(ctx, field)
+	case "organization":
+		return ec.fieldContext_UserImport_organization(ctx, field)
+	case "requestedBy":
+		return ec.fieldContext_UserImport_requestedBy(ctx, field)
+	case "rowErrors":
+		return ec.fieldContext_UserImport_rowErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserImport", field.Name)
+}
+
+func (ec *executionContext) childFields_UserImportError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_UserImportError_id(ctx, field)
+	case "row":
+		return ec.fieldContext_UserImportError_row(ctx, field)
+	case "column":
+		return ec.fieldContext_UserImportError_column(ctx, field)
+	case "code":
+		return ec.fieldContext_UserImportError_code(ctx, field)
+	case "message":
+		return ec.fieldContext_UserImportError_message(ctx, field)
+	case "organization":
+		return ec.fieldContext_UserImportError_organization(ctx, field)
+	case "userImport":
+		return ec.fieldContext_UserImportError_userImport(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserImportError", field.Name)
+}
+
+func (ec *executionContext) childFields_UserImportErrorConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_UserImportErrorConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_UserImportErrorConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_UserImportErrorConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserImportErrorConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_UserImportErrorEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_UserImportErrorEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_UserImportErrorEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserImportErrorEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_UserPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -20,6 +20,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/passwords"
 	"github.com/clinicemr/usermanager/internal/staff"
 	"github.com/clinicemr/usermanager/internal/staffcsv"
+	"github.com/clinicemr/usermanager/internal/staffimport"
 	"github.com/clinicemr/usermanager/internal/users"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -57,10 +58,12 @@ type MutationResolver interface {
 	UpdateUsersAccess(ctx context.Context, input users.UpdateUsersAccessInput) (*users.BulkUsersPayload, error)
 	SendInvitation(ctx context.Context, input users.SendInvitationInput) (*users.UserPayload, error)
 	ExportUsers(ctx context.Context, input staffcsv.ExportInput) (*staffcsv.ExportPayload, error)
+	ImportUsers(ctx context.Context, input staffimport.Input) (*staffimport.Payload, error)
 }
 type SubscriptionResolver interface {
 	LicenseCountsChanged(ctx context.Context, clinicID *int) (<-chan []*licenses.Count, error)
 	LicenseAdjustmentCompleted(ctx context.Context, clinicID *int) (<-chan *ent.LicenseAdjustment, error)
+	UserImportProgress(ctx context.Context, id int) (<-chan *ent.UserImport, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -185,6 +188,20 @@ func (ec *executionContext) field_Mutation_exportUsers_args(ctx context.Context,
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (staffcsv.ExportInput, error) {
 			return ec.unmarshalNExportUsersInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋstaffcsvᚐExportInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_importUsers_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (staffimport.Input, error) {
+			return ec.unmarshalNImportUsersInput2githubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋstaffimportᚐInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -498,6 +515,20 @@ func (ec *executionContext) field_Subscription_licenseCountsChanged_args(ctx con
 		return nil, err
 	}
 	args["clinicId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_userImportProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -2753,6 +2784,50 @@ func (ec *executionContext) fieldContext_Mutation_exportUsers(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_importUsers(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_importUsers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ImportUsers(ctx, fc.Args["input"].(staffimport.Input))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *staffimport.Payload) graphql.Marshaler {
+			return ec.marshalNImportUsersPayload2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋinternalᚋstaffimportᚐPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_importUsers(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportUsersPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_importUsers_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PasswordCheck_requirements(ctx context.Context, field graphql.CollectedField, obj *users.PasswordCheck) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3409,6 +3484,50 @@ func (ec *executionContext) fieldContext_Subscription_licenseAdjustmentCompleted
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_licenseAdjustmentCompleted_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_userImportProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_userImportProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().UserImportProgress(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.UserImport) graphql.Marshaler {
+			return ec.marshalNUserImport2ᚖgithubᚗcomᚋclinicemrᚋusermanagerᚋentᚐUserImport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_userImportProgress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserImport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_userImportProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6002,6 +6121,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "importUsers":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_importUsers(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6347,6 +6473,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_licenseCountsChanged(ctx, fields[0])
 	case "licenseAdjustmentCompleted":
 		return ec._Subscription_licenseAdjustmentCompleted(ctx, fields[0])
+	case "userImportProgress":
+		return ec._Subscription_userImportProgress(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}

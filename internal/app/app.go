@@ -5,6 +5,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/media"
 	"github.com/clinicemr/usermanager/internal/onboarding"
 	"github.com/clinicemr/usermanager/internal/staffcsv"
+	"github.com/clinicemr/usermanager/internal/staffimport"
 	"github.com/clinicemr/usermanager/internal/telemetry"
 	"github.com/clinicemr/usermanager/internal/users"
 )
@@ -91,6 +93,8 @@ type App struct {
 	AuditExport *audit.Exporter
 	// UsersExport hands out and serves the users' CSV exports.
 	UsersExport *staffcsv.Exporter
+	// UsersImport starts, works and follows staff-list imports.
+	UsersImport *staffimport.Importer
 
 	started bool
 }
@@ -142,7 +146,17 @@ func New(ctx context.Context, d *db.DB, s Settings) (*App, error) {
 	a.AuditExport = audit.NewExporter(d.Client, s.MediaKey, s.PublicURL, s.Now)
 	a.UsersExport = staffcsv.NewExporter(d.Client, a.Directory, s.MediaKey, s.PublicURL, s.Now)
 
+	a.UsersImport = staffimport.New(d.Client, a.Media, a.Jobs, a.Profiles, a.Events)
+	a.UsersImport.Now = s.Now
+	// Half the job timeout (default 1m), so a chunk ends long before the
+	// queue would give it up or rescue it.
+	a.UsersImport.ChunkTime = min(staffimport.DefaultChunkTime, cmp.Or(s.Jobs.JobTimeout, time.Minute)/2)
+	if d.Dialect == dialect.Postgres {
+		a.UsersImport.Parallel = 4
+	}
+
 	workers := a.Jobs.Workers()
+	river.AddWorker(workers, &staffimport.Worker{Importer: a.UsersImport})
 	river.AddWorker(workers, &licenses.ProcessAdjustmentWorker{Licenses: a.Licenses})
 	river.AddWorker(workers, &mail.SendWorker{Sender: a.Mail})
 	river.AddWorker(workers, &users.ResetMailWorker{Resets: a.Resets, Sender: a.Mail})
@@ -168,7 +182,7 @@ func (a *App) Resolver() *graph.Resolver {
 	return &graph.Resolver{
 		Client: a.DB.Client, Auth: a.Auth, Directory: a.Directory, Profiles: a.Profiles,
 		Images: a.Images, Licenses: a.Licenses, Onboarding: a.Onboarding, Resets: a.Resets,
-		AuditExport: a.AuditExport, UsersExport: a.UsersExport,
+		AuditExport: a.AuditExport, UsersExport: a.UsersExport, UsersImport: a.UsersImport,
 	}
 }
 

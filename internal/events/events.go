@@ -40,6 +40,9 @@ const (
 	// SessionsEnded: sessions of a user ended (sign-out, inactivation,
 	// password or type change); subscribers signed in as them re-check.
 	SessionsEnded Kind = "sessions"
+	// ImportProgress: a staff-list import (ImportID) committed progress or
+	// finished.
+	ImportProgress Kind = "import"
 	// Resync: events may have been missed; subscribers re-read.
 	Resync Kind = "resync"
 )
@@ -52,6 +55,7 @@ type Event struct {
 	ClinicID       int  `json:"c,omitempty"`
 	AdjustmentID   int  `json:"a,omitempty"`
 	UserID         int  `json:"u,omitempty"`
+	ImportID       int  `json:"i,omitempty"`
 	// ClinicOnly: the event is for its clinic's subscribers only; those of
 	// the whole organization are told by an event of their own (a bulk
 	// change announces several clinics' counts with one organization

@@ -145,3 +145,42 @@ func NewKey(kind Kind, userID int) string {
 // ever stored or served, which rules out path traversal ("../"), absolute
 // paths and odd characters whatever the bucket driver.
 func ValidKey(key string) bool { return keyRE.MatchString(key) }
+
+// PutStream stores what r yields under key (made by NewKey) as one object
+// of contentType, streaming it: the object is written as it is read and
+// never held whole. The object is not served by Handler unless its content
+// type is a validated image's, so staff-list files (text/csv) stay private.
+// It returns how many bytes were stored; a failed read leaves no object.
+func (s *Store) PutStream(ctx context.Context, key string, r io.Reader, contentType string) (int64, error) {
+	if !ValidKey(key) {
+		return 0, fmt.Errorf("%w: %q", ErrInvalidKey, key)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := s.bucket.NewWriter(wctx, key, &blob.WriterOptions{ContentType: contentType})
+	if err != nil {
+		return 0, fmt.Errorf("media: put %q: %w", key, err)
+	}
+	n, err := io.Copy(w, r)
+	if err != nil {
+		cancel() // abandons the write: nothing is stored
+		_ = w.Close()
+		return n, fmt.Errorf("media: put %q: %w", key, err)
+	}
+	if err := w.Close(); err != nil {
+		return n, fmt.Errorf("media: put %q: %w", key, err)
+	}
+	return n, nil
+}
+
+// Open reads the object under key as a stream; the caller closes it.
+func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	if !ValidKey(key) {
+		return nil, fmt.Errorf("%w: %w: %q", ErrNotFound, ErrInvalidKey, key)
+	}
+	r, err := s.bucket.NewReader(ctx, key, nil)
+	if err != nil {
+		return nil, s.wrap("open", key, err)
+	}
+	return r, nil
+}

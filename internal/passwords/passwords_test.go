@@ -3,6 +3,7 @@ package passwords_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clinicemr/usermanager/internal/passwords"
 )
@@ -47,4 +48,29 @@ func TestHashesCarryTheirParams(t *testing.T) {
 		}
 	}
 	passwords.VerifyDummy("anything")
+}
+
+func TestUnusableMatchesNothingAndCostsAVerification(t *testing.T) {
+	passwords.UseParams(passwords.Production)
+	defer passwords.UseParams(passwords.Production)
+	h, _ := passwords.Hash("Some-Real-Password-1!")
+	passwords.VerifyDummy("warm up") // makes the dummy hash
+	for _, pw := range []string{"", passwords.Unusable, "!unusable", "Some-Real-Password-1!"} {
+		if ok, err := passwords.Verify(passwords.Unusable, pw); ok || err != nil {
+			t.Fatalf("Verify(Unusable, %q) = %v, %v; want false, nil", pw, ok, err)
+		}
+	}
+	timeOf := func(encoded string) time.Duration {
+		best := time.Duration(1 << 62)
+		for range 5 {
+			start := time.Now()
+			_, _ = passwords.Verify(encoded, "Wrong-Password-1!")
+			best = min(best, time.Since(start))
+		}
+		return best
+	}
+	real, unusable := timeOf(h), timeOf(passwords.Unusable)
+	if unusable < real/2 {
+		t.Fatalf("verifying against Unusable took %v, a real hash %v: sign-in would tell invited accounts apart (R29)", unusable, real)
+	}
 }

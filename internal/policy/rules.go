@@ -200,3 +200,20 @@ func RequirePermission(key string) privacy.QueryRule {
 		return privacy.Skip
 	})
 }
+
+// FilterRequestedByViewer narrows a query of objects that record who asked
+// for them (staff-list imports) to the viewer's own.
+func FilterRequestedByViewer() privacy.QueryRule {
+	return privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
+		v := viewer.FromContext(ctx)
+		if v == nil {
+			return privacy.Denyf("%w", ErrUnauthenticated)
+		}
+		rf, ok := f.(interface{ WhereRequestedByID(entql.IntP) })
+		if !ok {
+			return privacy.Denyf("policy: unexpected filter type %T", f)
+		}
+		rf.WhereRequestedByID(entql.IntEQ(v.UserID))
+		return privacy.Skip
+	})
+}

@@ -13,6 +13,10 @@ var types = map[string]string{
 		"available otherwise.",
 	"LicenseAdjustment": "A request to billing to add or release licenses of a class at a clinic (R26).",
 	"Permission":        "An entry of the permission catalog (R16).",
+	"UserImport": "A staff-list import (importUsers): its progress, its counts and the errors of " +
+		"the rows that failed.",
+	"UserImportError":  "One broken rule of one row of a staff-list import.",
+	"UserImportStatus": "Where a staff-list import stands.",
 	"AuditEvent": "One record of the append-only audit trail (R31): who did what to which user or " +
 		"object, the values before and after, when, from where, and the outcome.",
 
@@ -36,6 +40,8 @@ var fields = map[string]string{
 
 	"Clinic.users":         "The users with access to this clinic.",
 	"Organization.clinics": "The organization's clinics.",
+	"UserImport.rowErrors": "The errors of the rows that failed, every broken rule of each (R10), " +
+		"in row order.",
 }
 
 // enumValues describes the values of the generated enums, as
@@ -63,6 +69,10 @@ var enumValues = map[string]string{
 	"LicenseClass.STUDENT":   "SPT, SOT and SSLP: a provider class.",
 	"LicenseClass.CLERICAL":  "Clerical and Biller: not a provider class.",
 
+	"UserImportStatus.QUEUED":       "Stored and waiting for the job to start.",
+	"UserImportStatus.RUNNING":      "Rows are being read and created.",
+	"UserImportStatus.COMPLETED":    "Every row was read; the counts and row errors say what became of each.",
+	"UserImportStatus.FAILED":       "The file could not be read as a staff list at all (see error).",
 	"LicenseAdjustmentKind.ADD":     "Add licenses: the clinic's total grows when completed.",
 	"LicenseAdjustmentKind.RELEASE": "Release available licenses: the clinic's total shrinks when completed.",
 
@@ -104,5 +114,6 @@ var enumValues = map[string]string{
 	"AuditEventAction.SESSION_REVOKED":            "Sessions were ended (revokeSessions).",
 	"AuditEventAction.AUDIT_EXPORTED":             "The audit trail was exported (exportAuditEvents).",
 	"AuditEventAction.USERS_EXPORTED":             "Users were exported as CSV (exportUsers).",
+	"AuditEventAction.USERS_IMPORTED":             "A staff list was uploaded for import (importUsers); each user it creates has its own USER_CREATED.",
 	"AuditEventAction.INVITATION_SENT":            "An invitation to set a password was emailed (createUser without a password, sendInvitation).",
 }

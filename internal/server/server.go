@@ -37,6 +37,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/graphiql"
 	"github.com/clinicemr/usermanager/internal/staffcsv"
+	"github.com/clinicemr/usermanager/internal/staffimport"
 	"github.com/clinicemr/usermanager/internal/telemetry"
 	"github.com/clinicemr/usermanager/internal/users"
 )
@@ -136,7 +137,10 @@ func New(opts Options) *Server {
 	gql.AddTransport(transport.POST{})
 	gql.AddTransport(transport.MultipartForm{
 		// A picture is under 1 MB (R18); the rest of the form is small.
-		MaxUploadSize: MaxUploadBytes,
+		// limitBody bounds each request first: MaxUploadBytes, or
+		// MaxImportUploadBytes for importUsers (uploadLimit). A file over
+		// MaxMemory is spooled to a temporary file, not held in memory.
+		MaxUploadSize: MaxImportUploadBytes,
 		MaxMemory:     MaxUploadBytes,
 	})
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
@@ -175,10 +179,12 @@ func New(opts Options) *Server {
 	mux.Handle(users.URLPrefix+"/", opts.Media)
 	mux.Handle(audit.ExportPrefix+"/", opts.AuditExport)
 	mux.Handle(staffcsv.ExportPrefix+"/", opts.UsersExport)
+	mux.Handle(staffimport.TemplatePrefix+"/", staffimport.Files())
 	if p := strings.TrimSuffix(opts.PublicPath, "/"); p != "" {
 		mux.Handle(p+users.URLPrefix+"/", http.StripPrefix(p, opts.Media))
 		mux.Handle(p+audit.ExportPrefix+"/", http.StripPrefix(p, opts.AuditExport))
 		mux.Handle(p+staffcsv.ExportPrefix+"/", http.StripPrefix(p, opts.UsersExport))
+		mux.Handle(p+staffimport.TemplatePrefix+"/", http.StripPrefix(p, staffimport.Files()))
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", s.ready)
@@ -220,7 +226,8 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
-			r.Body = http.MaxBytesReader(w, r.Body, MaxUploadBytes)
+			limit := uploadLimit(r) // replaces r.Body: read it after
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -28,14 +28,17 @@ type NewUser struct {
 	// Invite: the user has no password yet (Password is ignored); they are
 	// stored with an unusable hash and password_set false, and set their
 	// own through an invitation link (see invite.go).
-	Invite        bool
-	UserType      staff.UserType
-	FirstName     string
-	LastName      string
-	FullName      string
-	HomeClinicID  int
-	ClinicIDs     []int
-	Permissions   []string
+	Invite       bool
+	UserType     staff.UserType
+	FirstName    string
+	LastName     string
+	FullName     string
+	HomeClinicID int
+	ClinicIDs    []int
+	Permissions  []string
+	// PermissionIDs, when set, are the IDs of Permissions (the caller
+	// looked them up); create then does not.
+	PermissionIDs []int
 	NPI           *string
 	LicenseNumber *string
 	LicenseState  *string
@@ -65,18 +68,27 @@ func (n *NewUser) Validate(errs *apperr.List) {
 // under concurrency; this gives the friendly answer in the common case.
 func CheckUnique(ctx context.Context, client *ent.Client, errs *apperr.List, username, email string) error {
 	sctx := privacy.DecisionContext(ctx, privacy.Allow) // uniqueness is platform-wide
-	taken, err := client.User.Query().Where(user.UsernameKey(policy.Key(username))).Exist(sctx)
+	// One statement for both (a staff-list import runs this per row): at
+	// most one user holds each key, so at most two rows come back.
+	uk, ek := policy.Key(username), policy.Key(email)
+	var found []struct {
+		UsernameKey string `json:"username_key"`
+		EmailKey    string `json:"email_key"`
+	}
+	err := client.User.Query().Where(user.Or(user.UsernameKey(uk), user.EmailKey(ek))).Limit(2).
+		Select(user.FieldUsernameKey, user.FieldEmailKey).Scan(sctx, &found)
 	if err != nil {
 		return err
 	}
-	if taken {
+	usernameTaken, emailTaken := false, false
+	for _, f := range found {
+		usernameTaken = usernameTaken || f.UsernameKey == uk
+		emailTaken = emailTaken || f.EmailKey == ek
+	}
+	if usernameTaken {
 		errs.Add("username", apperr.UsernameTaken, "the username %q is taken", username)
 	}
-	taken, err = client.User.Query().Where(user.EmailKey(policy.Key(email))).Exist(sctx)
-	if err != nil {
-		return err
-	}
-	if taken {
+	if emailTaken {
 		errs.Add("email", apperr.EmailTaken, "the email address %q is already used by another profile", email)
 	}
 	return nil
@@ -103,9 +115,11 @@ func create(ctx context.Context, tx *ent.Tx, lic *licenses.Service, n NewUser, a
 			return nil, false, err
 		}
 	}
-	perms, err := tx.Permission.Query().Where(permission.KeyIn(n.Permissions...)).IDs(ctx)
-	if err != nil {
-		return nil, false, err
+	perms := n.PermissionIDs
+	if perms == nil {
+		if perms, err = tx.Permission.Query().Where(permission.KeyIn(n.Permissions...)).IDs(ctx); err != nil {
+			return nil, false, err
+		}
 	}
 	if len(perms) != len(n.Permissions) {
 		return nil, false, fmt.Errorf("users: unknown permission among %v", n.Permissions)

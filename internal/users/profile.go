@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/auditevent"
 	"github.com/clinicemr/usermanager/ent/clinic"
+	"github.com/clinicemr/usermanager/ent/permission"
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apperr"
@@ -112,6 +114,35 @@ type Profiles struct {
 	// resets sends the invitation of a user created without a password;
 	// NewResets sets it.
 	resets *Resets
+	// permissionIDs caches the catalog's IDs by key: the catalog only
+	// grows (syncCatalog at start), and its IDs never change.
+	permissionIDs sync.Map
+}
+
+// permissionIDsOf returns the IDs of keys (nil if one is unknown, so that
+// create looks them up and reports it).
+func (p *Profiles) permissionIDsOf(ctx context.Context, keys []string) []int {
+	ids := make([]int, 0, len(keys))
+	var missing []string
+	for _, k := range keys {
+		if id, ok := p.permissionIDs.Load(k); ok {
+			ids = append(ids, id.(int))
+		} else {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) == 0 {
+		return ids
+	}
+	found, err := p.client.Permission.Query().Where(permission.KeyIn(missing...)).All(privacy.DecisionContext(ctx, privacy.Allow))
+	if err != nil || len(found) != len(missing) {
+		return nil
+	}
+	for _, f := range found {
+		p.permissionIDs.Store(f.Key, f.ID)
+		ids = append(ids, f.ID)
+	}
+	return ids
 }
 
 // NewProfiles returns a Profiles service; sessions end through auth (R25).
@@ -124,12 +155,41 @@ func NewProfiles(client *ent.Client, lic *licenses.Service, sessions *auth.Servi
 // A new profile is Active if a license is free and otherwise saved Inactive
 // with a warning (R24).
 func (p *Profiles) Create(ctx context.Context, in CreateUserInput) (*UserPayload, error) {
-	v, err := viewer.Require(ctx)
+	pc, errs, err := p.prepareCreate(ctx, in)
 	if err != nil {
 		return nil, err
 	}
+	if len(errs) > 0 {
+		return failed(errs), nil
+	}
+	return p.create(ctx, in, pc)
+}
+
+// CheckCreate reports every rule a createUser with in would break, writing
+// nothing (a staff-list import's dry run). A nil list means createUser
+// would save the profile now (maybe Inactive, R24); an error is what
+// createUser would return as a GraphQL error (FORBIDDEN, ...).
+func (p *Profiles) CheckCreate(ctx context.Context, in CreateUserInput) (apperr.List, error) {
+	_, errs, err := p.prepareCreate(ctx, in)
+	return errs, err
+}
+
+// preparedCreate is a checked createUser: what create writes.
+type preparedCreate struct {
+	n        NewUser
+	keys     []string
+	home     *ent.Clinic
+	warnings []*apperr.Warning
+}
+
+// prepareCreate checks every rule of a new profile (R10) without writing.
+func (p *Profiles) prepareCreate(ctx context.Context, in CreateUserInput) (*preparedCreate, apperr.List, error) {
+	v, err := viewer.Require(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	if !v.Can(viewer.PermViewUsers) {
-		return nil, apperr.Forbidden("adding users needs the View Users permission")
+		return nil, nil, apperr.Forbidden("adding users needs the View Users permission")
 	}
 	n := NewUser{
 		Username: in.Username, Email: in.Email, Password: in.Password, UserType: in.UserType,
@@ -144,7 +204,7 @@ func (p *Profiles) Create(ctx context.Context, in CreateUserInput) (*UserPayload
 	}
 	var errs apperr.List
 	if n.Invite && p.resets == nil {
-		return nil, fmt.Errorf("users: invitations are not configured")
+		return nil, nil, fmt.Errorf("users: invitations are not configured")
 	}
 	n.Validate(&errs)
 
@@ -157,11 +217,11 @@ func (p *Profiles) Create(ctx context.Context, in CreateUserInput) (*UserPayload
 			errs.Add("clinicIds", ClinicRequired, "a profile needs at least one clinic")
 		}
 	case err != nil:
-		return nil, err
+		return nil, nil, err
 	default:
 		n.OrganizationID = home.OrganizationID
 		if err := p.checkClinics(ctx, &errs, n.OrganizationID, n.HomeClinicID, n.ClinicIDs, nil); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 
@@ -174,7 +234,7 @@ func (p *Profiles) Create(ctx context.Context, in CreateUserInput) (*UserPayload
 	if len(in.CopyPermissionsFrom) > 0 {
 		copied, clinics, w, err := p.copyable(ctx, in.CopyPermissionsFrom, n.UserType)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		keys = permissions.Union(keys, copied)
 		n.ClinicIDs = union(n.ClinicIDs, clinics)
@@ -185,23 +245,29 @@ func (p *Profiles) Create(ctx context.Context, in CreateUserInput) (*UserPayload
 
 	p.checkCredentials(&errs, n.UserType, n.NPI, n.LicenseNumber, n.LicenseState)
 	if err := CheckUnique(ctx, p.client, &errs, n.Username, n.Email); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if home != nil {
 		if err := p.checkDuplicateNPI(ctx, &errs, n.OrganizationID, n.NPI, 0); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := p.checkDuplicateLicense(ctx, &errs, n.OrganizationID, n.LicenseNumber, n.LicenseState, 0); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if len(errs) > 0 {
-		return failed(errs), nil
+		return nil, errs, nil
 	}
+	return &preparedCreate{n: n, keys: keys, home: home, warnings: warnings}, nil, nil
+}
 
+// create writes a profile prepareCreate checked.
+func (p *Profiles) create(ctx context.Context, in CreateUserInput, pc *preparedCreate) (*UserPayload, error) {
+	n, keys, home, warnings := pc.n, pc.keys, pc.home, pc.warnings
+	n.PermissionIDs = p.permissionIDsOf(ctx, n.Permissions)
 	inactive := in.Status != nil && *in.Status == user.StatusINACTIVE
 	var created *ent.User
-	err = txn.WithTx(ctx, p.client, func(tx *ent.Tx) error {
+	err := txn.WithTx(ctx, p.client, func(tx *ent.Tx) error {
 		u, activated, err := create(ctx, tx, p.licenses, n, !inactive)
 		if err != nil {
 			return err

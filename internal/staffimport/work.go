@@ -378,8 +378,12 @@ func (im *Importer) process(ctx context.Context, r *run, row *row) (apperr.List,
 			}
 			here := r.createdHere[policy.Key(in.Username)]
 			r.mu.Unlock()
-			if len(found) > 0 && len(errs) == 0 && hasCode(found, apperr.UsernameTaken) &&
-				row.number-1 <= r.window && !here {
+			// Taken by this import before a restart: the check before the
+			// insert says USERNAME_TAKEN, or, when another worker of the
+			// same chunk created the row meanwhile, the unique index says
+			// USERNAME_TAKEN or EMAIL_TAKEN (whichever it checks first).
+			taken := hasCode(found, apperr.UsernameTaken) || hasCode(found, apperr.EmailTaken)
+			if len(found) > 0 && len(errs) == 0 && taken && row.number-1 <= r.window && !here {
 				ours, err := im.createdByThisImport(ctx, r.imp, in.Username, r.since)
 				if err != nil {
 					return nil, err

@@ -32,6 +32,9 @@ func accessLog(next http.Handler) http.Handler {
 		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
 			level = slog.LevelDebug
 		}
+		if !slog.Default().Enabled(r.Context(), level) {
+			return // nothing to build the line for (probes at info level)
+		}
 		path := r.URL.Path
 		if len(path) > 200 {
 			path = path[:200] + "…"

@@ -218,6 +218,12 @@ func mjMailSurvivesSMTPOutage(t *testing.T, dialectName string) {
 		!strings.Contains(msg.Subject, "Sunrise Downtown") || !strings.HasPrefix(msg.MessageID, "<job-") {
 		t.Fatalf("completion email: to %v (header %q), subject %q, Message-ID %q", msg.To, msg.HeaderTo, msg.Subject, msg.MessageID)
 	}
+	// River records the completion shortly after the send returns (its
+	// completer batches them): wait for it rather than assume it.
+	adjEventually(t, "the mail job completed after delivery", 10*time.Second, func() bool {
+		jobs := mjMailJobs(t, env)
+		return len(jobs) == 1 && jobs[0].State == "completed"
+	})
 	if jobs := mjMailJobs(t, env); len(jobs) != 1 || jobs[0].State != "completed" {
 		t.Fatalf("mail job after delivery: %+v", jobs)
 	}

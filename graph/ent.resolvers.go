@@ -11,6 +11,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/graph/generated"
+	"github.com/clinicemr/usermanager/internal/directory"
 )
 
 // Node is the resolver for the node field.
@@ -38,13 +39,24 @@ func (r *queryResolver) Permissions(ctx context.Context, after *entgql.Cursor[in
 	return r.Client.Permission.Query().Paginate(ctx, after, first, before, last, ent.WithPermissionOrder(orderBy), ent.WithPermissionFilter(where.Filter))
 }
 
+// TotalCount is the resolver for the totalCount field.
+func (r *userConnectionResolver) TotalCount(ctx context.Context, obj *ent.UserConnection) (int, error) {
+	return directory.ReportedCount(obj), nil
+}
+
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
 // User returns generated.UserResolver implementation.
 func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
 
+// UserConnection returns generated.UserConnectionResolver implementation.
+func (r *Resolver) UserConnection() generated.UserConnectionResolver {
+	return &userConnectionResolver{r}
+}
+
 type (
-	queryResolver struct{ *Resolver }
-	userResolver  struct{ *Resolver }
+	queryResolver          struct{ *Resolver }
+	userResolver           struct{ *Resolver }
+	userConnectionResolver struct{ *Resolver }
 )

@@ -226,6 +226,11 @@ func (r *userResolver) LockedUntil(ctx context.Context, obj *ent.User) (*time.Ti
 	return r.Resets.LockedUntil(ctx, obj)
 }
 
+// TotalCountIsExact is the resolver for the totalCountIsExact field.
+func (r *userConnectionResolver) TotalCountIsExact(ctx context.Context, obj *ent.UserConnection) (bool, error) {
+	return directory.CountIsExact(obj), nil
+}
+
 // Mutation returns generated.MutationResolver implementation.
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 

@@ -9,6 +9,7 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+	"github.com/clinicemr/usermanager/internal/paging"
 	"github.com/clinicemr/usermanager/internal/staff"
 )
 
@@ -132,6 +133,12 @@ func (User) Indexes() []ent.Index {
 }
 
 func (User) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}} }
+
+// Interceptors lets the user search count its matches itself, capped
+// (internal/paging, internal/directory).
+func (User) Interceptors() []ent.Interceptor {
+	return []ent.Interceptor{paging.SkipCounts()}
+}
 
 func (User) Annotations() []schema.Annotation {
 	return []schema.Annotation{

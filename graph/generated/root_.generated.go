@@ -35,6 +35,7 @@ type ResolverRoot interface {
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
 	User() UserResolver
+	UserConnection() UserConnectionResolver
 }
 
 type DirectiveRoot struct {
@@ -393,9 +394,10 @@ type ComplexityRoot struct {
 	}
 
 	UserConnection struct {
-		Edges      func(childComplexity int) int
-		PageInfo   func(childComplexity int) int
-		TotalCount func(childComplexity int) int
+		Edges             func(childComplexity int) int
+		PageInfo          func(childComplexity int) int
+		TotalCount        func(childComplexity int) int
+		TotalCountIsExact func(childComplexity int) int
 	}
 
 	UserEdge struct {
@@ -2120,6 +2122,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UserConnection.TotalCount(childComplexity), true
+	case "UserConnection.totalCountIsExact":
+		if e.ComplexityRoot.UserConnection.TotalCountIsExact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserConnection.TotalCountIsExact(childComplexity), true
 
 	case "UserEdge.cursor":
 		if e.ComplexityRoot.UserEdge.Cursor == nil {
@@ -4882,6 +4890,8 @@ extend type Query {
   """
   Search users (R17). Managers see users who have access to at least one
   clinic they have access to (R3). Needs the View Users permission.
+  totalCount counts the matches up to 1,000: when more match it is 1000 and
+  totalCountIsExact is false (show "1,000+").
   """
   users(
     """
@@ -4955,6 +4965,19 @@ input UserSearch {
   Users with access to this clinic.
   """
   clinicId: ID
+}
+
+# The user search's count is exact up to 1,000 matches. Counting more would
+# read every match (hundreds of milliseconds at a million users) for a number
+# no one pages through; like Gmail, Okta and the Microsoft 365 admin center,
+# the search then says "1,000+".
+extend type UserConnection {
+  """
+  Whether totalCount is the exact number of matching users: false when more
+  than 1,000 match, and totalCount is then 1000 (show "1,000+"). Narrow the
+  filter for an exact count, or export the list (exportUsers) to get all.
+  """
+  totalCountIsExact: Boolean!
 }
 
 extend type User {
@@ -7565,6 +7588,8 @@ func (ec *executionContext) childFields_UserConnection(ctx context.Context, fiel
 		return ec.fieldContext_UserConnection_pageInfo(ctx, field)
 	case "totalCount":
 		return ec.fieldContext_UserConnection_totalCount(ctx, field)
+	case "totalCountIsExact":
+		return ec.fieldContext_UserConnection_totalCountIsExact(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UserConnection", field.Name)
 }

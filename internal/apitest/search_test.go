@@ -832,3 +832,65 @@ func TestSearchUsersVisibility(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchCountsOnlyWhenAsked: the users search counts its matches in one
+// statement of its own, only when totalCount or totalCountIsExact is asked
+// for (under any alias), or pageInfo without edges; edges with pageInfo
+// need no count.
+func TestSearchCountsOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+		c := env.LoginDemo(demo.AdminUsername)
+		var all struct{ Users struct{ TotalCount int } }
+		c.MustDo(`{ users(first: 1) { totalCount } }`, nil, &all)
+		if all.Users.TotalCount < 3 {
+			t.Fatalf("the demo practice shows %d users; the test needs 3 or more", all.Users.TotalCount)
+		}
+		// statements is the fewest statements of three runs of query (a
+		// background job may send one meanwhile).
+		statements := func(query string, out any) int64 {
+			fewest := int64(-1)
+			for range 3 {
+				before := env.Statements()
+				c.MustDo(query, nil, out)
+				if n := env.Statements() - before; fewest < 0 || n < fewest {
+					fewest = n
+				}
+			}
+			return fewest
+		}
+		var page struct {
+			Users struct {
+				PageInfo struct{ HasNextPage bool }
+				Edges    []struct{ Node struct{ Username string } }
+			}
+		}
+		withoutCount := statements(`{ users(first: 2) { pageInfo { hasNextPage } edges { node { username } } } }`, &page)
+		if len(page.Users.Edges) != 2 || !page.Users.PageInfo.HasNextPage {
+			t.Fatalf("first page of 2: %+v, want 2 users and a next page", page.Users)
+		}
+		var counted struct {
+			Users struct {
+				N     int
+				Exact bool
+				Edges []struct{ Node struct{ Username string } }
+			}
+		}
+		withCount := statements(`{ users(first: 2) { n: totalCount exact: totalCountIsExact edges { node { username } } } }`, &counted)
+		if counted.Users.N != all.Users.TotalCount || !counted.Users.Exact {
+			t.Errorf("aliased totalCount %d (exact %v), want %d (exact)", counted.Users.N, counted.Users.Exact, all.Users.TotalCount)
+		}
+		if withCount != withoutCount+1 {
+			t.Errorf("%d SQL statements without totalCount, %d with it; want exactly one more", withoutCount, withCount)
+		}
+		var info struct {
+			Users struct {
+				PageInfo struct{ HasNextPage bool }
+			}
+		}
+		c.MustDo(`{ users(first: 1) { pageInfo { hasNextPage } } }`, nil, &info)
+		if !info.Users.PageInfo.HasNextPage {
+			t.Errorf("pageInfo without edges: no next page, though %d users match", all.Users.TotalCount)
+		}
+	})
+}

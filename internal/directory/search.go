@@ -15,6 +15,7 @@ import (
 	"github.com/clinicemr/usermanager/ent/predicate"
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apperr"
+	"github.com/clinicemr/usermanager/internal/paging"
 	"github.com/clinicemr/usermanager/internal/policy"
 	"github.com/clinicemr/usermanager/internal/staff"
 	"github.com/clinicemr/usermanager/internal/viewer"
@@ -63,7 +64,25 @@ func (s *Service) Search(ctx context.Context, after *entgql.Cursor[int], first *
 		}
 		q = q.Where(ps...)
 	}
-	return q.Paginate(ctx, after, first, before, last, ent.WithUserOrder(orderBy))
+	// Paginate's own count would read every match; the count is taken
+	// here, capped at CountLimit, and only when asked for.
+	counted := q.Clone()
+	conn, err := q.Paginate(paging.WithoutCount(ctx), after, first, before, last, ent.WithUserOrder(orderBy))
+	if err != nil {
+		return nil, err
+	}
+	total, want := 0, selected(ctx)
+	if want.count {
+		if total, err = countMatches(ctx, counted); err != nil {
+			return nil, err
+		}
+	}
+	conn.TotalCount = total
+	if want.noEdges && total > 0 { // as Paginate derives pageInfo without a page
+		conn.PageInfo.HasNextPage = first != nil
+		conn.PageInfo.HasPreviousPage = last != nil
+	}
+	return conn, nil
 }
 
 func (f *Search) predicates(ctx context.Context, client *ent.Client, dialectName string, indexOrder bool) ([]predicate.User, error) {

@@ -19,10 +19,11 @@ import (
 	"github.com/clinicemr/usermanager/internal/seed"
 )
 
-// searchEngineStaff is the size of the practice: its email domain matches
-// more users than directory.commonMatches, so the plan for common fragments
-// is taken too.
-const searchEngineStaff = 2_400
+// searchEngineStaff is the size of the practice: its email domain, and
+// the name fragment "son" (about a tenth of the seeded names), match more
+// users than directory.commonMatches (500), so the plans for common
+// fragments are taken too, and more than the count's limit (1,000).
+const searchEngineStaff = 6_000
 
 const (
 	searchEngineAdmin    = "engines.admin"

@@ -34,6 +34,9 @@ func (d *DB) Migrate(ctx context.Context) error {
 		if _, err := d.SQL.ExecContext(ctx, `DROP INDEX IF EXISTS user_organization_id_last_name_first_name`); err != nil {
 			return err
 		}
+		if _, err := d.SQL.ExecContext(ctx, sqliteUserListIndex); err != nil {
+			return err
+		}
 		if err := d.migrateSQLiteSearch(ctx); err != nil {
 			return err
 		}

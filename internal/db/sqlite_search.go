@@ -44,3 +44,13 @@ func (d *DB) migrateSQLiteSearch(ctx context.Context) error {
 	return d.ensure(ctx, []string{SQLiteSearchTable, "users_search_insert", "users_search_delete", "users_search_update"},
 		sqliteSearchSchema)
 }
+
+// SQLiteUserListIndex is an index of each organization's users in the user
+// list's order (last name, then id) that also holds their search text, so
+// that a page of users whose names contain a common fragment is read from
+// the index alone, in order, stopping when the page is full
+// (internal/directory). It extends ent's (organization_id, last_name, id).
+const SQLiteUserListIndex = "user_organization_id_last_name_id_search_text"
+
+var sqliteUserListIndex = `CREATE INDEX IF NOT EXISTS ` + SQLiteUserListIndex +
+	` ON users (organization_id, last_name, id, search_text)`

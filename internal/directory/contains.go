@@ -5,7 +5,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	entbase "entgo.io/ent"
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 
@@ -17,7 +16,22 @@ import (
 
 // commonMatches is how many matches in the SQLite search index make a
 // fragment common (see containsFragment).
-const commonMatches = 2000
+const commonMatches = 500
+
+// reading is how a query of the user search will be read: readPage or
+// readCount. On SQLite each is best served by a different plan.
+type reading interface{ isReading() }
+
+// readPage: a page, sorted. indexOrder tells whether it is sorted the way
+// an index of users is (by last name then id, or by id); other sorts read
+// every match anyway.
+type readPage struct{ indexOrder bool }
+
+// readCount: the matches' IDs, up to a limit (countMatches).
+type readCount struct{}
+
+func (readPage) isReading()  {}
+func (readCount) isReading() {}
 
 // containsFragment matches users whose column (search_text, username_key or
 // email_key, all folded) contains fragment. Both databases find exactly the
@@ -28,25 +42,41 @@ const commonMatches = 2000
 //     trigram index db.SQLiteSearchTable (a LIKE would read every user); a
 //     shorter one, which no trigram can find, is a LIKE.
 //
-// On SQLite the best plan for a page depends on how common the fragment
-// is, which the planner cannot know: a rare one ("yela") is fastest read
-// match by match; a common one ("son", a tenth of all users) is fastest read
-// through the organization's users in the list's order (an index), keeping
-// those among the matches, which stops as soon as a page is full. So the
-// matches are counted first, up to commonMatches (a fraction of a
-// millisecond), and for a common fragment the page query (not the count,
-// which reads every match either way) keeps the match list out of the
-// planner's choice of index, with the unary + in "+users.id IN (...)".
+// On SQLite the best plan depends on how the query is read (r) and on how
+// common the fragment is, which the planner cannot know:
 //
-// indexOrder tells whether the page is sorted the way an index of users is
-// (by last name then id, or by id); other sorts read every match anyway.
-func containsFragment(ctx context.Context, client *ent.Client, dialectName, column, fragment string, indexOrder bool) (predicate.User, error) {
+//   - The count joins the search index, which it then reads match by
+//     match, stopping at the count's limit; "id IN (matches)" would read
+//     every match first.
+//   - For a page, the matches are counted first, up to commonMatches (a
+//     fraction of a millisecond). A page of a rare fragment ("yela") is
+//     read match by match and sorted.
+//   - A page of a common name fragment ("son", a tenth of all users) reads
+//     the organization's users in the list's order from an index that holds
+//     their search text (db.SQLiteUserListIndex), keeping the matches, and
+//     stops as soon as the page is full: a few hundred index entries and no
+//     read of the search index at all. Usernames and emails are not in that
+//     index: their common fragments keep the match list out of the
+//     planner's choice of index, with the unary + in "+users.id IN (...)",
+//     so that the organization's users are still read in order.
+func containsFragment(ctx context.Context, client *ent.Client, dialectName, column, fragment string, r reading) (predicate.User, error) {
 	if dialectName != dialect.SQLite || utf8.RuneCountInString(fragment) < 3 {
 		return predicate.User(func(s *sql.Selector) { s.Where(sql.Contains(s.C(column), fragment)) }), nil
 	}
 	// An FTS5 phrase in double quotes (doubled inside) is matched
 	// literally; {column} limits it to the column.
 	match := "{" + column + "} : \"" + strings.ReplaceAll(fragment, `"`, `""`) + `"`
+	page, ok := r.(readPage)
+	if !ok {
+		return predicate.User(func(s *sql.Selector) {
+			// One alias per column, for a search by name and email.
+			index := sql.Table(db.SQLiteSearchTable).As(column + "_matches")
+			s.Join(index).On(s.C(user.FieldID), index.C("rowid"))
+			s.Where(sql.P(func(b *sql.Builder) {
+				b.WriteString(index.C(db.SQLiteSearchTable) + " MATCH ").Arg(match)
+			}))
+		}), nil
+	}
 	rows, err := client.QueryContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM "+db.SQLiteSearchTable+
 		" WHERE "+db.SQLiteSearchTable+" MATCH ? LIMIT ?)", match, commonMatches)
 	if err != nil {
@@ -62,14 +92,13 @@ func containsFragment(ctx context.Context, client *ent.Client, dialectName, colu
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	common := n >= commonMatches && indexOrder
+	common := n >= commonMatches && page.indexOrder
+	if common && column == user.FieldSearchText {
+		return predicate.User(func(s *sql.Selector) { s.Where(sql.Contains(s.C(column), fragment)) }), nil
+	}
 	return predicate.User(func(s *sql.Selector) {
-		page := false
-		if qc := entbase.QueryFromContext(s.Context()); qc != nil {
-			page = qc.Op == entbase.OpQueryAll
-		}
 		s.Where(sql.P(func(b *sql.Builder) {
-			if common && page {
+			if common {
 				b.WriteString("+")
 			}
 			b.Ident(s.C(user.FieldID)).WriteString(" IN (SELECT rowid FROM " + db.SQLiteSearchTable +

@@ -56,23 +56,25 @@ func (s *Service) Search(ctx context.Context, after *entgql.Cursor[int], first *
 	if !v.Can(viewer.PermViewUsers) {
 		return nil, apperr.Forbidden("searching users needs the View Users permission")
 	}
-	q := s.client.User.Query()
-	if filter != nil {
-		ps, err := filter.predicates(ctx, s.client, s.dialect, orderBy == nil || orderBy.Field.String() == ent.UserOrderFieldLastName.String())
-		if err != nil {
-			return nil, err
-		}
-		q = q.Where(ps...)
+	// The page and the count are read by different plans (see
+	// containsFragment), so each has its own query.
+	indexOrder := orderBy == nil || orderBy.Field.String() == ent.UserOrderFieldLastName.String()
+	q, err := s.query(ctx, filter, readPage{indexOrder: indexOrder})
+	if err != nil {
+		return nil, err
 	}
 	// Paginate's own count would read every match; the count is taken
 	// here, capped at CountLimit, and only when asked for.
-	counted := q.Clone()
 	conn, err := q.Paginate(paging.WithoutCount(ctx), after, first, before, last, ent.WithUserOrder(orderBy))
 	if err != nil {
 		return nil, err
 	}
 	total, want := 0, selected(ctx)
 	if want.count {
+		counted, err := s.query(ctx, filter, readCount{})
+		if err != nil {
+			return nil, err
+		}
 		if total, err = countMatches(ctx, counted); err != nil {
 			return nil, err
 		}
@@ -85,10 +87,23 @@ func (s *Service) Search(ctx context.Context, after *entgql.Cursor[int], first *
 	return conn, nil
 }
 
-func (f *Search) predicates(ctx context.Context, client *ent.Client, dialectName string, indexOrder bool) ([]predicate.User, error) {
+// query is the users matching filter, to be read as r says.
+func (s *Service) query(ctx context.Context, filter *Search, r reading) (*ent.UserQuery, error) {
+	q := s.client.User.Query()
+	if filter == nil {
+		return q, nil
+	}
+	ps, err := filter.predicates(ctx, s.client, s.dialect, r)
+	if err != nil {
+		return nil, err
+	}
+	return q.Where(ps...), nil
+}
+
+func (f *Search) predicates(ctx context.Context, client *ent.Client, dialectName string, r reading) ([]predicate.User, error) {
 	var ps []predicate.User
 	contains := func(column, fragment string) error {
-		p, err := containsFragment(ctx, client, dialectName, column, fragment, indexOrder)
+		p, err := containsFragment(ctx, client, dialectName, column, fragment, r)
 		ps = append(ps, p)
 		return err
 	}

@@ -10,6 +10,11 @@
 //
 // With -c 1,8 it runs each concurrency in turn. The password may also come
 // from USERMANAGER_PASSWORD.
+//
+// To compare with another GraphQL server on the same database (the README's
+// PostGraphile comparison), -query-file names a GraphQL document with a
+// $name variable, sent for each fragment instead of the users query, and
+// -login "" sends it without signing in.
 package main
 
 import (
@@ -41,19 +46,29 @@ const countsQuery = `query($clinicId: ID) {
 
 func main() {
 	url := flag.String("url", "http://localhost:8080/graphql", "the server's GraphQL endpoint")
-	login := flag.String("login", "seed.admin", "username to sign in with (a holder of View Users)")
+	login := flag.String("login", "seed.admin", `username to sign in with (a holder of View Users); "" sends requests without signing in`)
 	password := flag.String("password", os.Getenv("USERMANAGER_PASSWORD"), "password (default $USERMANAGER_PASSWORD)")
 	conc := flag.String("c", "1,8", "concurrent clients, comma-separated to run several in turn")
 	dur := flag.Duration("d", 15*time.Second, "how long to run each concurrency")
 	frags := flag.String("fragments", "ann,son,mar,ell,Quig,yela,zubr,xqz", "name fragments to cycle through")
 	query := flag.String("query", "search", "what to send: search, or counts (licenseCounts)")
 	clinic := flag.String("clinic", "", "with -query counts: the clinic's ID (default: the whole organization)")
+	queryFile := flag.String("query-file", "", "with -query search: a GraphQL document taking $name to send instead of the users query")
 	flag.Parse()
+	search := searchQuery
+	if *queryFile != "" {
+		doc, err := os.ReadFile(*queryFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "searchload:", err)
+			os.Exit(2)
+		}
+		search = string(doc)
+	}
 	var bodies [][]byte
 	switch *query {
 	case "search":
 		for _, f := range strings.Split(*frags, ",") {
-			b, _ := json.Marshal(map[string]any{"query": searchQuery, "variables": map[string]any{"name": f}})
+			b, _ := json.Marshal(map[string]any{"query": search, "variables": map[string]any{"name": f}})
 			bodies = append(bodies, b)
 		}
 	case "counts":
@@ -75,9 +90,12 @@ func main() {
 
 func run(url, login, password, conc string, dur time.Duration, bodies [][]byte) error {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: time.Minute}
-	token, err := signIn(client, url, login, password)
-	if err != nil {
-		return err
+	token := ""
+	if login != "" {
+		var err error
+		if token, err = signIn(client, url, login, password); err != nil {
+			return err
+		}
 	}
 	for _, c := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))

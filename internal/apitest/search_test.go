@@ -894,3 +894,43 @@ func TestSearchCountsOnlyWhenAsked(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchListScreenInFourStatements: the admin SPA's user list, as a
+// manager types a name (a fragment, totalCount, home clinic and license
+// class, by last name), costs at most four SQL statements: authentication,
+// the count, the page and the home clinics (issue #16).
+func TestSearchListScreenInFourStatements(t *testing.T) {
+	t.Parallel()
+	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+		c := env.LoginDemo(demo.AdminUsername)
+		const query = `query($name: String) {
+  users(first: 20, filter: {name: $name}, orderBy: {field: LAST_NAME, direction: ASC}) {
+    totalCount
+    totalCountIsExact
+    edges { node { id fullName homeClinic { name } licenseClass } }
+  }
+}`
+		for _, name := range []string{"jor", "an", "xqz"} {
+			fewest := int64(-1)
+			for range 3 { // a background job may send a statement meanwhile
+				var out struct {
+					Users struct {
+						TotalCount int
+						Edges      []struct{ Node struct{ FullName string } }
+					}
+				}
+				before := env.Statements()
+				c.MustDo(query, map[string]any{"name": name}, &out)
+				if n := env.Statements() - before; fewest < 0 || n < fewest {
+					fewest = n
+				}
+				if name != "xqz" && out.Users.TotalCount == 0 {
+					t.Fatalf("%q finds no one in the demo practice", name)
+				}
+			}
+			if fewest > 4 {
+				t.Errorf("searching %q sends %d SQL statements, want at most 4", name, fewest)
+			}
+		}
+	})
+}

@@ -24,8 +24,13 @@ type reading interface{ isReading() }
 
 // readPage: a page, sorted. indexOrder tells whether it is sorted the way
 // an index of users is (by last name then id, or by id); other sorts read
-// every match anyway.
-type readPage struct{ indexOrder bool }
+// every match anyway. counted, when not nil, is how many users match the
+// whole filter, capped (countMatches), which tells how common a fragment
+// is without counting its matches again.
+type readPage struct {
+	indexOrder bool
+	counted    *int
+}
 
 // readCount: the matches' IDs, up to a limit (countMatches).
 type readCount struct{}
@@ -48,9 +53,10 @@ func (readCount) isReading() {}
 //   - The count joins the search index, which it then reads match by
 //     match, stopping at the count's limit; "id IN (matches)" would read
 //     every match first.
-//   - For a page, the matches are counted first, up to commonMatches (a
-//     fraction of a millisecond). A page of a rare fragment ("yela") is
-//     read match by match and sorted.
+//   - For a page, the matches are counted first (a fraction of a
+//     millisecond): by the count when the client asked for one, else up to
+//     commonMatches in the search index. A page of a rare fragment ("yela")
+//     is read match by match and sorted.
 //   - A page of a common name fragment ("son", a tenth of all users) reads
 //     the organization's users in the list's order from an index that holds
 //     their search text (db.SQLiteUserListIndex), keeping the matches, and
@@ -77,20 +83,15 @@ func containsFragment(ctx context.Context, client *ent.Client, dialectName, colu
 			}))
 		}), nil
 	}
-	rows, err := client.QueryContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM "+db.SQLiteSearchTable+
-		" WHERE "+db.SQLiteSearchTable+" MATCH ? LIMIT ?)", match, commonMatches)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var n int
-	for rows.Next() {
-		if err := rows.Scan(&n); err != nil {
+	// The filter's matches (when counted) are the fragment's, or fewer.
+	n := 0
+	if page.counted != nil {
+		n = *page.counted
+	} else {
+		var err error
+		if n, err = indexMatches(ctx, client, match); err != nil {
 			return nil, err
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	common := n >= commonMatches && page.indexOrder
 	if common && column == user.FieldSearchText {
@@ -105,4 +106,22 @@ func containsFragment(ctx context.Context, client *ent.Client, dialectName, colu
 				" WHERE " + db.SQLiteSearchTable + " MATCH ").Arg(match).WriteString(")")
 		}))
 	}), nil
+}
+
+// indexMatches counts the search index's matches of an FTS5 query, up to
+// commonMatches, in every organization (a plan's hint, never shown).
+func indexMatches(ctx context.Context, client *ent.Client, match string) (int, error) {
+	rows, err := client.QueryContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM "+db.SQLiteSearchTable+
+		" WHERE "+db.SQLiteSearchTable+" MATCH ? LIMIT ?)", match, commonMatches)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var n int
+	for rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, err
+		}
+	}
+	return n, rows.Err()
 }

@@ -57,18 +57,8 @@ func (s *Service) Search(ctx context.Context, after *entgql.Cursor[int], first *
 		return nil, apperr.Forbidden("searching users needs the View Users permission")
 	}
 	// The page and the count are read by different plans (see
-	// containsFragment), so each has its own query.
-	indexOrder := orderBy == nil || orderBy.Field.String() == ent.UserOrderFieldLastName.String()
-	q, err := s.query(ctx, filter, readPage{indexOrder: indexOrder})
-	if err != nil {
-		return nil, err
-	}
-	// Paginate's own count would read every match; the count is taken
-	// here, capped at CountLimit, and only when asked for.
-	conn, err := q.Paginate(paging.WithoutCount(ctx), after, first, before, last, ent.WithUserOrder(orderBy))
-	if err != nil {
-		return nil, err
-	}
+	// containsFragment), so each has its own query. The count, when asked
+	// for, comes first: it also tells how common the filter is.
 	total, want := 0, selected(ctx)
 	if want.count {
 		counted, err := s.query(ctx, filter, readCount{})
@@ -78,6 +68,20 @@ func (s *Service) Search(ctx context.Context, after *entgql.Cursor[int], first *
 		if total, err = countMatches(ctx, counted); err != nil {
 			return nil, err
 		}
+	}
+	page := readPage{indexOrder: orderBy == nil || orderBy.Field.String() == ent.UserOrderFieldLastName.String()}
+	if want.count {
+		page.counted = &total
+	}
+	q, err := s.query(ctx, filter, page)
+	if err != nil {
+		return nil, err
+	}
+	// Paginate's own count would read every match; the count is taken
+	// here, capped at CountLimit, and only when asked for.
+	conn, err := q.Paginate(paging.WithoutCount(ctx), after, first, before, last, ent.WithUserOrder(orderBy))
+	if err != nil {
+		return nil, err
 	}
 	conn.TotalCount = total
 	if want.noEdges && total > 0 { // as Paginate derives pageInfo without a page

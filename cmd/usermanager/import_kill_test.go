@@ -65,10 +65,28 @@ func durKilledImportResumes(t *testing.T, d durDB) {
 			t.Errorf("row %d: %s (a good row reported as failed)", e.Node.Row, e.Node.Code)
 		}
 	}
-	var users struct{ Users struct{ TotalCount int } }
-	durGraphQL(t, p, token, `{ users(first: 1, filter: {username: "kill."}) { totalCount } }`, nil, &users)
-	if users.Users.TotalCount != good {
-		t.Fatalf("%d users named kill.*, want %d", users.Users.TotalCount, good)
+	// Counted page by page: the search's totalCount stops at 1,000.
+	named, after := 0, (*string)(nil)
+	for {
+		var page struct {
+			Users struct {
+				PageInfo struct {
+					HasNextPage bool
+					EndCursor   string
+				}
+				Edges []struct{ Node struct{ Username string } }
+			}
+		}
+		durGraphQL(t, p, token, `query($after: Cursor) { users(first: 100, after: $after, filter: {username: "kill."}) {
+		  pageInfo { hasNextPage endCursor } edges { node { username } } } }`, map[string]any{"after": after}, &page)
+		named += len(page.Users.Edges)
+		if !page.Users.PageInfo.HasNextPage {
+			break
+		}
+		after = &page.Users.PageInfo.EndCursor
+	}
+	if named != good {
+		t.Fatalf("%d users named kill.*, want %d", named, good)
 	}
 	p.stop(t)
 }

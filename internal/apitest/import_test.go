@@ -15,7 +15,6 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -41,7 +40,7 @@ const impMutation = `mutation($in: ImportUsersInput!) {
 
 // impUpload sends importUsers with file through the GraphQL multipart
 // request specification: the payload's fields, or the GraphQL errors.
-func impUpload(t *testing.T, env *apitest.Env, c *apitest.Client, file []byte, dry bool) (map[string]any, []any, int) {
+func impUpload(t testing.TB, env *apitest.Env, c *apitest.Client, file []byte, dry bool) (map[string]any, []any, int) {
 	t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
@@ -74,7 +73,7 @@ func impUpload(t *testing.T, env *apitest.Env, c *apitest.Client, file []byte, d
 }
 
 // impStart imports file and returns the import's ID.
-func impStart(t *testing.T, env *apitest.Env, c *apitest.Client, file []byte, dry bool) string {
+func impStart(t testing.TB, env *apitest.Env, c *apitest.Client, file []byte, dry bool) string {
 	t.Helper()
 	p, errs, status := impUpload(t, env, c, file, dry)
 	if len(errs) > 0 || p == nil {
@@ -108,9 +107,15 @@ const impQuery = `query($id: ID!) { node(id: $id) { ... on UserImport {
 } } }`
 
 // impWait polls the import until it COMPLETED or FAILED.
-func impWait(t *testing.T, c *apitest.Client, id string) impState {
+func impWait(t testing.TB, c *apitest.Client, id string) impState {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
+	return impWaitFor(t, c, id, 90*time.Second)
+}
+
+// impWaitFor is impWait giving up after limit.
+func impWaitFor(t testing.TB, c *apitest.Client, id string, limit time.Duration) impState {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for {
 		var out struct {
 			Node *struct {
@@ -132,7 +137,7 @@ func impWait(t *testing.T, c *apitest.Client, id string) impState {
 			return st
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the import is still %s (%d of %d rows) after 90s", out.Node.Status, out.Node.RowsDone, out.Node.RowsTotal)
+			t.Fatalf("the import is still %s (%d of %d rows) after %v", out.Node.Status, out.Node.RowsDone, out.Node.RowsTotal, limit)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -401,59 +406,6 @@ func csvLine(r []string) string {
 	_ = w.Write(r)
 	w.Flush()
 	return strings.TrimSuffix(b.String(), "\n")
-}
-
-// TestImportThroughput imports 10,000 rows and logs rows/s and the peak
-// heap (sampled) on each database. It runs only with IMPORT_THROUGHPUT=1:
-// it takes a while and measures the machine as much as the code.
-func TestImportThroughput(t *testing.T) {
-	if os.Getenv("IMPORT_THROUGHPUT") == "" {
-		t.Skip("set IMPORT_THROUGHPUT=1 to measure a 10,000-row import")
-	}
-	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
-		admin := env.LoginDemo(demo.AdminUsername)
-		n := 10000
-		if s := os.Getenv("IMPORT_THROUGHPUT_ROWS"); s != "" {
-			_, _ = fmt.Sscan(s, &n)
-		}
-		rows := make([]string, n)
-		for i := range rows {
-			// Default status (ACTIVE): the first few take licenses and are
-			// invited, the rest are saved Inactive (R24), as in real life.
-			rows[i] = fmt.Sprintf("imp.t%05d,imp.t%05d@example.org,Imp,T%05d,,CLERICAL,,Sunrise Downtown,Sunrise Downtown; Sunrise Northside,View Patients; Edit Patients,,,", i, i, i)
-		}
-		file := impCSV(rows...)
-		var peak uint64
-		done := make(chan struct{})
-		sampled := make(chan struct{})
-		go func() {
-			defer close(sampled)
-			var m runtime.MemStats
-			for {
-				select {
-				case <-done:
-					return
-				case <-time.After(20 * time.Millisecond):
-					runtime.ReadMemStats(&m)
-					peak = max(peak, m.HeapInuse)
-				}
-			}
-		}()
-		stmts := env.Statements()
-		start := time.Now()
-		id := impStart(t, env, admin, file, false)
-		uploaded := time.Since(start)
-		st := impWait(t, admin, id)
-		elapsed := time.Since(start)
-		close(done)
-		<-sampled
-		if st.Created != n {
-			t.Fatalf("import = %+v", st)
-		}
-		t.Logf("%s: %d rows in %v (upload %v): %.0f rows/s, %.1f SQL statements per row; peak heap in use %.1f MiB (whole test process, file %.1f MiB)",
-			env.Dialect, n, elapsed.Round(time.Millisecond), uploaded.Round(time.Millisecond),
-			float64(n)/elapsed.Seconds(), float64(env.Statements()-stmts)/float64(n), float64(peak)/(1<<20), float64(len(file))/(1<<20))
-	})
 }
 
 // The template and the example file are served, and the example imports

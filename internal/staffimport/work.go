@@ -176,6 +176,23 @@ func readBatch(rd *reader, n int) (rows []*row, eof bool, err error) {
 // in file order, so the first row of a file with a username gets it.
 func (im *Importer) processBatch(ctx context.Context, r *run, rows []*row) ([]apperr.List, error) {
 	results := make([]apperr.List, len(rows))
+	// The rows' clinics are read once for the batch, and the uniqueness of
+	// a row that breaks no other rule is left to the unique indexes
+	// (users.CreateBatch): createUser's answers with fewer statements.
+	ins := make([]users.CreateUserInput, len(rows))
+	errs := make([]apperr.List, len(rows))
+	var checked []users.CreateUserInput
+	for i, row := range rows {
+		if len(row.errs) == 0 {
+			ins[i], errs[i] = r.input(row.cells)
+			checked = append(checked, ins[i])
+		}
+	}
+	cb, err := im.profiles.NewCreateBatch(r.as, checked)
+	if err != nil {
+		return nil, err
+	}
+	process := func(i int) (apperr.List, error) { return im.process(ctx, r, cb, rows[i], ins[i], errs[i]) }
 	var first, later []int
 	if im.Parallel <= 1 || r.imp.DryRun { // a dry run's duplicate check is sequential
 		later = make([]int, len(rows))
@@ -208,7 +225,7 @@ func (im *Importer) processBatch(ctx context.Context, r *run, rows []*row) ([]ap
 			go func() {
 				defer wg.Done()
 				for i := range next {
-					errs, err := im.process(ctx, r, rows[i])
+					errs, err := process(i)
 					mu.Lock()
 					if err != nil && firstErr == nil {
 						firstErr = err
@@ -228,7 +245,7 @@ func (im *Importer) processBatch(ctx context.Context, r *run, rows []*row) ([]ap
 		}
 	}
 	for _, i := range later {
-		errs, err := im.process(ctx, r, rows[i])
+		errs, err := process(i)
 		if err != nil {
 			return nil, err
 		}
@@ -354,22 +371,21 @@ func (im *Importer) clinicNames(sctx context.Context, orgID int) (map[string]int
 }
 
 // process creates (or, in a dry run, checks) one row as createUser would,
-// returning its errors (none: created).
-func (im *Importer) process(ctx context.Context, r *run, row *row) (apperr.List, error) {
+// returning its errors (none: created); in and errs are r.input's.
+func (im *Importer) process(ctx context.Context, r *run, cb *users.CreateBatch, row *row, in users.CreateUserInput, errs apperr.List) (apperr.List, error) {
 	if len(row.errs) > 0 {
 		return row.errs, nil
 	}
-	in, errs := r.input(row.cells)
 	var found apperr.List
 	var err error
 	if r.imp.DryRun {
-		found, err = im.profiles.CheckCreate(r.as, in)
+		found, err = cb.CheckCreate(in)
 		if err == nil {
 			found = append(found, r.duplicates(row.number, in)...)
 		}
 	} else {
 		var p *users.UserPayload
-		p, err = im.profiles.Create(r.as, in)
+		p, err = cb.Create(in)
 		if err == nil {
 			found = p.UserErrors
 			r.mu.Lock()

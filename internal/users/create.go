@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/permission"
@@ -156,8 +157,18 @@ func create(ctx context.Context, tx *ent.Tx, lic *licenses.Service, n NewUser, a
 	if err != nil || !activated {
 		return u, false, err
 	}
-	u, err = u.Update().SetStatus(user.StatusACTIVE).Save(ctx)
-	return u, true, err
+	// One UPDATE: UpdateOne would read the row back, and u is what it
+	// would read (only the status and updated_at change).
+	now := time.Now()
+	rows, err := tx.User.Update().Where(user.ID(u.ID)).SetStatus(user.StatusACTIVE).SetUpdatedAt(now).Save(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if rows != 1 {
+		return nil, false, fmt.Errorf("users: activating the new user %d updated %d rows", u.ID, rows)
+	}
+	u.Status, u.UpdatedAt = user.StatusACTIVE, now
+	return u, true, nil
 }
 
 func uniqueViolation(err error) error {

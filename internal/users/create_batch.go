@@ -1,0 +1,238 @@
+package users
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/clinicemr/usermanager/ent"
+	"github.com/clinicemr/usermanager/ent/clinic"
+	"github.com/clinicemr/usermanager/ent/privacy"
+	"github.com/clinicemr/usermanager/internal/apperr"
+	"github.com/clinicemr/usermanager/internal/permissions"
+	"github.com/clinicemr/usermanager/internal/viewer"
+)
+
+// CreateBatch is createUser for many inputs of one manager (a staff-list
+// import's batch), with fewer reads per input and the same answers:
+//
+//   - The clinics of all inputs (the home clinic as the viewer reads it,
+//     and every clinic's organization for checkClinics) are read in two
+//     statements when the batch is made, instead of two per input.
+//   - Create leaves uniqueness (username, email, real NPI and license,
+//     R5, R6, R14) to the unique indexes when every other rule holds,
+//     instead of reading first. An insert they refuse is rolled back and
+//     the input is checked again by createUser's own prepareCreate, so it
+//     gets exactly createUser's userErrors (USERNAME_TAKEN and EMAIL_TAKEN
+//     together, with their messages); when an input breaks other rules
+//     too, the uniqueness reads are made as createUser makes them, so all
+//     are reported at once (R10).
+//
+// (One read for the uniqueness of a whole batch is what PostgreSQL cannot
+// be trusted with: for "username_key = ANY(...)" it picks the search's
+// trigram indexes, seconds per batch once the table has grown.)
+//
+// Create and CheckCreate may run concurrently.
+type CreateBatch struct {
+	p   *Profiles
+	ctx context.Context // the manager as viewer
+
+	homes      map[int]*ent.Clinic // home clinics the viewer can read
+	clinicOrgs map[int]int         // clinic ID -> organization, of every clinic named
+	known      map[int]bool        // clinic IDs looked up
+}
+
+// errInvitationsNotConfigured is prepareCreate's error without Resets.
+var errInvitationsNotConfigured = errors.New("users: invitations are not configured")
+
+// NewCreateBatch reads the clinics of ins, as the viewer of ctx.
+func (p *Profiles) NewCreateBatch(ctx context.Context, ins []CreateUserInput) (*CreateBatch, error) {
+	b := &CreateBatch{p: p, ctx: ctx, homes: map[int]*ent.Clinic{}, clinicOrgs: map[int]int{}, known: map[int]bool{}}
+	var homeIDs, clinicIDs []int
+	for _, in := range ins {
+		if !slices.Contains(homeIDs, in.HomeClinicID) {
+			homeIDs = append(homeIDs, in.HomeClinicID)
+		}
+		for _, id := range append([]int{in.HomeClinicID}, in.ClinicIDs...) {
+			if !slices.Contains(clinicIDs, id) {
+				clinicIDs = append(clinicIDs, id)
+			}
+		}
+	}
+	if len(ins) == 0 {
+		return b, nil
+	}
+	// The home clinic as prepareCreate reads it: through the viewer's
+	// privacy rules.
+	homes, err := p.client.Clinic.Query().Where(clinic.IDIn(homeIDs...)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range homes {
+		b.homes[c.ID] = c
+	}
+	// checkClinics' read (any organization: each input is checked against
+	// its home clinic's).
+	var orgs []struct {
+		ID             int `json:"id"`
+		OrganizationID int `json:"organization_id"`
+	}
+	if err := p.client.Clinic.Query().Where(clinic.IDIn(clinicIDs...)).
+		Select(clinic.FieldID, clinic.FieldOrganizationID).Scan(privacy.DecisionContext(ctx, privacy.Allow), &orgs); err != nil {
+		return nil, err
+	}
+	for _, c := range orgs {
+		b.clinicOrgs[c.ID] = c.OrganizationID
+	}
+	for _, id := range clinicIDs {
+		b.known[id] = true
+	}
+	return b, nil
+}
+
+// Create is Profiles.Create for an input of the batch.
+func (b *CreateBatch) Create(in CreateUserInput) (*UserPayload, error) {
+	pc, errs, err := b.prepare(in, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(errs) > 0 {
+		return failed(errs), nil
+	}
+	payload, err := b.p.create(b.ctx, in, pc)
+	if err != nil || !refusedByIndex(payload.UserErrors) {
+		return payload, err
+	}
+	// The answer createUser gives: it would have read the profile that
+	// holds the value. None (deleted meanwhile): the index's own answer,
+	// as createUser's under a race.
+	if _, errs, err := b.p.prepareCreate(b.ctx, in); err != nil || len(errs) > 0 {
+		if err != nil {
+			return nil, err
+		}
+		return failed(errs), nil
+	}
+	return payload, nil
+}
+
+// CheckCreate is Profiles.CheckCreate for an input of the batch.
+func (b *CreateBatch) CheckCreate(in CreateUserInput) (apperr.List, error) {
+	_, errs, err := b.prepare(in, true)
+	return errs, err
+}
+
+// refusedByIndex: uniqueViolation's userErrors.
+func refusedByIndex(errs []*apperr.UserError) bool {
+	for _, e := range errs {
+		switch e.Code {
+		case apperr.UsernameTaken, apperr.EmailTaken, DuplicateProviderCode:
+			return true
+		}
+	}
+	return false
+}
+
+// prepare is prepareCreate (profile.go) on the batch's clinics: the same
+// rules in the same order, so the same errors. Without check, the
+// uniqueness reads are left out when every other rule holds (the indexes
+// decide, see Create). An input whose clinics the batch did not read, or
+// one copying permissions, goes through prepareCreate.
+func (b *CreateBatch) prepare(in CreateUserInput, check bool) (*preparedCreate, apperr.List, error) {
+	if !b.covers(in) {
+		return b.p.prepareCreate(b.ctx, in)
+	}
+	ctx := b.ctx
+	v, err := viewer.Require(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !v.Can(viewer.PermViewUsers) {
+		return nil, nil, apperr.Forbidden("adding users needs the View Users permission")
+	}
+	n := NewUser{
+		Username: in.Username, Email: in.Email, Password: in.Password, UserType: in.UserType,
+		FirstName: in.FirstName, LastName: in.LastName, HomeClinicID: in.HomeClinicID,
+		ClinicIDs: in.ClinicIDs, NPI: normalized(in.Npi), LicenseNumber: upper(in.LicenseNumber),
+		LicenseState: upper(in.LicenseState),
+		Invite:       in.Password == "",
+	}
+	if in.FullName != nil {
+		n.FullName = *in.FullName
+	}
+	var errs apperr.List
+	if n.Invite && b.p.resets == nil {
+		return nil, nil, errInvitationsNotConfigured
+	}
+	n.Validate(&errs)
+
+	home := b.homes[in.HomeClinicID]
+	if home == nil {
+		errs.Add("homeClinicId", InvalidHomeClinic, "no such clinic")
+		if len(n.ClinicIDs) == 0 {
+			errs.Add("clinicIds", ClinicRequired, "a profile needs at least one clinic")
+		}
+	} else {
+		n.OrganizationID = home.OrganizationID
+		b.checkClinics(v, &errs, n.OrganizationID, n.HomeClinicID, n.ClinicIDs)
+	}
+
+	keys := in.Permissions
+	if in.Admin != nil && *in.Admin {
+		keys = permissions.WithAdmin(keys)
+	}
+	permissions.CheckGrant(ctx, &errs, "permissions", keys, nil, n.UserType)
+	n.Permissions = keys
+
+	b.p.checkCredentials(&errs, n.UserType, n.NPI, n.LicenseNumber, n.LicenseState)
+	if check || len(errs) > 0 {
+		if err := CheckUnique(ctx, b.p.client, &errs, n.Username, n.Email); err != nil {
+			return nil, nil, err
+		}
+		if home != nil {
+			if err := b.p.checkDuplicateNPI(ctx, &errs, n.OrganizationID, n.NPI, 0); err != nil {
+				return nil, nil, err
+			}
+			if err := b.p.checkDuplicateLicense(ctx, &errs, n.OrganizationID, n.LicenseNumber, n.LicenseState, 0); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs, nil
+	}
+	return &preparedCreate{n: n, keys: keys, home: home}, nil, nil
+}
+
+// covers: the batch read the clinics of in, and in copies no permissions.
+func (b *CreateBatch) covers(in CreateUserInput) bool {
+	if len(in.CopyPermissionsFrom) > 0 || !b.known[in.HomeClinicID] {
+		return false
+	}
+	for _, id := range in.ClinicIDs {
+		if !b.known[id] {
+			return false
+		}
+	}
+	return true
+}
+
+// checkClinics is Profiles.checkClinics (nothing kept: a new profile) on
+// the clinics the batch read.
+func (b *CreateBatch) checkClinics(v *viewer.Viewer, errs *apperr.List, orgID, home int, ids []int) {
+	if len(ids) == 0 {
+		errs.Add("clinicIds", ClinicRequired, "a profile needs at least one clinic")
+		return
+	}
+	if !slices.Contains(ids, home) {
+		errs.Add("homeClinicId", InvalidHomeClinic, "the home clinic must be one of the user's clinics")
+	}
+	for _, id := range ids {
+		org, ok := b.clinicOrgs[id]
+		switch {
+		case !ok || org != orgID:
+			errs.Add("clinicIds", ClinicRequired, "no such clinic in the user's organization")
+		case !v.HasClinic(id):
+			errs.Add("clinicIds", ClinicNotAccessible, "you can grant only clinics you have access to")
+		}
+	}
+}

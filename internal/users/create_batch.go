@@ -2,15 +2,12 @@ package users
 
 import (
 	"context"
-	"errors"
 	"slices"
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/clinic"
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/internal/apperr"
-	"github.com/clinicemr/usermanager/internal/permissions"
-	"github.com/clinicemr/usermanager/internal/viewer"
 )
 
 // CreateBatch is createUser for many inputs of one manager (a staff-list
@@ -41,9 +38,6 @@ type CreateBatch struct {
 	clinicOrgs map[int]int         // clinic ID -> organization, of every clinic named
 	known      map[int]bool        // clinic IDs looked up
 }
-
-// errInvitationsNotConfigured is prepareCreate's error without Resets.
-var errInvitationsNotConfigured = errors.New("users: invitations are not configured")
 
 // NewCreateBatch reads the clinics of ins, as the viewer of ctx.
 func (p *Profiles) NewCreateBatch(ctx context.Context, ins []CreateUserInput) (*CreateBatch, error) {
@@ -132,75 +126,11 @@ func refusedByIndex(errs []*apperr.UserError) bool {
 	return false
 }
 
-// prepare is prepareCreate (profile.go) on the batch's clinics: the same
-// rules in the same order, so the same errors. Without check, the
+// prepare is prepareCreate on the batch's clinics; without check, the
 // uniqueness reads are left out when every other rule holds (the indexes
-// decide, see Create). An input whose clinics the batch did not read, or
-// one copying permissions, goes through prepareCreate.
+// decide, see Create).
 func (b *CreateBatch) prepare(in CreateUserInput, check bool) (*preparedCreate, apperr.List, error) {
-	if !b.covers(in) {
-		return b.p.prepareCreate(b.ctx, in)
-	}
-	ctx := b.ctx
-	v, err := viewer.Require(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !v.Can(viewer.PermViewUsers) {
-		return nil, nil, apperr.Forbidden("adding users needs the View Users permission")
-	}
-	n := NewUser{
-		Username: in.Username, Email: in.Email, Password: in.Password, UserType: in.UserType,
-		FirstName: in.FirstName, LastName: in.LastName, HomeClinicID: in.HomeClinicID,
-		ClinicIDs: in.ClinicIDs, NPI: normalized(in.Npi), LicenseNumber: upper(in.LicenseNumber),
-		LicenseState: upper(in.LicenseState),
-		Invite:       in.Password == "",
-	}
-	if in.FullName != nil {
-		n.FullName = *in.FullName
-	}
-	var errs apperr.List
-	if n.Invite && b.p.resets == nil {
-		return nil, nil, errInvitationsNotConfigured
-	}
-	n.Validate(&errs)
-
-	home := b.homes[in.HomeClinicID]
-	if home == nil {
-		errs.Add("homeClinicId", InvalidHomeClinic, "no such clinic")
-		if len(n.ClinicIDs) == 0 {
-			errs.Add("clinicIds", ClinicRequired, "a profile needs at least one clinic")
-		}
-	} else {
-		n.OrganizationID = home.OrganizationID
-		b.checkClinics(v, &errs, n.OrganizationID, n.HomeClinicID, n.ClinicIDs)
-	}
-
-	keys := in.Permissions
-	if in.Admin != nil && *in.Admin {
-		keys = permissions.WithAdmin(keys)
-	}
-	permissions.CheckGrant(ctx, &errs, "permissions", keys, nil, n.UserType)
-	n.Permissions = keys
-
-	b.p.checkCredentials(&errs, n.UserType, n.NPI, n.LicenseNumber, n.LicenseState)
-	if check || len(errs) > 0 {
-		if err := CheckUnique(ctx, b.p.client, &errs, n.Username, n.Email); err != nil {
-			return nil, nil, err
-		}
-		if home != nil {
-			if err := b.p.checkDuplicateNPI(ctx, &errs, n.OrganizationID, n.NPI, 0); err != nil {
-				return nil, nil, err
-			}
-			if err := b.p.checkDuplicateLicense(ctx, &errs, n.OrganizationID, n.LicenseNumber, n.LicenseState, 0); err != nil {
-				return nil, nil, err
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errs, nil
-	}
-	return &preparedCreate{n: n, keys: keys, home: home}, nil, nil
+	return b.p.prepareCreateWith(b.ctx, in, b, check)
 }
 
 // covers: the batch read the clinics of in, and in copies no permissions.
@@ -216,23 +146,14 @@ func (b *CreateBatch) covers(in CreateUserInput) bool {
 	return true
 }
 
-// checkClinics is Profiles.checkClinics (nothing kept: a new profile) on
-// the clinics the batch read.
-func (b *CreateBatch) checkClinics(v *viewer.Viewer, errs *apperr.List, orgID, home int, ids []int) {
-	if len(ids) == 0 {
-		errs.Add("clinicIds", ClinicRequired, "a profile needs at least one clinic")
-		return
-	}
-	if !slices.Contains(ids, home) {
-		errs.Add("homeClinicId", InvalidHomeClinic, "the home clinic must be one of the user's clinics")
-	}
+// clinicsOf is the clinics of ids in organization orgID, from the batch's
+// read (never nil, for checkClinicsFound).
+func (b *CreateBatch) clinicsOf(orgID int, ids []int) []int {
+	found := []int{}
 	for _, id := range ids {
-		org, ok := b.clinicOrgs[id]
-		switch {
-		case !ok || org != orgID:
-			errs.Add("clinicIds", ClinicRequired, "no such clinic in the user's organization")
-		case !v.HasClinic(id):
-			errs.Add("clinicIds", ClinicNotAccessible, "you can grant only clinics you have access to")
+		if org, ok := b.clinicOrgs[id]; ok && org == orgID {
+			found = append(found, id)
 		}
 	}
+	return found
 }

@@ -184,6 +184,17 @@ type preparedCreate struct {
 
 // prepareCreate checks every rule of a new profile (R10) without writing.
 func (p *Profiles) prepareCreate(ctx context.Context, in CreateUserInput) (*preparedCreate, apperr.List, error) {
+	return p.prepareCreateWith(ctx, in, nil, true)
+}
+
+// prepareCreateWith is prepareCreate with a batch's reads (nil: none):
+// the clinics it read for many inputs (when they cover in), and, without
+// unique, the uniqueness of an input that breaks no other rule left to the
+// unique indexes (CreateBatch.Create).
+func (p *Profiles) prepareCreateWith(ctx context.Context, in CreateUserInput, batch *CreateBatch, unique bool) (*preparedCreate, apperr.List, error) {
+	if batch != nil && !batch.covers(in) {
+		batch, unique = nil, true
+	}
 	v, err := viewer.Require(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -209,18 +220,24 @@ func (p *Profiles) prepareCreate(ctx context.Context, in CreateUserInput) (*prep
 	n.Validate(&errs)
 
 	// The home clinic names the organization (Support may add users to any).
-	home, err := p.client.Clinic.Query().Where(clinic.ID(in.HomeClinicID)).Only(ctx)
-	switch {
-	case ent.IsNotFound(err):
+	var home *ent.Clinic
+	if batch != nil {
+		home = batch.homes[in.HomeClinicID]
+	} else if home, err = p.client.Clinic.Query().Where(clinic.ID(in.HomeClinicID)).Only(ctx); err != nil && !ent.IsNotFound(err) {
+		return nil, nil, err
+	}
+	if home == nil {
 		errs.Add("homeClinicId", InvalidHomeClinic, "no such clinic")
 		if len(n.ClinicIDs) == 0 {
 			errs.Add("clinicIds", ClinicRequired, "a profile needs at least one clinic")
 		}
-	case err != nil:
-		return nil, nil, err
-	default:
+	} else {
 		n.OrganizationID = home.OrganizationID
-		if err := p.checkClinics(ctx, &errs, n.OrganizationID, n.HomeClinicID, n.ClinicIDs, nil); err != nil {
+		var found []int
+		if batch != nil {
+			found = batch.clinicsOf(n.OrganizationID, n.ClinicIDs)
+		}
+		if err := p.checkClinicsFound(ctx, &errs, n.OrganizationID, n.HomeClinicID, n.ClinicIDs, nil, found); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -244,15 +261,19 @@ func (p *Profiles) prepareCreate(ctx context.Context, in CreateUserInput) (*prep
 	n.Permissions = keys
 
 	p.checkCredentials(&errs, n.UserType, n.NPI, n.LicenseNumber, n.LicenseState)
-	if err := CheckUnique(ctx, p.client, &errs, n.Username, n.Email); err != nil {
-		return nil, nil, err
-	}
-	if home != nil {
-		if err := p.checkDuplicateNPI(ctx, &errs, n.OrganizationID, n.NPI, 0); err != nil {
+	// Every broken rule is reported at once (R10): the uniqueness reads
+	// are left to the indexes only when nothing else is wrong.
+	if unique || len(errs) > 0 {
+		if err := CheckUnique(ctx, p.client, &errs, n.Username, n.Email); err != nil {
 			return nil, nil, err
 		}
-		if err := p.checkDuplicateLicense(ctx, &errs, n.OrganizationID, n.LicenseNumber, n.LicenseState, 0); err != nil {
-			return nil, nil, err
+		if home != nil {
+			if err := p.checkDuplicateNPI(ctx, &errs, n.OrganizationID, n.NPI, 0); err != nil {
+				return nil, nil, err
+			}
+			if err := p.checkDuplicateLicense(ctx, &errs, n.OrganizationID, n.LicenseNumber, n.LicenseState, 0); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -575,6 +596,12 @@ func (p *Profiles) Reachable(ctx context.Context, id int) (*ent.User, error) {
 // them, all of the organization, and only clinics the viewer can access
 // (except ones the user already had, given in kept).
 func (p *Profiles) checkClinics(ctx context.Context, errs *apperr.List, orgID, home int, ids, kept []int) error {
+	return p.checkClinicsFound(ctx, errs, orgID, home, ids, kept, nil)
+}
+
+// checkClinicsFound is checkClinics given found, the clinics of ids in the
+// organization (nil: read them).
+func (p *Profiles) checkClinicsFound(ctx context.Context, errs *apperr.List, orgID, home int, ids, kept, found []int) error {
 	v := viewer.FromContext(ctx)
 	if len(ids) == 0 {
 		errs.Add("clinicIds", ClinicRequired, "a profile needs at least one clinic")
@@ -583,10 +610,13 @@ func (p *Profiles) checkClinics(ctx context.Context, errs *apperr.List, orgID, h
 	if !slices.Contains(ids, home) {
 		errs.Add("homeClinicId", InvalidHomeClinic, "the home clinic must be one of the user's clinics")
 	}
-	found, err := p.client.Clinic.Query().
-		Where(clinic.IDIn(ids...), clinic.OrganizationID(orgID)).IDs(privacy.DecisionContext(ctx, privacy.Allow))
-	if err != nil {
-		return err
+	if found == nil {
+		var err error
+		found, err = p.client.Clinic.Query().
+			Where(clinic.IDIn(ids...), clinic.OrganizationID(orgID)).IDs(privacy.DecisionContext(ctx, privacy.Allow))
+		if err != nil {
+			return err
+		}
 	}
 	for _, id := range ids {
 		switch {

@@ -11,12 +11,26 @@ func (_m *AuditEvent) Detach() *AuditEvent {
 	return _m
 }
 
+// Attach binds _m, built from the row of a raw statement, to c: its
+// edges then load through c, as those of what c reads.
+func (c *AuditEventClient) Attach(_m *AuditEvent) *AuditEvent {
+	_m.config = c.config
+	return _m
+}
+
 // Detach returns the AuditSeal ready for use after its transaction ends:
 // unwrapped when it was read or written in a transaction, as it is otherwise.
 func (_m *AuditSeal) Detach() *AuditSeal {
 	if _, ok := _m.config.driver.(*txDriver); ok {
 		return _m.Unwrap()
 	}
+	return _m
+}
+
+// Attach binds _m, built from the row of a raw statement, to c: its
+// edges then load through c, as those of what c reads.
+func (c *AuditSealClient) Attach(_m *AuditSeal) *AuditSeal {
+	_m.config = c.config
 	return _m
 }
 
@@ -29,12 +43,26 @@ func (_m *Clinic) Detach() *Clinic {
 	return _m
 }
 
+// Attach binds _m, built from the row of a raw statement, to c: its
+// edges then load through c, as those of what c reads.
+func (c *ClinicClient) Attach(_m *Clinic) *Clinic {
+	_m.config = c.config
+	return _m
+}
+
 // Detach returns the License ready for use after its transaction ends:
 // unwrapped when it was read or written in a transaction, as it is otherwise.
 func (_m *License) Detach() *License {
 	if _, ok := _m.config.driver.(*txDriver); ok {
 		return _m.Unwrap()
 	}
+	return _m
+}
+
+// Attach binds _m, built from the row of a raw statement, to c: its
+// edges then load through c, as those of what c reads.
+func (c *LicenseClient) Attach(_m *License) *License {
+	_m.config = c.config
 	return _m
 }
 
@@ -47,12 +75,26 @@ func (_m *LicenseAdjustment) Detach() *LicenseAdjustment {
 	return _m
 }
 
+// Attach binds _m, built from the row of a raw statement, to c: its
+// edges then load through c, as those of what c reads.
+func (c *LicenseAdjustmentClient) Attach(_m *LicenseAdjustment) *LicenseAdjustment {
+	_m.config = c.config
+	return _m
+}
+
 // Detach returns the LicenseCount ready for use after its transaction ends:
 // unwrapped when it was read or written in a transaction, as it is otherwise.
 func (_m *LicenseCount) Detach() *LicenseCount {
 	if _, ok := _m.config.driver.(*txDriver); ok {
 		return _m.Unwrap()
 	}
+	return _m
+}
+
+// Attach binds _m, built from the row of a raw statement, to c: its
+// edges then load through c, as those of what c reads.
+func (c *LicenseCountClient) Attach(_m *LicenseCount) *LicenseCount {
+	_m.config = c.config
 	return _m
 }
 
@@ -65,12 +107,26 @@ func (_m *LoginThrottle) Detach() *LoginThrottle {
 	return _m
 }
 
+// Attach binds _m, built from the row of a raw statement, to c: its
+// edges then load through c, as those of what c reads.
+func (c *LoginThrottleClient) Attach(_m *LoginThrottle) *LoginThrottle {
+	_m.config = c.config
+	return _m
+}
+
 // Detach returns the Organization ready for use after its transaction ends:
 // unwrapped when it was read or written in a transaction, as it is otherwise.
 func (_m *Organization) Detach() *Organization {
 	if _, ok := _m.config.driver.(*txDriver); ok {
 		return _m.Unwrap()
 	}
+	return _m
+}
+
+// Attach binds _m, built from the row of a raw statement, to c: its
+// edges then load through c, as those of what c reads.
+func (c *OrganizationClient) Attach(_m *Organization) *Organization {
+	_m.config = c.config
 	return _m
 }
 
@@ -83,12 +139,26 @@ func (_m *PasswordReset) Detach() *PasswordReset {
 	return _m
 }
 
+// Attach binds _m, built from the row of a raw statement, to c: its
+// edges then load through c, as those of what c reads.
+func (c *PasswordResetClient) Attach(_m *PasswordReset) *PasswordReset {
+	_m.config = c.config
+	return _m
+}
+
 // Detach returns the Permission ready for use after its transaction ends:
 // unwrapped when it was read or written in a transaction, as it is otherwise.
 func (_m *Permission) Detach() *Permission {
 	if _, ok := _m.config.driver.(*txDriver); ok {
 		return _m.Unwrap()
 	}
+	return _m
+}
+
+// Attach binds _m, built from the row of a raw statement, to c: its
+// edges then load through c, as those of what c reads.
+func (c *PermissionClient) Attach(_m *Permission) *Permission {
+	_m.config = c.config
 	return _m
 }
 
@@ -101,12 +171,26 @@ func (_m *RefreshToken) Detach() *RefreshToken {
 	return _m
 }
 
+// Attach binds _m, built from the row of a raw statement, to c: its
+// edges then load through c, as those of what c reads.
+func (c *RefreshTokenClient) Attach(_m *RefreshToken) *RefreshToken {
+	_m.config = c.config
+	return _m
+}
+
 // Detach returns the Session ready for use after its transaction ends:
 // unwrapped when it was read or written in a transaction, as it is otherwise.
 func (_m *Session) Detach() *Session {
 	if _, ok := _m.config.driver.(*txDriver); ok {
 		return _m.Unwrap()
 	}
+	return _m
+}
+
+// Attach binds _m, built from the row of a raw statement, to c: its
+// edges then load through c, as those of what c reads.
+func (c *SessionClient) Attach(_m *Session) *Session {
+	_m.config = c.config
 	return _m
 }
 
@@ -119,6 +203,13 @@ func (_m *User) Detach() *User {
 	return _m
 }
 
+// Attach binds _m, built from the row of a raw statement, to c: its
+// edges then load through c, as those of what c reads.
+func (c *UserClient) Attach(_m *User) *User {
+	_m.config = c.config
+	return _m
+}
+
 // Detach returns the UserImport ready for use after its transaction ends:
 // unwrapped when it was read or written in a transaction, as it is otherwise.
 func (_m *UserImport) Detach() *UserImport {
@@ -128,11 +219,25 @@ func (_m *UserImport) Detach() *UserImport {
 	return _m
 }
 
+// Attach binds _m, built from the row of a raw statement, to c: its
+// edges then load through c, as those of what c reads.
+func (c *UserImportClient) Attach(_m *UserImport) *UserImport {
+	_m.config = c.config
+	return _m
+}
+
 // Detach returns the UserImportError ready for use after its transaction ends:
 // unwrapped when it was read or written in a transaction, as it is otherwise.
 func (_m *UserImportError) Detach() *UserImportError {
 	if _, ok := _m.config.driver.(*txDriver); ok {
 		return _m.Unwrap()
 	}
+	return _m
+}
+
+// Attach binds _m, built from the row of a raw statement, to c: its
+// edges then load through c, as those of what c reads.
+func (c *UserImportErrorClient) Attach(_m *UserImportError) *UserImportError {
+	_m.config = c.config
 	return _m
 }

@@ -242,6 +242,24 @@ func (b *Bus) PublishTx(ctx context.Context, tx *ent.Tx, e Event) error {
 	return nil
 }
 
+// NotifyColumn raises e in tx as PublishTx does, with no statement of its
+// own on PostgreSQL: it returns the pg_notify call to add to a statement
+// the caller runs next in tx (as a RETURNING column of an UPDATE of one
+// row, say), with its arguments numbered from $first. The NOTIFY is sent
+// when tx commits, as PublishTx's is, provided that statement evaluates the
+// call exactly once. Elsewhere it returns "": call PublishTx instead.
+func (b *Bus) NotifyColumn(e Event, first int) (column string, args []any, err error) {
+	if b.dialect != dialect.Postgres {
+		return "", nil, nil
+	}
+	e.SentAt = time.Now()
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return "", nil, err
+	}
+	return fmt.Sprintf("pg_notify($%d, $%d)", first, first+1), []any{channel, string(payload)}, nil
+}
+
 // Watch calls onEvent with every event of topic, and every Resync, from
 // now until stop is called; onClose instead, once, if the bus closes first.
 // onEvent runs on the goroutine delivering the event, while the bus is

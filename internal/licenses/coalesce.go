@@ -104,3 +104,9 @@ func deferCounts(ctx context.Context, tx *ent.Tx, orgID, clinicID int) bool {
 	})
 	return true
 }
+
+// coalescing reports whether ctx is a bulk change's (CoalesceCounts).
+func coalescing(ctx context.Context) bool {
+	_, ok := ctx.Value(countsBatchKey{}).(*countsBatch)
+	return ok
+}

@@ -3,6 +3,8 @@ package licenses
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/licensecount"
@@ -107,4 +109,31 @@ func (s *Service) Vacancy(ctx context.Context, clinicID int, class staff.License
 		return 0, "", err
 	}
 	return free, clinicName, rows.Err()
+}
+
+// FreeByClass is Vacancy for every class at once, as a column of another
+// statement: the free licenses of each class at the clinic whose id is in
+// clinicColumn, from the kept counts, joined into one text that
+// ParseFreeByClass reads. It lets the read that loads a user for an
+// activation decide a refusal too, with no statement of its own. join is
+// the dialect's string aggregate (string_agg, group_concat).
+func FreeByClass(join, clinicColumn string) string {
+	return `(SELECT ` + join + `(k.class || '=' || CAST(k.total - k.in_use AS TEXT), ',')
+		FROM license_counts k WHERE k.clinic_id = ` + clinicColumn + `)`
+}
+
+// ParseFreeByClass reads a FreeByClass column: the free licenses of class
+// (0 when the clinic has no count of it).
+func ParseFreeByClass(list string, class staff.LicenseClass) (int, error) {
+	for item := range strings.SplitSeq(list, ",") {
+		c, n, ok := strings.Cut(item, "=")
+		if ok && c == string(class) {
+			free, err := strconv.Atoi(n)
+			if err != nil {
+				return 0, fmt.Errorf("licenses: reading free licenses %q: %w", list, err)
+			}
+			return free, nil
+		}
+	}
+	return 0, nil
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
-	"entgo.io/ent/dialect/sql"
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/license"
@@ -57,7 +56,7 @@ func (s *Service) countsChanged(ctx context.Context, tx *ent.Tx, orgID, clinicID
 	if deferCounts(ctx, tx, orgID, clinicID) {
 		return nil // announced once when the bulk change ends (coalesce.go)
 	}
-	return s.events.PublishTx(ctx, tx, events.Event{Kind: events.CountsChanged, OrganizationID: orgID, ClinicID: clinicID})
+	return s.events.PublishTx(ctx, tx, countsEvent(orgID, clinicID))
 }
 
 // MaxQuantity bounds one addition of licenses.
@@ -90,41 +89,127 @@ func (s *Service) Add(ctx context.Context, tx *ent.Tx, orgID, clinicID int, clas
 }
 
 // Allocate gives a free license of class at a clinic to a user, inside the
-// caller's transaction. It reports false when none is free (R23).
-//
-// The write is conditional: it sets the holder only where there is none yet,
-// so two concurrent allocations can never take the same license. On
-// PostgreSQL the candidate row is locked with SKIP LOCKED so concurrent
-// allocations pick different rows instead of queueing on one; on SQLite
-// transactions are immediate and writers take turns.
+// caller's transaction. It reports false when none is free (R23). Take
+// does the work.
 func (s *Service) Allocate(ctx context.Context, tx *ent.Tx, orgID, clinicID int, class staff.LicenseClass, userID int) (bool, error) {
-	for attempt := 0; attempt < 5; attempt++ {
-		q := tx.License.Query().
-			Where(license.OrganizationID(orgID), license.ClinicID(clinicID), license.ClassEQ(class), license.HolderIDIsNil()).
-			Order(license.ByID()).
-			Limit(1)
-		if s.dialect == dialect.Postgres {
-			q = q.ForUpdate(sql.WithLockAction(sql.SkipLocked))
-		}
-		ids, err := q.IDs(ctx)
-		if err != nil {
-			return false, err
-		}
-		if len(ids) == 0 {
-			return false, nil
-		}
-		n, err := tx.License.Update().
-			Where(license.ID(ids[0]), license.HolderIDIsNil()).
-			SetHolderID(userID).
-			Save(ctx)
-		if err != nil {
-			return false, err
-		}
-		if n == 1 {
-			return true, s.countsChanged(ctx, tx, orgID, clinicID)
+	l, err := s.Take(ctx, tx, orgID, clinicID, class, userID)
+	return l != nil, err
+}
+
+// Take gives a free license of class at a clinic to a user, inside the
+// caller's transaction, and returns it (bound to tx, as if read in it), or
+// nil when none is free (R23).
+//
+// One statement picks the license and takes it: the write is conditional
+// (it sets the holder only where there is none yet), so two concurrent
+// allocations can never take the same license. On PostgreSQL the candidate
+// row is locked with SKIP LOCKED so concurrent allocations pick different
+// rows instead of queueing on one; on SQLite transactions are immediate
+// and writers take turns. Written in SQL because ent's updates return no
+// rows; the organization condition stands in for the privacy filter, and
+// the kept counts follow by trigger as for any write.
+func (s *Service) Take(ctx context.Context, tx *ent.Tx, orgID, clinicID int, class staff.LicenseClass, userID int) (*ent.License, error) {
+	lock := ""
+	if s.dialect == dialect.Postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	// In microseconds, as PostgreSQL keeps it: the returned license shows
+	// what a read would.
+	now := time.Now().Truncate(time.Microsecond)
+	args := []any{now, userID, orgID, clinicID, string(class)}
+	// On PostgreSQL the counts event rides on the same statement: its
+	// NOTIFY is a returned column, evaluated for the one row taken.
+	var notify string
+	var notifyArgs []any
+	if !coalescing(ctx) {
+		var err error
+		if notify, notifyArgs, err = s.events.NotifyColumn(countsEvent(orgID, clinicID), len(args)+1); err != nil {
+			return nil, err
 		}
 	}
-	return false, fmt.Errorf("licenses: could not allocate a license under contention")
+	returning := "id, created_at"
+	if notify != "" {
+		returning += ", " + notify
+		args = append(args, notifyArgs...)
+	}
+	// The candidate is found by the index on (clinic_id, class, holder_id)
+	// alone, where SQLite keeps equal keys in id order (the first is the
+	// one); naming the organization there too let SQLite walk the
+	// organization's every license instead. The organization is checked on
+	// the row taken.
+	rows, err := tx.QueryContext(ctx, `UPDATE licenses SET updated_at = $1, holder_id = $2
+		WHERE id = (SELECT id FROM licenses
+			WHERE clinic_id = $4 AND class = $5 AND holder_id IS NULL
+			ORDER BY id LIMIT 1`+lock+`)
+		AND holder_id IS NULL AND organization_id = $3
+		RETURNING `+returning, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		// None is free (or, on PostgreSQL, every free one is being taken
+		// by a transaction still open).
+		return nil, rows.Err()
+	}
+	l := tx.License.Attach(&ent.License{UpdatedAt: now, OrganizationID: orgID, ClinicID: clinicID, Class: class, HolderID: &userID})
+	var created timeColumn
+	dest := []any{&l.ID, &created}
+	if notify != "" {
+		dest = append(dest, new(any))
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return nil, err
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	l.CreatedAt = created.Time
+	if notify != "" {
+		return l, nil
+	}
+	return l, s.countsChanged(ctx, tx, orgID, clinicID)
+}
+
+func countsEvent(orgID, clinicID int) events.Event {
+	return events.Event{Kind: events.CountsChanged, OrganizationID: orgID, ClinicID: clinicID}
+}
+
+// timeColumn scans a time returned by a raw statement: a time.Time, or on
+// SQLite, where a RETURNING column may have no declared type, the text the
+// driver stored it as.
+type timeColumn struct{ time.Time }
+
+func (t *timeColumn) Scan(v any) error {
+	switch v := v.(type) {
+	case time.Time:
+		t.Time = v
+		return nil
+	case string:
+		return t.parse(v)
+	case []byte:
+		return t.parse(string(v))
+	}
+	return fmt.Errorf("licenses: cannot read %T as a time", v)
+}
+
+func (t *timeColumn) parse(s string) error {
+	for _, layout := range sqliteTimeLayouts {
+		if v, err := time.Parse(layout, s); err == nil {
+			t.Time = v
+			return nil
+		}
+	}
+	return fmt.Errorf("licenses: cannot read %q as a time", s)
+}
+
+// sqliteTimeLayouts are the layouts the SQLite driver writes times in.
+var sqliteTimeLayouts = []string{
+	"2006-01-02 15:04:05.999999999-07:00",
+	"2006-01-02T15:04:05.999999999-07:00",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999",
+	time.RFC3339Nano,
 }
 
 // Release frees the license a user holds, if any, inside the caller's

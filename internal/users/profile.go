@@ -117,6 +117,8 @@ type Profiles struct {
 	// permissionIDs caches the catalog's IDs by key: the catalog only
 	// grows (syncCatalog at start), and its IDs never change.
 	permissionIDs sync.Map
+	// sqliteWriter lines up SetStatus's transactions on SQLite (status.go).
+	sqliteWriter sync.Mutex
 }
 
 // permissionIDsOf returns the IDs of keys (nil if one is unknown, so that
@@ -569,6 +571,19 @@ func (p *Profiles) Editable(ctx context.Context, id int) (*ent.User, error) {
 // powerful, such as sending them a reset link that goes to their own
 // mailbox.
 func (p *Profiles) Reachable(ctx context.Context, id int) (*ent.User, error) {
+	v, err := editor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := p.client.User.Query().Where(user.ID(id)).WithClinics().WithPermissions().Only(ctx)
+	if err := reachable(v, u, err); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// editor is the viewer, who must hold Edit Users (R2).
+func editor(ctx context.Context) (*viewer.Viewer, error) {
 	v, err := viewer.Require(ctx)
 	if err != nil {
 		return nil, err
@@ -576,20 +591,25 @@ func (p *Profiles) Reachable(ctx context.Context, id int) (*ent.User, error) {
 	if !v.Can(viewer.PermEditUsers) {
 		return nil, apperr.Forbidden("editing users needs the Edit Users permission")
 	}
-	u, err := p.client.User.Query().Where(user.ID(id)).WithClinics().WithPermissions().Only(ctx)
+	return v, nil
+}
+
+// reachable applies Reachable's rules to u as read (with err) under the
+// privacy filter that keeps invisible users out (R1, R3).
+func reachable(v *viewer.Viewer, u *ent.User, err error) error {
 	if ent.IsNotFound(err) {
-		return nil, apperr.NotFound("no such user")
+		return apperr.NotFound("no such user")
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if u.OrganizationID == nil {
-		return nil, apperr.Forbidden("Support accounts are not edited here")
+		return apperr.Forbidden("Support accounts are not edited here")
 	}
 	if u.UserType == staff.Biller && !v.Support && (u.HomeClinicID == nil || v.CurrentClinicID != *u.HomeClinicID) {
-		return nil, apperr.Forbidden("a Biller profile can be edited only from the user's home clinic: switch the current clinic (X-Clinic-Id) to it")
+		return apperr.Forbidden("a Biller profile can be edited only from the user's home clinic: switch the current clinic (X-Clinic-Id) to it")
 	}
-	return u, nil
+	return nil
 }
 
 // checkClinics applies R9 and R3: at least one clinic, the home clinic among

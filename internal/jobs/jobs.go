@@ -81,6 +81,15 @@ func (c *Config) defaults() {
 	}
 }
 
+// QueueImports is the queue of staff-list imports (internal/staffimport):
+// a chunk of an import must not wait behind the thousands of invitation
+// emails its previous chunks queued, nor hold up the mail of the default
+// queue. Its workers are counted apart from Config.Workers.
+const QueueImports = "imports"
+
+// importWorkers is how many imports' chunks one process works at once.
+const importWorkers = 2
+
 // Queue inserts jobs and, once started, works them.
 type Queue struct {
 	client  *river.Client[*sql.Tx]
@@ -101,7 +110,10 @@ func New(sqlDB *sql.DB, dialectName string, cfg Config) (*Queue, error) {
 	cfg.defaults()
 	workers := river.NewWorkers()
 	client, err := river.NewClient(Driver(sqlDB, dialectName), &river.Config{
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Queues: map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: cfg.Workers},
+			QueueImports:       {MaxWorkers: importWorkers},
+		},
 		Workers:              workers,
 		RetryPolicy:          backoff{base: cfg.RetryBase, max: cfg.RetryMax},
 		MaxAttempts:          cfg.MaxAttempts,

@@ -180,6 +180,9 @@ type Args struct {
 // Kind names the job.
 func (Args) Kind() string { return "import_users" }
 
+// InsertOpts puts imports in their own queue (jobs.QueueImports).
+func (Args) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: jobs.QueueImports} }
+
 // Worker works an import's chunks.
 type Worker struct {
 	river.WorkerDefaults[Args]

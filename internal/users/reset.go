@@ -330,6 +330,16 @@ type ResetMailArgs struct {
 // Kind names the job in the queue.
 func (ResetMailArgs) Kind() string { return "send_password_reset" }
 
+// InsertOpts lets a reset link someone is waiting for overtake
+// invitations, which an import queues by the thousand (River works
+// priority 1 first).
+func (a ResetMailArgs) InsertOpts() river.InsertOpts {
+	if a.Invitation {
+		return river.InsertOpts{Priority: 2}
+	}
+	return river.InsertOpts{}
+}
+
 // ResetMailWorker builds the link from the reset's row and sends it. A
 // link used or voided meanwhile is not sent.
 type ResetMailWorker struct {

@@ -11,23 +11,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
-	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/auditevent"
 	"github.com/clinicemr/usermanager/ent/clinic"
-	"github.com/clinicemr/usermanager/ent/permission"
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/ent/refreshtoken"
 	"github.com/clinicemr/usermanager/ent/session"
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/audit"
+	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/events"
 	"github.com/clinicemr/usermanager/internal/lockout"
 	"github.com/clinicemr/usermanager/internal/passwords"
@@ -458,12 +456,10 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewe
 		SessionExpiresAt: row.ExpiresAt,
 		SessionReadAt:    readAt,
 	}
-	if v.ClinicIDs, err = splitIDs(row.ClinicIDs); err != nil {
+	if v.ClinicIDs, err = db.SplitIDs(row.ClinicIDs); err != nil {
 		return nil, fmt.Errorf("%w: %w", errTokenUncheckable, err)
 	}
-	if row.PermissionKeys != "" {
-		v.Permissions = strings.Split(row.PermissionKeys, listSeparator)
-	}
+	v.Permissions = db.SplitList(row.PermissionKeys)
 	if v.OrganizationID != 0 {
 		v.AllClinics = row.OrganizationClinics == len(v.ClinicIDs)
 	}
@@ -483,16 +479,12 @@ type sessionRow struct {
 	OrganizationID int        `sql:"organization_id"`
 	HomeClinicID   int        `sql:"home_clinic_id"`
 	// ClinicIDs and PermissionKeys are the user's clinic ids and permission
-	// keys, each joined by listSeparator into one text column.
+	// keys, each joined into one text column (db.UserLists).
 	ClinicIDs      string `sql:"clinic_ids"`
 	PermissionKeys string `sql:"permission_keys"`
 	// OrganizationClinics counts the clinics of the user's organization.
 	OrganizationClinics int `sql:"organization_clinics"`
 }
-
-// listSeparator joins the ids and keys of a sessionRow. Neither clinic ids
-// nor permission keys (VIEW_USERS, ...) contain it.
-const listSeparator = ","
 
 // readSession reads a session and its user, clinics, permission keys and the
 // size of its organization in one SELECT, or returns nil when the session
@@ -511,22 +503,7 @@ func (s *Service) readSession(sctx context.Context, sessionID, userID int) (*ses
 			u := b.Table(user.Table).As("u")
 			sel.Join(u).On(sel.C(session.FieldUserID), u.C(user.FieldID))
 
-			// One text per user: PostgreSQL's string_agg and SQLite's
-			// group_concat both join a column's values with a separator.
-			join := "string_agg"
-			if sel.Dialect() == dialect.SQLite {
-				join = "group_concat"
-			}
-			list := func(column string) entsql.Querier {
-				return entsql.Expr(join + "(CAST(" + column + " AS TEXT), '" + listSeparator + "')")
-			}
-			uc := b.Table(user.ClinicsTable).As("uc")
-			clinicIDs := b.Select().SelectExpr(list(uc.C(user.ClinicsPrimaryKey[1]))).From(uc).
-				Where(entsql.ColumnsEQ(uc.C(user.ClinicsPrimaryKey[0]), u.C(user.FieldID)))
-			up, p := b.Table(user.PermissionsTable).As("up"), b.Table(permission.Table).As("p")
-			permissionKeys := b.Select().SelectExpr(list(p.C(permission.FieldKey))).From(up).
-				Join(p).On(up.C(user.PermissionsPrimaryKey[1]), p.C(permission.FieldID)).
-				Where(entsql.ColumnsEQ(up.C(user.PermissionsPrimaryKey[0]), u.C(user.FieldID)))
+			clinicIDs, permissionKeys := db.UserLists(sel.Dialect(), u.C(user.FieldID))
 			c := b.Table(clinic.Table).As("c")
 			organizationClinics := b.Select().SelectExpr(entsql.Expr("COUNT(*)")).From(c).
 				Where(entsql.ColumnsEQ(c.C(clinic.FieldOrganizationID), u.C(user.FieldOrganizationID)))
@@ -545,23 +522,6 @@ func (s *Service) readSession(sctx context.Context, sessionID, userID int) (*ses
 		return nil, err
 	}
 	return &rows[0], nil
-}
-
-// splitIDs parses the ids that readSession joined into one text.
-func splitIDs(list string) ([]int, error) {
-	if list == "" {
-		return nil, nil
-	}
-	parts := strings.Split(list, listSeparator)
-	ids := make([]int, len(parts))
-	for i, part := range parts {
-		id, err := strconv.Atoi(part)
-		if err != nil {
-			return nil, fmt.Errorf("reading the clinic ids of a user: %w", err)
-		}
-		ids[i] = id
-	}
-	return ids, nil
 }
 
 func rollback(tx *ent.Tx, err error) error {

@@ -3,7 +3,6 @@ package users
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,10 +12,10 @@ import (
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/auditevent"
 	"github.com/clinicemr/usermanager/ent/clinic"
-	"github.com/clinicemr/usermanager/ent/permission"
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/audit"
+	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/licenses"
 	"github.com/clinicemr/usermanager/internal/permissions"
 	"github.com/clinicemr/usermanager/internal/staff"
@@ -181,9 +180,9 @@ func (p *Profiles) statusTarget(ctx context.Context, id int) (*statusTarget, err
 	if err := reachable(v, u, err); err != nil {
 		return nil, err
 	}
-	t := &statusTarget{user: u, keys: splitList(textValue(u, "permission_keys")),
+	t := &statusTarget{user: u, keys: db.SplitList(textValue(u, "permission_keys")),
 		freeLicenses: textValue(u, "free_licenses"), homeClinicName: textValue(u, "home_clinic_name"), counted: true}
-	clinics, err := splitIDs(textValue(u, "clinic_ids"))
+	clinics, err := db.SplitIDs(textValue(u, "clinic_ids"))
 	if err != nil {
 		return nil, err
 	}
@@ -215,34 +214,23 @@ func (t *statusTarget) vacancy(ctx context.Context, l *licenses.Service, class s
 // is an empty text rather than NULL: ent cannot scan an extra column that
 // SQLite reports without a type.
 func statusColumns(sel *entsql.Selector) {
-	join := "string_agg"
-	if sel.Dialect() == dialect.SQLite {
-		join = "group_concat"
-	}
 	b := entsql.Dialect(sel.Dialect())
-	list := func(column string) string {
-		return join + "(CAST(" + column + " AS TEXT), '" + listSeparator + "')"
-	}
 	text := func(q entsql.Querier, as string) {
 		query, args := q.Query()
 		sel.AppendSelectExprAs(entsql.ExprP("COALESCE(("+query+"), '')", args...), as)
 	}
-	uc := b.Table(user.ClinicsTable).As("uc")
-	text(b.Select().SelectExpr(entsql.Expr(list(uc.C(user.ClinicsPrimaryKey[1])))).From(uc).
-		Where(entsql.ColumnsEQ(uc.C(user.ClinicsPrimaryKey[0]), sel.C(user.FieldID))), "clinic_ids")
-	up, pm := b.Table(user.PermissionsTable).As("up"), b.Table(permission.Table).As("pm")
-	text(b.Select().SelectExpr(entsql.Expr(list(pm.C(permission.FieldKey)))).From(up).
-		Join(pm).On(up.C(user.PermissionsPrimaryKey[1]), pm.C(permission.FieldID)).
-		Where(entsql.ColumnsEQ(up.C(user.PermissionsPrimaryKey[0]), sel.C(user.FieldID))), "permission_keys")
+	clinicIDs, permissionKeys := db.UserLists(sel.Dialect(), sel.C(user.FieldID))
+	text(clinicIDs, "clinic_ids")
+	text(permissionKeys, "permission_keys")
+	join := "string_agg"
+	if sel.Dialect() == dialect.SQLite {
+		join = "group_concat"
+	}
 	text(entsql.Expr(licenses.FreeByClass(join, sel.C(user.FieldHomeClinicID))), "free_licenses")
 	hc := b.Table(clinic.Table).As("hc")
 	text(b.Select(hc.C(clinic.FieldName)).From(hc).
 		Where(entsql.ColumnsEQ(hc.C(clinic.FieldID), sel.C(user.FieldHomeClinicID))), "home_clinic_name")
 }
-
-// listSeparator joins the ids and keys of statusColumns. Neither clinic ids
-// nor permission keys (VIEW_USERS, ...) contain it.
-const listSeparator = ","
 
 // mayManage is permissions.CheckManage (R33) on a user's permission keys
 // and clinic ids, without the names its refusal gives (Editable reads them).
@@ -267,24 +255,4 @@ func textValue(u *ent.User, column string) string {
 		return string(v)
 	}
 	return ""
-}
-
-func splitList(list string) []string {
-	if list == "" {
-		return nil
-	}
-	return strings.Split(list, listSeparator)
-}
-
-func splitIDs(list string) ([]int, error) {
-	parts := splitList(list)
-	ids := make([]int, len(parts))
-	for i, part := range parts {
-		id, err := strconv.Atoi(part)
-		if err != nil {
-			return nil, fmt.Errorf("reading the clinic ids of a user: %w", err)
-		}
-		ids[i] = id
-	}
-	return ids, nil
 }

@@ -18,19 +18,17 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"math"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/clinicemr/usermanager/internal/loadgen"
 )
 
 const searchQuery = `query($name: String) {
@@ -93,7 +91,7 @@ func run(url, login, password, conc string, dur time.Duration, bodies [][]byte) 
 	token := ""
 	if login != "" {
 		var err error
-		if token, err = signIn(client, url, login, password); err != nil {
+		if token, err = loadgen.SignIn(client, url, login, password); err != nil {
 			return err
 		}
 	}
@@ -106,13 +104,8 @@ func run(url, login, password, conc string, dur time.Duration, bodies [][]byte) 
 		if err != nil {
 			return err
 		}
-		slices.Sort(lat)
-		pct := func(p float64) float64 {
-			i := max(0, min(len(lat)-1, int(math.Ceil(p*float64(len(lat))))-1))
-			return float64(lat[i]) / float64(time.Millisecond)
-		}
 		fmt.Printf("concurrency %d: %d requests, %.1f req/s, p50 %.1f ms, p99 %.1f ms\n",
-			n, len(lat), float64(len(lat))/elapsed.Seconds(), pct(0.50), pct(0.99))
+			n, len(lat), float64(len(lat))/elapsed.Seconds(), loadgen.Percentile(lat, 0.50), loadgen.Percentile(lat, 0.99))
 	}
 	return nil
 }
@@ -134,7 +127,7 @@ func load(client *http.Client, url, token string, bodies [][]byte, n int, dur ti
 			var mine []time.Duration
 			for i := w; time.Now().Before(deadline); i++ {
 				t0 := time.Now()
-				if err := post(client, url, token, bodies[i%len(bodies)]); err != nil {
+				if _, err := loadgen.Post(client, url, token, bodies[i%len(bodies)]); err != nil {
 					mu.Lock()
 					firstErr = cmpOr(firstErr, err)
 					mu.Unlock()
@@ -156,56 +149,4 @@ func cmpOr(a, b error) error {
 		return a
 	}
 	return b
-}
-
-func post(client *http.Client, url, token string, body []byte) error {
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	out, err := io.ReadAll(res.Body)
-	if err != nil {
-		return err
-	}
-	if res.StatusCode != http.StatusOK || bytes.Contains(out, []byte(`"errors"`)) {
-		return fmt.Errorf("status %d: %.300s", res.StatusCode, out)
-	}
-	return nil
-}
-
-func signIn(client *http.Client, url, login, password string) (string, error) {
-	body, _ := json.Marshal(map[string]any{
-		"query":     `mutation($l: String!, $p: String!) { login(input: {login: $l, password: $p}) { accessToken userErrors { message } } }`,
-		"variables": map[string]any{"l": login, "p": password},
-	})
-	res, err := client.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	defer res.Body.Close()
-	var out struct {
-		Data struct {
-			Login struct {
-				AccessToken *string
-				UserErrors  []struct{ Message string }
-			}
-		}
-		Errors []struct{ Message string }
-	}
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
-		return "", fmt.Errorf("signing in: %w", err)
-	}
-	if out.Data.Login.AccessToken == nil {
-		return "", fmt.Errorf("signing in as %s failed: %+v %+v", login, out.Data.Login.UserErrors, out.Errors)
-	}
-	return *out.Data.Login.AccessToken, nil
 }

@@ -805,3 +805,78 @@ func TestLiveAcrossInstances(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveCountsSharedAmongSubscribers: subscribers of one clinic share one
+// encoding of each change when they send the same document (internal/fanout);
+// each still gets exactly what it asked for, whatever its document,
+// variables or protocol, and a subscriber of another clinic gets nothing.
+func TestLiveCountsSharedAmongSubscribers(t *testing.T) {
+	t.Parallel()
+	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+		admin := env.LoginDemo(demo.AdminUsername)
+		downtown := stClinicID(t, admin, "Sunrise Downtown")
+		lakeview := stClinicID(t, admin, "Sunrise Lakeview")
+		jordan := imgUserID(t, admin, "pt.jordan")
+		const aliased = `subscription Counts($c: ID) { licenseCountsChanged(clinicId: $c) {
+			__typename kind: class used: inUse ...More } }
+			fragment More on LicenseCount { available }`
+		const withClinic = `subscription($c: ID) { licenseCountsChanged(clinicId: $c) { class inUse clinic { name } } }`
+
+		before := liveQueryCounts(t, admin, downtown)
+		same := []*apitest.Subscription{
+			admin.Subscribe(apitest.GraphQLTransportWS, liveCountsSub, map[string]any{"c": downtown}),
+			admin.Subscribe(apitest.GraphQLTransportWS, liveCountsSub, map[string]any{"c": downtown}),
+			admin.Subscribe(apitest.SSE, liveCountsSub, map[string]any{"c": downtown}),
+		}
+		alias := admin.Subscribe(apitest.GraphQLTransportWS, aliased, map[string]any{"c": downtown})
+		clinic := admin.Subscribe(apitest.GraphQLWS, withClinic, map[string]any{"c": downtown})
+		other := admin.Subscribe(apitest.GraphQLTransportWS, liveCountsSub, map[string]any{"c": lakeview})
+		for i, sub := range same {
+			liveFirstCounts(t, fmt.Sprintf("subscriber %d", i), sub, before)
+		}
+		alias.Next(liveWait)
+		clinic.Next(liveWait)
+		lakeviewCounts := liveFirstCounts(t, "Lakeview", other, liveQueryCounts(t, admin, lakeview))
+
+		if out := stSet(t, admin, jordan, "INACTIVE"); out.SetUserStatus.User == nil {
+			t.Fatalf("inactivate pt.jordan: %+v", out.SetUserStatus)
+		}
+		after := before.with("THERAPIST", func(n *liveCount) {
+			n.InUse--
+			n.Available++
+		})
+		for i, sub := range same {
+			liveExpectCounts(t, fmt.Sprintf("subscriber %d", i), sub, before, after)
+		}
+		therapist := after["THERAPIST"]
+		r := alias.Until(liveWait, func(r apitest.Response) bool {
+			return strings.Contains(string(r.Body), fmt.Sprintf(`"used":%d`, therapist.InUse))
+		})
+		var aliasOut struct {
+			LicenseCountsChanged []map[string]any
+		}
+		r.Decode(t, &aliasOut)
+		for _, n := range aliasOut.LicenseCountsChanged {
+			if len(n) != 4 || n["__typename"] != "LicenseCount" || n["kind"] == nil || n["used"] == nil || n["available"] == nil {
+				t.Fatalf("aliased document: got %s", r.Body)
+			}
+			if n["kind"] == "THERAPIST" && (n["used"] != float64(therapist.InUse) || n["available"] != float64(therapist.Available)) {
+				t.Fatalf("aliased document: got %s, want therapists %+v", r.Body, therapist)
+			}
+		}
+		r = clinic.Until(liveWait, func(r apitest.Response) bool {
+			return strings.Contains(string(r.Body), fmt.Sprintf(`{"class":"THERAPIST","inUse":%d,"clinic":{"name":"Sunrise Downtown"}}`, therapist.InUse))
+		})
+		if len(r.Errors) > 0 {
+			t.Fatalf("document with the clinic: %s", r.Body)
+		}
+		other.Quiet(300 * time.Millisecond)
+		if now := liveQueryCounts(t, admin, lakeview); !reflect.DeepEqual(now, lakeviewCounts) {
+			t.Fatalf("Lakeview's counts changed: %v, were %v", now, lakeviewCounts)
+		}
+		// Put pt.jordan back for the other tests of this environment.
+		if out := stSet(t, admin, jordan, "ACTIVE"); out.SetUserStatus.User == nil {
+			t.Fatalf("activate pt.jordan: %+v", out.SetUserStatus)
+		}
+	})
+}

@@ -2,15 +2,19 @@ package licenses
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/internal/events"
+	"github.com/clinicemr/usermanager/internal/fanout"
 )
 
 // countsHub shares one read of a scope's counts among all its subscribers:
-// a change is read once, however many watch it. Subscribers are authorized
+// a change is read once, however many watch it, and sent to all as one
+// fanout.Event, so that it is also encoded once per distinct subscription
+// document. Subscribers are authorized
 // one by one when they subscribe (subscriptionScope); the hub only hands
 // each the counts of the scope it was allowed.
 //
@@ -44,6 +48,11 @@ type countsFeed struct {
 
 	mu      sync.Mutex
 	members map[*countsMember]struct{}
+	// waiting are the members still to have their first counts, in the
+	// order they joined: a read for newcomers walks only these, not every
+	// member (a thousand joining one after another would otherwise cost a
+	// walk of the whole feed each).
+	waiting []*countsMember
 	// changed: an event arrived since the last read started, so every
 	// member gets the next read, not only new ones.
 	changed bool
@@ -58,21 +67,24 @@ type countsFeed struct {
 // countsMember is one subscription. Its channel holds one message: when a
 // subscriber is slow, newer counts replace those it has not taken yet.
 type countsMember struct {
-	out chan []*Count
+	out chan *countsRead
 	// joinedAt is the feed's read count when it joined; started is set
 	// once it has had its first counts.
 	joinedAt uint64
 	started  bool
 }
 
+// countsRead is one read of a scope's counts, as sent to its subscribers.
+type countsRead = fanout.Event[[]*Count]
+
 // join adds a subscriber of scope sc until ctx ends; its first counts come
 // from a read started after now.
-func (h *countsHub) join(ctx context.Context, sc scope) <-chan []*Count {
+func (h *countsHub) join(ctx context.Context, sc scope) <-chan *countsRead {
 	key := scopeKey{orgID: sc.orgID}
 	if sc.clinicID != nil {
 		key.clinicID = *sc.clinicID
 	}
-	m := &countsMember{out: make(chan []*Count, 1)}
+	m := &countsMember{out: make(chan *countsRead, 1)}
 	h.mu.Lock()
 	f := h.feeds[key]
 	if f == nil {
@@ -81,6 +93,7 @@ func (h *countsHub) join(ctx context.Context, sc scope) <-chan []*Count {
 	f.mu.Lock()
 	m.joinedAt = f.reads
 	f.members[m] = struct{}{}
+	f.waiting = append(f.waiting, m)
 	f.mu.Unlock()
 	h.mu.Unlock()
 	f.poke()
@@ -140,20 +153,36 @@ func (f *countsFeed) run() {
 			f.end()
 			return
 		}
+		event := fanout.NewEvent(counts)
 		f.mu.Lock()
-		for m := range f.members {
-			if everyone && m.started || !m.started && m.joinedAt < read {
-				m.send(counts)
+		if everyone {
+			for m := range f.members {
+				if m.started {
+					m.send(event)
+				}
+			}
+		}
+		// Newcomers who joined before this read began get it as their
+		// first counts; those who joined since wait for the next read.
+		n := 0
+		for _, m := range f.waiting {
+			if m.joinedAt >= read {
+				break
+			}
+			n++
+			if _, member := f.members[m]; member {
+				m.send(event)
 				m.started = true
 			}
 		}
+		f.waiting = slices.Delete(f.waiting, 0, n)
 		f.mu.Unlock()
 	}
 }
 
 // send hands counts to the subscriber, replacing counts it has not taken.
 // Only the feed sends, under its lock, so the last send cannot block.
-func (m *countsMember) send(counts []*Count) {
+func (m *countsMember) send(counts *countsRead) {
 	select {
 	case m.out <- counts:
 		return
@@ -193,6 +222,7 @@ func (f *countsFeed) end() {
 		close(m.out)
 	}
 	clear(f.members)
+	f.waiting = nil
 	f.stopLocked()
 }
 

@@ -6,6 +6,7 @@ import (
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/events"
+	"github.com/clinicemr/usermanager/internal/fanout"
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
 
@@ -43,14 +44,15 @@ func (s *Service) subscriptionScope(ctx context.Context, clinicID *int) (*viewer
 // viewer's organization: the current counts first, then new counts after
 // every change that commits, on any server instance (R27), and after a
 // Resync. Each subscriber is authorized here; the counts themselves are read
-// once per change for all subscribers of the scope (see countsHub). A
+// once per change for all subscribers of the scope (see countsHub), and
+// encoded once per distinct subscription document (see fanout). A
 // subscriber who falls behind gets the newest counts, not every one.
 func (s *Service) CountsChanged(ctx context.Context, clinicID *int) (<-chan []*Count, error) {
 	_, sc, err := s.subscriptionScope(ctx, clinicID)
 	if err != nil {
 		return nil, err
 	}
-	return s.counts.join(ctx, sc), nil
+	return fanout.Deliver(ctx, s.counts.join(ctx, sc)), nil
 }
 
 // AdjustmentCompleted streams adjustments of a clinic, or of the viewer's

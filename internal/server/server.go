@@ -35,6 +35,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/audit"
 	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/db"
+	"github.com/clinicemr/usermanager/internal/fanout"
 	"github.com/clinicemr/usermanager/internal/graphiql"
 	"github.com/clinicemr/usermanager/internal/staffcsv"
 	"github.com/clinicemr/usermanager/internal/staffimport"
@@ -158,6 +159,8 @@ func New(opts Options) *Server {
 	gql.AroundOperations(timeLimit(cmp.Or(opts.OperationTimeout, 15*time.Second)))
 	gql.AroundOperations(flagOutages)
 	gql.AroundOperations(noteOperation)
+	// Innermost: hands one encoding of an event to many subscribers.
+	gql.AroundOperations(fanout.Middleware)
 	gql.SetErrorPresenter(presentError)
 	gql.SetRecoverFunc(recoverPanic)
 

@@ -7,18 +7,18 @@
 //
 //   - subscriptions/s: opening them (WebSocket, connection_init
 //     authenticating the token, subscribe, first counts);
-//
 //   - delay p50 / p99: from the mutation's response to each subscriber's
 //     receipt of the new counts (0 when it arrived first);
-//
 //   - with -pid (the server's process ID): the server's resident memory
 //     per subscriber (its RSS after opening minus before, divided by -n: an
 //     upper bound, as the RSS includes garbage not yet collected), and the
 //     server's CPU while the subscribers are connected and nothing changes
 //     (-idle; 100% is one core).
 //
-//     go run ./cmd/fanoutload -url http://localhost:8080/graphql -login seed.admin -password ... \
-//     -clinic "Sunrise Downtown" -user pt.jordan -n 10000 -pid $(pgrep -n usermanager)
+// For example, against the demo practice:
+//
+//	go run ./cmd/fanoutload -url http://localhost:8080/graphql -login admin -password ... \
+//	    -clinic "Sunrise Downtown" -user pt.jordan -n 10000 -pid $(pgrep -n usermanager)
 //
 // Each subscriber needs a socket in this process and one in the server's:
 // raise the open-file limit (ulimit -n) of both above -n. The password may
@@ -54,7 +54,7 @@ const setStatus = `mutation($id: ID!, $s: UserStatus!) { setUserStatus(input: {u
 
 func main() {
 	url := flag.String("url", "http://localhost:8080/graphql", "the server's GraphQL endpoint")
-	login := flag.String("login", "seed.admin", "username to sign in with (a manager of the clinic)")
+	login := flag.String("login", "admin", "username to sign in with (a manager of the clinic; the demo practice's administrator by default)")
 	password := flag.String("password", os.Getenv("USERMANAGER_PASSWORD"), "password (default $USERMANAGER_PASSWORD)")
 	clinic := flag.String("clinic", "Sunrise Downtown", "the clinic watched, by name")
 	user := flag.String("user", "pt.jordan", "username of an active therapist of the clinic, switched off and on")

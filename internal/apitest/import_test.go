@@ -232,6 +232,40 @@ func TestImportCreatesExactlyTheGoodRows(t *testing.T) {
 	})
 }
 
+// A row with an error in any of its cells creates nobody, even when what
+// could be read of it would make a valid user (an unknown permission among
+// known ones, an unknown status, an unknown extra clinic), and reports
+// every error of the row at once, as a dry run does.
+func TestImportRowWithAnyErrorCreatesNobody(t *testing.T) {
+	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+		admin := env.LoginDemo(demo.AdminUsername)
+		file := impCSV(
+			"imp.k,imp.k@example.org,Imp,K,,CLERICAL,INACTIVE,Sunrise Downtown,Sunrise Downtown,Fly; View Patients,,,", // 2
+			"imp.l,imp.l@example.org,Imp,L,,CLERICAL,SOMETIMES,Sunrise Downtown,Sunrise Downtown,View Patients,,,",     // 3
+			"imp.m,imp.m@example.org,Imp,M,,CLERICAL,INACTIVE,Sunrise Downtown,Nowhere,View Patients,,,",               // 4
+			"admin,not-an-email,Imp,N,,CLERICAL,INACTIVE,Sunrise Downtown,Sunrise Downtown,Fly,,,",                     // 5
+			impRow("o"), // 6
+		)
+		st := impWait(t, admin, impStart(t, env, admin, file, false))
+		if st.Status != "COMPLETED" || st.Created != 1 || st.Failed != 4 {
+			t.Fatalf("import = %+v", st)
+		}
+		if got := impUsernames(t, env); !slices.Equal(got, []string{"imp.o"}) {
+			t.Fatalf("users created = %v, want only imp.o", got)
+		}
+		codes := impCodes(st)
+		want := map[int][]string{2: {"permissions:UNKNOWN_PERMISSION"}, 3: {"status:INVALID_STATUS"}, 4: {"clinics:UNKNOWN_CLINIC"},
+			5: {"permissions:UNKNOWN_PERMISSION", "email:INVALID_EMAIL", "username:USERNAME_TAKEN"}}
+		for row, cs := range want {
+			for _, c := range cs {
+				if !slices.Contains(codes[row], c) {
+					t.Errorf("row %d errors = %v, want %s among them", row, codes[row], c)
+				}
+			}
+		}
+	})
+}
+
 func TestImportDryRunWritesNothing(t *testing.T) {
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)

@@ -165,6 +165,24 @@ func (q *Queue) InsertTx(ctx context.Context, tx *ent.Tx, args river.JobArgs, op
 	return err
 }
 
+// InsertManyTx adds jobs in tx with one statement: they commit or roll
+// back with tx, as InsertTx's do; each takes its kind's insert options.
+func (q *Queue) InsertManyTx(ctx context.Context, tx *ent.Tx, args []river.JobArgs) error {
+	if len(args) == 0 {
+		return nil
+	}
+	sqlTx, err := tx.SQLTx()
+	if err != nil {
+		return err
+	}
+	params := make([]river.InsertManyParams, len(args))
+	for i, a := range args {
+		params[i] = river.InsertManyParams{Args: a}
+	}
+	_, err = q.client.InsertManyTx(ctx, sqlTx, params)
+	return err
+}
+
 // Migrate creates or updates River's tables.
 func Migrate(ctx context.Context, sqlDB *sql.DB, dialectName string) error {
 	m, err := rivermigrate.New(Driver(sqlDB, dialectName), &rivermigrate.Config{Logger: discardLogger()})

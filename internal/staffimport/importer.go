@@ -66,8 +66,10 @@ type Importer struct {
 	// well under the queue's job timeout (app sets half of it), so that a
 	// chunk is never rescued while it still runs.
 	ChunkTime time.Duration
-	// Parallel is how many rows of a batch are created at once (1: one
-	// by one). SQLite has one writer: 1; PostgreSQL: 4.
+	// Parallel is how many rows of a batch are created at once when they
+	// are created one by one (a unique index refused one of a run of rows
+	// created together, see processBatch) (1: one after the other).
+	// SQLite has one writer: 1; PostgreSQL: 4.
 	Parallel int
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/clinicemr/usermanager/ent/userimport"
 	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/audit"
+	"github.com/clinicemr/usermanager/internal/credentials"
 	"github.com/clinicemr/usermanager/internal/gid"
 	"github.com/clinicemr/usermanager/internal/media"
 	"github.com/clinicemr/usermanager/internal/policy"
@@ -170,10 +171,12 @@ func readBatch(rd *reader, n int) (rows []*row, eof bool, err error) {
 	return rows, false, nil
 }
 
-// processBatch processes rows, in parallel when the importer allows it
-// (PostgreSQL): rows whose username, email, NPI or license number repeats
-// an earlier row's of the batch wait until the others are done and then go
-// in file order, so the first row of a file with a username gets it.
+// processBatch processes rows. A dry run checks them one by one, in file
+// order. An import creates them in runs of rows that share no username,
+// email, NPI or license number (users.CreateBatch.CreateMany: one
+// transaction per run, in file order); a row that repeats an earlier row's
+// waits until the rows before it are done, so the first row of a file with
+// a username gets it.
 func (im *Importer) processBatch(ctx context.Context, r *run, rows []*row) ([]apperr.List, error) {
 	results := make([]apperr.List, len(rows))
 	// The rows' clinics are read once for the batch, and the uniqueness of
@@ -193,74 +196,133 @@ func (im *Importer) processBatch(ctx context.Context, r *run, rows []*row) ([]ap
 		return nil, err
 	}
 	process := func(i int) (apperr.List, error) { return im.process(ctx, r, cb, rows[i], ins[i], errs[i]) }
-	var first, later []int
-	if im.Parallel <= 1 || r.imp.DryRun { // a dry run's duplicate check is sequential
-		later = make([]int, len(rows))
+	if r.imp.DryRun { // a dry run's duplicate check is sequential
 		for i := range rows {
-			later[i] = i
-		}
-	} else {
-		seen := map[string]bool{}
-		for i, row := range rows {
-			ks := rowKeys(row)
-			conflict := false
-			for _, k := range ks {
-				conflict = conflict || seen[k]
-				seen[k] = true
-			}
-			if conflict {
-				later = append(later, i)
-			} else {
-				first = append(first, i)
+			if results[i], err = process(i); err != nil {
+				return nil, err
 			}
 		}
+		return results, nil
 	}
-	if len(first) > 0 {
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var firstErr error
-		next := make(chan int)
-		for range min(im.Parallel, len(first)) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range next {
-					errs, err := process(i)
-					mu.Lock()
-					if err != nil && firstErr == nil {
-						firstErr = err
-					}
-					results[i] = errs
-					mu.Unlock()
-				}
-			}()
-		}
-		for _, i := range first {
-			next <- i
-		}
-		close(next)
-		wg.Wait()
-		if firstErr != nil {
-			return nil, firstErr
-		}
+	var runOf []int // rows of the current run
+	flush := func() error {
+		err := im.createRun(ctx, r, cb, rows, ins, errs, runOf, results)
+		runOf = nil
+		return err
 	}
-	for _, i := range later {
-		errs, err := process(i)
-		if err != nil {
+	seen := map[string]bool{}
+	for i, row := range rows {
+		conflict := false
+		for _, k := range rowKeys(row) {
+			conflict = conflict || seen[k]
+			seen[k] = true
+		}
+		if !conflict {
+			runOf = append(runOf, i)
+			continue
+		}
+		if err := flush(); err != nil {
 			return nil, err
 		}
-		results[i] = errs
+		if results[i], err = process(i); err != nil {
+			return nil, err
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
 	}
 	return results, nil
 }
 
-// rowKeys are the values of a row that two rows may not share.
+// createRun creates the rows idx of a batch, which share no username,
+// email, NPI or license number, into results: all at once
+// (users.CreateBatch.CreateMany), or, when a unique index refuses one of
+// them (a username taken before, or by this import before a restart), one
+// by one as createUser, in parallel when the importer allows it
+// (PostgreSQL).
+func (im *Importer) createRun(ctx context.Context, r *run, cb *users.CreateBatch, rows []*row,
+	ins []users.CreateUserInput, errs []apperr.List, idx []int, results []apperr.List) error {
+	var (
+		many    []int
+		manyIns []users.CreateUserInput
+		err     error
+	)
+	for _, i := range idx {
+		if len(rows[i].errs) > 0 || len(errs[i]) > 0 {
+			if results[i], err = im.process(ctx, r, cb, rows[i], ins[i], errs[i]); err != nil {
+				return err
+			}
+			continue
+		}
+		many = append(many, i)
+		manyIns = append(manyIns, ins[i])
+	}
+	if len(many) == 0 {
+		return nil
+	}
+	created, err := cb.CreateMany(manyIns)
+	if err != nil {
+		return err
+	}
+	var one []int
+	for j, c := range created {
+		i := many[j]
+		if c == nil {
+			one = append(one, i)
+			continue
+		}
+		if results[i], err = im.created(ctx, r, rows[i], ins[i], errs[i], c.Payload, c.Err); err != nil {
+			return err
+		}
+	}
+	process := func(i int) (apperr.List, error) { return im.process(ctx, r, cb, rows[i], ins[i], errs[i]) }
+	if im.Parallel <= 1 || len(one) <= 1 {
+		for _, i := range one {
+			if results[i], err = process(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	next := make(chan int)
+	for range min(im.Parallel, len(one)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs, err := process(i)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				results[i] = errs
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, i := range one {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return firstErr
+}
+
+// rowKeys are the values of a row that two rows may not share. The NPI
+// and license number placeholders are not among them: any number of users
+// may carry them (R8).
 func rowKeys(row *row) []string {
 	var ks []string
 	for _, col := range []string{"username", "email", "npi", "license_number"} {
-		if v := policy.Key(row.cells[col]); v != "" {
-			ks = append(ks, col+"\x00"+v)
+		v := policy.Key(row.cells[col])
+		if v == "" || col == "npi" && credentials.IsPlaceholderNPI(v) ||
+			col == "license_number" && credentials.IsPlaceholderLicense(v) {
+			continue
 		}
+		ks = append(ks, col+"\x00"+v)
 	}
 	return ks
 }
@@ -376,40 +438,53 @@ func (im *Importer) process(ctx context.Context, r *run, cb *users.CreateBatch, 
 	if len(row.errs) > 0 {
 		return row.errs, nil
 	}
-	var found apperr.List
-	var err error
-	if r.imp.DryRun {
-		found, err = cb.CheckCreate(in)
-		if err == nil {
+	if r.imp.DryRun || len(errs) > 0 {
+		// A dry run, or a row with an error in a cell: nothing is written,
+		// and every other error of the row is reported with it.
+		found, err := cb.CheckCreate(in)
+		if err == nil && r.imp.DryRun {
 			found = append(found, r.duplicates(row.number, in)...)
 		}
-	} else {
-		var p *users.UserPayload
-		p, err = cb.Create(in)
-		if err == nil {
-			found = p.UserErrors
-			r.mu.Lock()
-			if len(found) == 0 && len(errs) == 0 {
-				r.createdHere[policy.Key(in.Username)] = true
+		return report(errs, found, err)
+	}
+	p, err := cb.Create(in)
+	return im.created(ctx, r, row, in, errs, p, err)
+}
+
+// created is a row's errors given createUser's answer to it (p, or err);
+// in and errs are r.input's.
+func (im *Importer) created(ctx context.Context, r *run, row *row, in users.CreateUserInput, errs apperr.List, p *users.UserPayload, err error) (apperr.List, error) {
+	var found apperr.List
+	if err == nil {
+		found = p.UserErrors
+		r.mu.Lock()
+		if len(found) == 0 && len(errs) == 0 {
+			r.createdHere[policy.Key(in.Username)] = true
+		}
+		here := r.createdHere[policy.Key(in.Username)]
+		r.mu.Unlock()
+		// Taken by this import before a restart: the check before the
+		// insert says USERNAME_TAKEN, or, when another worker of the
+		// same chunk created the row meanwhile, the unique index says
+		// USERNAME_TAKEN or EMAIL_TAKEN (whichever it checks first).
+		taken := hasCode(found, apperr.UsernameTaken) || hasCode(found, apperr.EmailTaken)
+		if len(found) > 0 && len(errs) == 0 && taken && row.number-1 <= r.window && !here {
+			ours, err := im.createdByThisImport(ctx, r.imp, in.Username, r.since)
+			if err != nil {
+				return nil, err
 			}
-			here := r.createdHere[policy.Key(in.Username)]
-			r.mu.Unlock()
-			// Taken by this import before a restart: the check before the
-			// insert says USERNAME_TAKEN, or, when another worker of the
-			// same chunk created the row meanwhile, the unique index says
-			// USERNAME_TAKEN or EMAIL_TAKEN (whichever it checks first).
-			taken := hasCode(found, apperr.UsernameTaken) || hasCode(found, apperr.EmailTaken)
-			if len(found) > 0 && len(errs) == 0 && taken && row.number-1 <= r.window && !here {
-				ours, err := im.createdByThisImport(ctx, r.imp, in.Username, r.since)
-				if err != nil {
-					return nil, err
-				}
-				if ours { // created before a restart, its batch uncommitted
-					return nil, nil
-				}
+			if ours { // created before a restart, its batch uncommitted
+				return nil, nil
 			}
 		}
 	}
+	return report(errs, found, err)
+}
+
+// report is a row's errors: errs, the conversion's, first; then found,
+// createUser's about other columns; err, a GraphQL error of createUser
+// (FORBIDDEN, ...), concerns this row only.
+func report(errs, found apperr.List, err error) (apperr.List, error) {
 	if err != nil {
 		var ae *apperr.Error
 		if errors.As(err, &ae) { // FORBIDDEN, ...: this row only
@@ -417,7 +492,6 @@ func (im *Importer) process(ctx context.Context, r *run, cb *users.CreateBatch, 
 		}
 		return nil, err
 	}
-	// Errors the conversion found first; createUser's about other columns.
 	reported := map[string]bool{}
 	for _, e := range errs {
 		reported[field(e)] = true

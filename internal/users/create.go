@@ -105,44 +105,15 @@ func Create(ctx context.Context, tx *ent.Tx, lic *licenses.Service, n NewUser) (
 
 // create writes a validated profile; with activate it tries to activate it.
 func create(ctx context.Context, tx *ent.Tx, lic *licenses.Service, n NewUser, activate bool) (u *ent.User, activated bool, err error) {
-	hash := n.PasswordHash
-	switch {
-	case n.Invite:
-		if hash, err = unusableHash(); err != nil {
-			return nil, false, err
-		}
-	case hash == "":
-		if hash, err = passwords.Hash(n.Password); err != nil {
-			return nil, false, err
-		}
+	hash, err := passwordHash(n)
+	if err != nil {
+		return nil, false, err
 	}
-	perms := n.PermissionIDs
-	if perms == nil {
-		if perms, err = tx.Permission.Query().Where(permission.KeyIn(n.Permissions...)).IDs(ctx); err != nil {
-			return nil, false, err
-		}
+	perms, err := permissionIDs(ctx, tx, n)
+	if err != nil {
+		return nil, false, err
 	}
-	if len(perms) != len(n.Permissions) {
-		return nil, false, fmt.Errorf("users: unknown permission among %v", n.Permissions)
-	}
-	u, err = tx.User.Create().
-		SetOrganizationID(n.OrganizationID).
-		SetUsername(strings.TrimSpace(n.Username)).
-		SetEmail(strings.TrimSpace(n.Email)).
-		SetPasswordHash(hash).
-		SetPasswordSet(!n.Invite).
-		SetUserType(n.UserType).
-		SetFirstName(strings.TrimSpace(n.FirstName)).
-		SetLastName(strings.TrimSpace(n.LastName)).
-		SetFullName(strings.TrimSpace(n.FullName)).
-		SetHomeClinicID(n.HomeClinicID).
-		AddClinicIDs(n.ClinicIDs...).
-		AddPermissionIDs(perms...).
-		SetNillableNpi(n.NPI).
-		SetNillableLicenseNumber(n.LicenseNumber).
-		SetNillableLicenseState(n.LicenseState).
-		SetStatus(user.StatusINACTIVE).
-		Save(ctx)
+	u, err = insertUser(tx, n, hash, perms).Save(ctx)
 	if ent.IsConstraintError(err) {
 		return nil, false, uniqueViolation(err)
 	}
@@ -169,6 +140,55 @@ func create(ctx context.Context, tx *ent.Tx, lic *licenses.Service, n NewUser, a
 	}
 	u.Status, u.UpdatedAt = user.StatusACTIVE, now
 	return u, true, nil
+}
+
+// passwordHash is what n's password_hash column holds.
+func passwordHash(n NewUser) (string, error) {
+	switch {
+	case n.Invite:
+		return unusableHash()
+	case n.PasswordHash != "":
+		return n.PasswordHash, nil
+	}
+	return passwords.Hash(n.Password)
+}
+
+// permissionIDs are the IDs of n's permissions: n.PermissionIDs, or read in
+// tx when the caller did not look them up.
+func permissionIDs(ctx context.Context, tx *ent.Tx, n NewUser) ([]int, error) {
+	perms := n.PermissionIDs
+	if perms == nil {
+		var err error
+		if perms, err = tx.Permission.Query().Where(permission.KeyIn(n.Permissions...)).IDs(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if len(perms) != len(n.Permissions) {
+		return nil, fmt.Errorf("users: unknown permission among %v", n.Permissions)
+	}
+	return perms, nil
+}
+
+// insertUser is the insert of a validated profile, Inactive (create
+// activates it when it takes a license).
+func insertUser(tx *ent.Tx, n NewUser, hash string, perms []int) *ent.UserCreate {
+	return tx.User.Create().
+		SetOrganizationID(n.OrganizationID).
+		SetUsername(strings.TrimSpace(n.Username)).
+		SetEmail(strings.TrimSpace(n.Email)).
+		SetPasswordHash(hash).
+		SetPasswordSet(!n.Invite).
+		SetUserType(n.UserType).
+		SetFirstName(strings.TrimSpace(n.FirstName)).
+		SetLastName(strings.TrimSpace(n.LastName)).
+		SetFullName(strings.TrimSpace(n.FullName)).
+		SetHomeClinicID(n.HomeClinicID).
+		AddClinicIDs(n.ClinicIDs...).
+		AddPermissionIDs(perms...).
+		SetNillableNpi(n.NPI).
+		SetNillableLicenseNumber(n.LicenseNumber).
+		SetNillableLicenseState(n.LicenseState).
+		SetStatus(user.StatusINACTIVE)
 }
 
 func uniqueViolation(err error) error {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/auditevent"
 	"github.com/clinicemr/usermanager/ent/user"
@@ -83,9 +85,48 @@ func (r *Resets) invite(ctx context.Context, tx *ent.Tx, u *ent.User, invitedBy 
 	if err != nil {
 		return err
 	}
-	return audit.Record(ctx, tx.Client(), audit.Event{Action: auditevent.ActionINVITATION_SENT,
+	return audit.Record(ctx, tx.Client(), invitationSent(u, expires, reason))
+}
+
+// inviteNew invites users created in tx (Active, without a password) as
+// invite does, with one statement for all their links and one for all
+// their emails' jobs; no earlier link can exist to void. It returns their
+// INVITATION_SENT records, in the order of us, for the caller to write.
+func (r *Resets) inviteNew(ctx context.Context, tx *ent.Tx, us []*ent.User, invitedBy int, reason string) ([]audit.Event, error) {
+	if len(us) == 0 {
+		return nil, nil
+	}
+	now := r.cfg.Now()
+	creates := make([]*ent.PasswordResetCreate, len(us))
+	for i, u := range us {
+		c, err := r.newLink(tx, u.ID, now, r.cfg.InvitationTTL)
+		if err != nil {
+			return nil, err
+		}
+		creates[i] = c
+	}
+	resets, err := tx.PasswordReset.CreateBulk(creates...).Save(sys(ctx))
+	if err != nil {
+		return nil, err
+	}
+	mails := make([]river.JobArgs, len(resets))
+	events := make([]audit.Event, len(resets))
+	for i, reset := range resets {
+		mails[i] = ResetMailArgs{ResetID: reset.ID, Invitation: true, InvitedBy: invitedBy}
+		events[i] = invitationSent(us[i], reset.ExpiresAt, reason)
+	}
+	if err := r.jobs.InsertManyTx(ctx, tx, mails); err != nil {
+		return nil, err
+	}
+	return events, nil
+}
+
+// invitationSent is the record of an invitation of u whose link expires
+// at expires (never the token).
+func invitationSent(u *ent.User, expires time.Time, reason string) audit.Event {
+	return audit.Event{Action: auditevent.ActionINVITATION_SENT,
 		OrganizationID: u.OrganizationID, TargetUserID: &u.ID, Reason: reason,
-		After: map[string]any{"expiresAt": expires.UTC().Format(time.RFC3339)}})
+		After: map[string]any{"expiresAt": expires.UTC().Format(time.RFC3339)}}
 }
 
 // lastInviter is who sent u's latest invitation (or created them), for an

@@ -286,38 +286,22 @@ func (p *Profiles) prepareCreateWith(ctx context.Context, in CreateUserInput, ba
 
 // create writes a profile prepareCreate checked.
 func (p *Profiles) create(ctx context.Context, in CreateUserInput, pc *preparedCreate) (*UserPayload, error) {
-	n, keys, home, warnings := pc.n, pc.keys, pc.home, pc.warnings
+	n := pc.n
 	n.PermissionIDs = p.permissionIDsOf(ctx, n.Permissions)
 	inactive := in.Status != nil && *in.Status == user.StatusINACTIVE
 	var created *ent.User
+	var warnings []*apperr.Warning
 	err := txn.WithTx(ctx, p.client, func(tx *ent.Tx) error {
 		u, activated, err := create(ctx, tx, p.licenses, n, !inactive)
 		if err != nil {
 			return err
 		}
-		if !inactive && !activated {
-			w := SavedInactive(n.UserType, home.Name)
-			if n.Invite {
-				w.Message += " Send the invitation (sendInvitation) once the user is Active."
-			}
-			warnings = append(warnings, w)
-		}
-		created = u
-		after := Snapshot(u, keys, n.ClinicIDs)
-		if n.Invite {
-			// An inactive user's link could not be used (resetPassword
-			// refuses inactive accounts): they are invited once active.
-			after["invited"] = true
-			after["invitationSent"] = u.Status == user.StatusACTIVE
-		}
-		if err := audit.Record(ctx, tx.Client(), audit.Event{
-			Action: auditevent.ActionUSER_CREATED, OrganizationID: &n.OrganizationID, TargetUserID: &u.ID,
-			After: after,
-		}); err != nil {
+		created, warnings = u, pc.createdWarnings(inactive, activated)
+		if err := audit.Record(ctx, tx.Client(), pc.createdEvent(u)); err != nil {
 			return err
 		}
 		if n.Invite && u.Status == user.StatusACTIVE {
-			return p.resets.invite(ctx, tx, u, viewer.FromContext(ctx).UserID, "the user was created without a password")
+			return p.resets.invite(ctx, tx, u, viewer.FromContext(ctx).UserID, invitedOnCreate)
 		}
 		return nil
 	})
@@ -328,6 +312,37 @@ func (p *Profiles) create(ctx context.Context, in CreateUserInput, pc *preparedC
 		return nil, err
 	}
 	return succeeded(created, warnings), nil
+}
+
+// invitedOnCreate is the reason of the invitation a new user without a
+// password gets.
+const invitedOnCreate = "the user was created without a password"
+
+// createdWarnings are the warnings of the profile pc, created and, unless
+// it was asked to be inactive, activated or not (R24).
+func (pc *preparedCreate) createdWarnings(inactive, activated bool) []*apperr.Warning {
+	warnings := slices.Clone(pc.warnings)
+	if !inactive && !activated {
+		w := SavedInactive(pc.n.UserType, pc.home.Name)
+		if pc.n.Invite {
+			w.Message += " Send the invitation (sendInvitation) once the user is Active."
+		}
+		warnings = append(warnings, w)
+	}
+	return warnings
+}
+
+// createdEvent is the USER_CREATED record of u, created from pc.
+func (pc *preparedCreate) createdEvent(u *ent.User) audit.Event {
+	after := Snapshot(u, pc.keys, pc.n.ClinicIDs)
+	if pc.n.Invite {
+		// An inactive user's link could not be used (resetPassword
+		// refuses inactive accounts): they are invited once active.
+		after["invited"] = true
+		after["invitationSent"] = u.Status == user.StatusACTIVE
+	}
+	return audit.Event{Action: auditevent.ActionUSER_CREATED, OrganizationID: &pc.n.OrganizationID,
+		TargetUserID: &u.ID, After: after}
 }
 
 // SavedInactive is the warning of R24.

@@ -209,18 +209,16 @@ func (r *Resets) issue(ctx context.Context, u *ent.User, by string) error {
 // queues its email (args with the new link's ID) inside tx; it returns when
 // the link expires.
 func (r *Resets) link(ctx context.Context, tx *ent.Tx, u *ent.User, ttl time.Duration, args ResetMailArgs) (time.Time, error) {
-	salt := make([]byte, 32)
-	if _, err := rand.Read(salt); err != nil {
-		return time.Time{}, err
-	}
-	hash := sha256.Sum256([]byte(r.token(salt)))
 	now := r.cfg.Now()
 	sctx := sys(ctx)
+	create, err := r.newLink(tx, u.ID, now, ttl)
+	if err != nil {
+		return time.Time{}, err
+	}
 	if err := voidResets(sctx, tx, u.ID, now); err != nil {
 		return time.Time{}, err
 	}
-	reset, err := tx.PasswordReset.Create().SetUserID(u.ID).SetSalt(salt).SetTokenHash(hash[:]).
-		SetCreatedAt(now).SetExpiresAt(now.Add(ttl)).Save(sctx)
+	reset, err := create.Save(sctx)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -229,6 +227,18 @@ func (r *Resets) link(ctx context.Context, tx *ent.Tx, u *ent.User, ttl time.Dur
 		return time.Time{}, err
 	}
 	return reset.ExpiresAt, nil
+}
+
+// newLink is the insert of a new link for a user, made at now and lasting
+// ttl, with a fresh random salt.
+func (r *Resets) newLink(tx *ent.Tx, userID int, now time.Time, ttl time.Duration) (*ent.PasswordResetCreate, error) {
+	salt := make([]byte, 32)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, err
+	}
+	hash := sha256.Sum256([]byte(r.token(salt)))
+	return tx.PasswordReset.Create().SetUserID(userID).SetSalt(salt).SetTokenHash(hash[:]).
+		SetCreatedAt(now).SetExpiresAt(now.Add(ttl)), nil
 }
 
 // token derives a link token from its salt.

@@ -75,7 +75,7 @@ func run(url, login, password, clinicName, username string, n, rounds int, idle 
 	if err != nil {
 		return err
 	}
-	clinicID, userID, err := lookUp(client, url, token, clinicName, username)
+	clinicID, userID, active, err := lookUp(client, url, token, clinicName, username)
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func run(url, login, password, clinicName, username string, n, rounds int, idle 
 	}
 
 	var delays []time.Duration
-	inUse, active := first, true
+	inUse := first
 	status := map[bool]string{true: "ACTIVE", false: "INACTIVE"}
 	for round := 1; round <= rounds; round++ {
 		active = !active
@@ -160,8 +160,9 @@ func run(url, login, password, clinicName, username string, n, rounds int, idle 
 	return nil
 }
 
-// lookUp finds the clinic's and the user's IDs.
-func lookUp(client *http.Client, url, token, clinicName, username string) (clinicID, userID string, err error) {
+// lookUp finds the clinic's and the user's IDs, and whether the user is
+// active now (the first round switches them the other way).
+func lookUp(client *http.Client, url, token, clinicName, username string) (clinicID, userID string, active bool, err error) {
 	var clinics struct {
 		Clinics struct {
 			Edges []struct{ Node struct{ ID string } }
@@ -169,24 +170,25 @@ func lookUp(client *http.Client, url, token, clinicName, username string) (clini
 	}
 	if err := loadgen.Query(client, url, token, `query($n: String!) { clinics(where: {name: $n}) { edges { node { id } } } }`,
 		map[string]any{"n": clinicName}, &clinics); err != nil {
-		return "", "", err
+		return "", "", false, err
 	}
 	if len(clinics.Clinics.Edges) != 1 {
-		return "", "", fmt.Errorf("no clinic named %q", clinicName)
+		return "", "", false, fmt.Errorf("no clinic named %q", clinicName)
 	}
 	var users struct {
 		Users struct {
-			Edges []struct{ Node struct{ ID string } }
+			Edges []struct{ Node struct{ ID, Status string } }
 		}
 	}
-	if err := loadgen.Query(client, url, token, `query($u: String!) { users(filter: {username: $u}) { edges { node { id } } } }`,
+	if err := loadgen.Query(client, url, token, `query($u: String!) { users(filter: {username: $u}) { edges { node { id status } } } }`,
 		map[string]any{"u": username}, &users); err != nil {
-		return "", "", err
+		return "", "", false, err
 	}
 	if len(users.Users.Edges) != 1 {
-		return "", "", fmt.Errorf("no user %q", username)
+		return "", "", false, fmt.Errorf("no user %q", username)
 	}
-	return clinics.Clinics.Edges[0].Node.ID, users.Users.Edges[0].Node.ID, nil
+	u := users.Users.Edges[0].Node
+	return clinics.Clinics.Edges[0].Node.ID, u.ID, u.Status == "ACTIVE", nil
 }
 
 // openAll opens n subscriptions, 64 at a time; first is the therapists in

@@ -20,6 +20,7 @@
 package fanout
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -79,14 +80,16 @@ type stream struct {
 	// next waits for the subscription's next event: its responses, and a
 	// function that hands its value to gqlgen's execution. ok is false when
 	// the events ended or ctx did.
-	next func(ctx context.Context) (shared *responses, forward func(), ok bool)
+	next func(ctx context.Context) (shared *responses, forward func(context.Context), ok bool)
 }
 
 type streamKey struct{}
 
 // Middleware is a gqlgen operation middleware (AroundOperations); it must be
-// the innermost, so that the response it hands out unchanged to many
-// subscribers is not altered by another middleware on the way in.
+// the innermost, so that the response it hands to many subscribers is the
+// one gqlgen made of the event and the operation alone. Each subscriber gets
+// its own copy of the Response, sharing the encoded data, which no layer
+// may change.
 func Middleware(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	oc := graphql.GetOperationContext(ctx)
 	if oc.Operation == nil || oc.Operation.Operation != ast.Subscription {
@@ -98,19 +101,22 @@ func Middleware(ctx context.Context, next graphql.OperationHandler) graphql.Resp
 	}
 	handler := next(context.WithValue(ctx, streamKey{}, s))
 	return func(ctx context.Context) *graphql.Response {
-		if s.next == nil {
-			// The resolver does not share its events (or refused).
+		// As gqlgen's own handler: once the subscriber has gone (its
+		// session ended, R25), nothing more is sent, shared or not.
+		if ctx.Err() != nil || s.next == nil {
+			// s.next nil: the resolver does not share its events (or
+			// refused).
 			return handler(ctx)
 		}
 		shared, forward, ok := s.next(ctx)
-		if !ok {
+		if !ok || ctx.Err() != nil {
 			// The events ended (gqlgen's execution now sees its channel
 			// closed) or the subscriber left: either way gqlgen ends the
 			// stream.
 			return handler(ctx)
 		}
 		if s.key == "" {
-			forward()
+			forward(ctx)
 			return handler(ctx)
 		}
 		slot, first := shared.claim(s.key)
@@ -120,19 +126,29 @@ func Middleware(ctx context.Context, next graphql.OperationHandler) graphql.Resp
 			case <-ctx.Done():
 				return nil
 			}
+			if ctx.Err() != nil {
+				return nil
+			}
 			if slot.resp != nil {
-				return slot.resp
+				// A copy each: whatever an outer layer might set on it
+				// stays this subscriber's.
+				resp := *slot.resp
+				return &resp
 			}
 			// The first had no response to share: execute our own.
-			forward()
+			forward(ctx)
 			return handler(ctx)
 		}
-		forward()
+		defer close(slot.ready) // even if the execution panics
+		forward(ctx)
 		resp := handler(ctx)
 		if resp != nil && len(resp.Errors) == 0 {
-			slot.resp = resp
+			// gqlgen encodes each response of a subscription into the same
+			// buffer, overwritten at its next event: the others get a copy.
+			kept := *resp
+			kept.Data = bytes.Clone(resp.Data)
+			slot.resp = &kept
 		}
-		close(slot.ready)
 		return resp
 	}
 }
@@ -159,14 +175,25 @@ func Deliver[T any](ctx context.Context, events <-chan *Event[T]) <-chan T {
 		}()
 		return values
 	}
-	s.next = func(ctx context.Context) (*responses, func(), bool) {
+	ended := false
+	s.next = func(ctx context.Context) (*responses, func(context.Context), bool) {
+		if ended {
+			return nil, nil, false
+		}
 		select {
 		case e, ok := <-events:
 			if !ok {
+				ended = true
 				close(values)
 				return nil, nil, false
 			}
-			return &e.responses, func() { values <- e.Value }, true
+			forward := func(ctx context.Context) {
+				select {
+				case values <- e.Value:
+				case <-ctx.Done():
+				}
+			}
+			return &e.responses, forward, true
 		case <-ctx.Done():
 			return nil, nil, false
 		}

@@ -1,8 +1,9 @@
 package fanout_test
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,53 +29,71 @@ var objects = ast.SelectionSet{&ast.Field{Name: "counts", SelectionSet: ast.Sele
 }}}
 
 // subscriber runs one subscription the way gqlgen does: the operation
-// middleware around an execution whose resolver returns Deliver's channel,
-// then the response handler until it answers nil. executions counts the
-// executions (what gqlgen's marshalling would do per response).
+// middleware around an execution whose resolver returns Deliver's channel
+// and which, like gqlgen's generated code, encodes every response of the
+// subscription into one buffer that the next event overwrites; then the
+// response handler until it answers nil. executions counts the executions.
 type subscriber struct {
 	events    chan *fanout.Event[int]
 	responses chan string
+	handler   graphql.ResponseHandler
+	ctx       context.Context
 	cancel    context.CancelFunc
 }
 
 func subscribe(t *testing.T, query string, vars map[string]any, set ast.SelectionSet, executions *atomic.Int64) *subscriber {
 	t.Helper()
+	s := newSubscriber(t, query, vars, set, executions)
+	go s.run()
+	return s
+}
+
+// newSubscriber subscribes without running the handler yet.
+func newSubscriber(t *testing.T, query string, vars map[string]any, set ast.SelectionSet, executions *atomic.Int64) *subscriber {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	s := &subscriber{events: make(chan *fanout.Event[int], 1), responses: make(chan string, 16), cancel: cancel}
+	s := &subscriber{events: make(chan *fanout.Event[int], 1), responses: make(chan string, 64), ctx: ctx, cancel: cancel}
 	oc := &graphql.OperationContext{
 		RawQuery:  query,
 		Variables: vars,
 		Operation: &ast.OperationDefinition{Operation: ast.Subscription, SelectionSet: set},
 	}
-	ctx = graphql.WithOperationContext(ctx, oc)
-	handler := fanout.Middleware(ctx, func(ctx context.Context) graphql.ResponseHandler {
+	s.ctx = graphql.WithOperationContext(ctx, oc)
+	s.handler = fanout.Middleware(s.ctx, func(ctx context.Context) graphql.ResponseHandler {
 		values := fanout.Deliver(ctx, s.events) // the resolver
+		var buf bytes.Buffer
 		return func(ctx context.Context) *graphql.Response {
+			if ctx.Err() != nil {
+				return nil
+			}
 			select {
 			case v, ok := <-values:
 				if !ok {
 					return nil
 				}
 				executions.Add(1)
-				data, _ := json.Marshal(map[string]int{"counts": v})
-				return &graphql.Response{Data: data}
+				buf.Reset()
+				fmt.Fprintf(&buf, `{"counts":%d}`, v)
+				return &graphql.Response{Data: buf.Bytes()}
 			case <-ctx.Done():
 				return nil
 			}
 		}
 	})
-	go func() {
-		defer close(s.responses)
-		for {
-			resp := handler(ctx)
-			if resp == nil {
-				return
-			}
-			s.responses <- string(resp.Data)
-		}
-	}()
 	return s
+}
+
+// run answers the subscription's events until the handler ends it.
+func (s *subscriber) run() {
+	defer close(s.responses)
+	for {
+		resp := s.handler(s.ctx)
+		if resp == nil {
+			return
+		}
+		s.responses <- string(resp.Data) // what a transport encodes
+	}
 }
 
 func (s *subscriber) next(t *testing.T) string {
@@ -110,23 +129,48 @@ func TestOneExecutionPerEventAndOperation(t *testing.T) {
 	other := subscribe(t, q, map[string]any{"c": "2"}, leaves, &executions) // other variables
 	subs = append(subs, other)
 
-	for round, v := range []int{7, 8} {
-		send(subs, v)
-		var wg sync.WaitGroup
-		for _, s := range subs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if got, want := s.next(t), `{"counts":`+string(rune('0'+v))+`}`; got != want {
-					t.Errorf("round %d: got %s, want %s", round, got, want)
+	// The events follow one another without waiting for the subscribers:
+	// whoever executes an event first reuses its buffer for the next one
+	// while the others may still be sending what it shared.
+	const events = 30
+	go func() {
+		for v := 1; v <= events; v++ {
+			send(subs, v)
+		}
+	}()
+	var wg sync.WaitGroup
+	for i, s := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for v := 1; v <= events; v++ {
+				if got, want := s.next(t), fmt.Sprintf(`{"counts":%d}`, v); got != want {
+					t.Errorf("subscriber %d, event %d: got %s, want %s", i, v, got, want)
+					return
 				}
-			}()
-		}
-		wg.Wait()
-		// One execution for the 50 alike, one for the other variables.
-		if got, want := executions.Load(), int64(2*(round+1)); got != want {
-			t.Fatalf("round %d: %d executions in all, want %d", round, got, want)
-		}
+			}
+		}()
+	}
+	wg.Wait()
+	// One execution per event for the 50 alike, one for the other variables.
+	if got, want := executions.Load(), int64(2*events); got != want {
+		t.Fatalf("%d executions in all, want %d", got, want)
+	}
+}
+
+func TestNothingAfterTheSubscriberLeft(t *testing.T) {
+	t.Parallel()
+	var executions atomic.Int64
+	const q = "subscription { counts { total } }"
+	first := subscribe(t, q, nil, leaves, &executions)
+	gone := newSubscriber(t, q, nil, leaves, &executions)
+	// An event is waiting when the subscriber's session ends (inactivation
+	// changes the counts as it ends the session): it is not sent.
+	send([]*subscriber{first, gone}, 1)
+	first.next(t)
+	gone.cancel()
+	if resp := gone.handler(gone.ctx); resp != nil {
+		t.Fatalf("sent %s after the subscriber left", resp.Data)
 	}
 }
 
@@ -163,7 +207,12 @@ func TestEndsWithItsEvents(t *testing.T) {
 	if _, ok := <-a.responses; ok {
 		t.Fatal("a response after the events ended")
 	}
-	// The subscriber leaves: the stream ends, the other goes on.
+	// The other goes on.
+	send([]*subscriber{b}, 2)
+	if got := b.next(t); got != `{"counts":2}` {
+		t.Fatalf("after the other ended: got %s", got)
+	}
+	// The subscriber leaves: the stream ends.
 	b.cancel()
 	select {
 	case _, ok := <-b.responses:

@@ -101,6 +101,17 @@ func (h *countsHub) join(ctx context.Context, sc scope) <-chan *countsRead {
 	return m.out
 }
 
+// watched is the clinic of a clinic's feed while it has subscribers, nil
+// otherwise.
+func (h *countsHub) watched(key scopeKey) *ent.Clinic {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if f := h.feeds[key]; f != nil {
+		return f.clinic
+	}
+	return nil
+}
+
 // startFeed starts the feed of a scope; h.mu is held.
 func (h *countsHub) startFeed(key scopeKey, sc scope) *countsFeed {
 	f := &countsFeed{hub: h, key: key, clinic: sc.clinic, wake: make(chan struct{}, 1), members: map[*countsMember]struct{}{}}

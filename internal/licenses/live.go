@@ -28,6 +28,14 @@ func (s *Service) subscriptionScope(ctx context.Context, clinicID *int) (*viewer
 		return nil, scope{}, apperr.Forbidden("watching licenses needs the View Users permission")
 	}
 	if clinicID != nil {
+		// A clinic of the viewer's own list that others already watch
+		// needs no read: the watched feed's clinic is of the viewer's
+		// organization (its key says so) and the viewer has access to it.
+		if !v.Support && v.HasClinic(*clinicID) {
+			if c := s.counts.watched(scopeKey{orgID: v.OrganizationID, clinicID: *clinicID}); c != nil {
+				return v, scope{orgID: c.OrganizationID, clinicID: &c.ID, clinic: c}, nil
+			}
+		}
 		c, err := s.accessibleClinic(ctx, v, *clinicID)
 		if err != nil {
 			return nil, scope{}, err

@@ -159,7 +159,8 @@ func New(opts Options) *Server {
 	gql.AroundOperations(timeLimit(cmp.Or(opts.OperationTimeout, 15*time.Second)))
 	gql.AroundOperations(flagOutages)
 	gql.AroundOperations(noteOperation)
-	// Innermost: hands one encoding of an event to many subscribers.
+	// Innermost: hands one encoding of an event to many subscribers (so no
+	// middleware may change a subscription's response).
 	gql.AroundOperations(fanout.Middleware)
 	gql.SetErrorPresenter(presentError)
 	gql.SetRecoverFunc(recoverPanic)

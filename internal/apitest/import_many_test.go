@@ -301,3 +301,44 @@ func impManyLike(t *testing.T, env *apitest.Env, u, ref *ent.User, importID stri
 		t.Errorf("%s (%s) holds %v", u.Username, u.Status, held)
 	}
 }
+
+// Live counts hear of an import once per batch of rows and clinic, not once
+// per user or transaction: a file of 30 users who each take a license is
+// one update, with all 30 in it.
+func TestImportLiveCountsOncePerBatch(t *testing.T) {
+	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+		admin := env.LoginDemo(demo.AdminUsername)
+		ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
+		downtown, err := env.DB.Client.Clinic.Query().Where(clinic.Name("Sunrise Downtown")).Only(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.WithTx(ctx, env.DB.Client, func(tx *ent.Tx) error {
+			return env.App.Licenses.Add(ctx, tx, downtown.OrganizationID, downtown.ID, staff.ClericalClass, 30)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		sub := admin.Subscribe(apitest.GraphQLTransportWS, liveCountsSub, map[string]any{"c": gid.Encode(downtown.ID)})
+		first := liveDecodeCounts(t, "first counts", sub.Next(liveWait))
+		sub.Quiet(200 * time.Millisecond)
+
+		// After every fifth row, one that repeats its email: the rows are
+		// written in six runs, six transactions.
+		var rows []string
+		for i := range 30 {
+			rows = append(rows, fmt.Sprintf("imp.live%d,imp.live%d@example.org,Imp,Live,,CLERICAL,ACTIVE,Sunrise Downtown,Sunrise Downtown,View Patients,,,", i, i))
+			if i%5 == 4 {
+				rows = append(rows, fmt.Sprintf("imp.again%d,imp.live%d@example.org,Imp,Again,,CLERICAL,ACTIVE,Sunrise Downtown,Sunrise Downtown,View Patients,,,", i, i))
+			}
+		}
+		st := impWait(t, admin, impStart(t, env, admin, impCSV(rows...), false))
+		if st.Status != "COMPLETED" || st.Created != 30 || st.Failed != 6 {
+			t.Fatalf("import = %+v", st)
+		}
+		got := liveDecodeCounts(t, "after the import", sub.Next(liveWait))
+		if want := first["CLERICAL"].InUse + 30; got["CLERICAL"].InUse != want {
+			t.Fatalf("the update has Clerical inUse %d, want %d (all 30 at once)", got["CLERICAL"].InUse, want)
+		}
+		sub.Quiet(500 * time.Millisecond)
+	})
+}

@@ -195,6 +195,18 @@ func (im *Importer) processBatch(ctx context.Context, r *run, rows []*row) ([]ap
 	if err != nil {
 		return nil, err
 	}
+	results, err = im.createBatch(ctx, r, cb, rows, ins, errs, results)
+	// Whatever happened, what committed is announced to live counts.
+	if aerr := cb.Done(); err == nil && aerr != nil {
+		return nil, aerr
+	}
+	return results, err
+}
+
+// createBatch is processBatch's work, once the batch's checks are made.
+func (im *Importer) createBatch(ctx context.Context, r *run, cb *users.CreateBatch, rows []*row,
+	ins []users.CreateUserInput, errs, results []apperr.List) ([]apperr.List, error) {
+	var err error
 	process := func(i int) (apperr.List, error) { return im.process(ctx, r, cb, rows[i], ins[i], errs[i]) }
 	if r.imp.DryRun { // a dry run's duplicate check is sequential
 		for i := range rows {

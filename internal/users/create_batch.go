@@ -32,16 +32,22 @@ import (
 // Create and CheckCreate may run concurrently.
 type CreateBatch struct {
 	p   *Profiles
-	ctx context.Context // the manager as viewer
+	ctx context.Context // the manager as viewer, its counts announcements held back
+	// announce announces the license counts of the clinics the batch
+	// changed (Done).
+	announce func() error
 
 	homes      map[int]*ent.Clinic // home clinics the viewer can read
 	clinicOrgs map[int]int         // clinic ID -> organization, of every clinic named
 	known      map[int]bool        // clinic IDs looked up
 }
 
-// NewCreateBatch reads the clinics of ins, as the viewer of ctx.
+// NewCreateBatch reads the clinics of ins, as the viewer of ctx. Live
+// license counts hear of the batch's changes once per clinic, when Done is
+// called, not once per user.
 func (p *Profiles) NewCreateBatch(ctx context.Context, ins []CreateUserInput) (*CreateBatch, error) {
-	b := &CreateBatch{p: p, ctx: ctx, homes: map[int]*ent.Clinic{}, clinicOrgs: map[int]int{}, known: map[int]bool{}}
+	ctx, announce := p.licenses.CoalesceCounts(ctx)
+	b := &CreateBatch{p: p, ctx: ctx, announce: announce, homes: map[int]*ent.Clinic{}, clinicOrgs: map[int]int{}, known: map[int]bool{}}
 	var homeIDs, clinicIDs []int
 	for _, in := range ins {
 		if !slices.Contains(homeIDs, in.HomeClinicID) {
@@ -82,6 +88,13 @@ func (p *Profiles) NewCreateBatch(ctx context.Context, ins []CreateUserInput) (*
 		b.known[id] = true
 	}
 	return b, nil
+}
+
+// Done announces the license counts the batch changed, once per clinic
+// (and organization). Call it when the batch ends, whatever its outcome, so
+// that no committed change goes unheard.
+func (b *CreateBatch) Done() error {
+	return b.announce()
 }
 
 // Create is Profiles.Create for an input of the batch.

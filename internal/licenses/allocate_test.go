@@ -2,6 +2,7 @@ package licenses
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -473,4 +474,78 @@ func TestNoLicenseNamesClassAndClinic(t *testing.T) {
 	if !strings.Contains(e.Message, "assistant") || !strings.Contains(e.Message, "Main Street") {
 		t.Errorf("message %q does not name the class and the clinic", e.Message)
 	}
+}
+
+// R23 with AllocateMany (an import's run of users): batches and single
+// allocations racing for the same licenses hand out exactly the free ones,
+// each to one user, and a batch's users get theirs in order (a prefix).
+func TestAllocateManyUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	onEveryDatabase(t, func(t *testing.T, f *fixture) {
+		const free = 12
+		f.add(t, f.clinicID, staff.Therapist, free)
+		batches := [][]int{f.newUsers(t, 8, staff.PT), f.newUsers(t, 8, staff.PT), f.newUsers(t, 8, staff.PT)}
+		singles := f.newUsers(t, 6, staff.PT)
+
+		var (
+			wg    sync.WaitGroup
+			mu    sync.Mutex
+			got   = map[int]bool{}
+			errs  []error
+			start = make(chan struct{})
+		)
+		note := func(ids []int, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			errs = append(errs, err)
+			for _, id := range ids {
+				if got[id] {
+					t.Errorf("user %d reported twice", id)
+				}
+				got[id] = true
+			}
+		}
+		for _, batch := range batches {
+			wg.Go(func() {
+				<-start
+				var taken []int
+				err := f.withTx(func(tx *ent.Tx) error {
+					var err error
+					taken, err = f.svc.AllocateMany(f.ctx, tx, f.orgID, f.clinicID, staff.Therapist, batch)
+					return err
+				})
+				if !slices.Equal(taken, batch[:len(taken)]) {
+					t.Errorf("batch %v: taken %v, not its first users", batch, taken)
+				}
+				note(taken, err)
+			})
+		}
+		for _, id := range singles {
+			wg.Go(func() {
+				<-start
+				ok, err := f.allocate(f.clinicID, staff.Therapist, id)
+				if ok {
+					note([]int{id}, err)
+				} else {
+					note(nil, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("concurrent allocations failed: %v", err)
+		}
+		if len(got) != free {
+			t.Fatalf("%d users got a license with %d free, want exactly %d", len(got), free, free)
+		}
+		want := map[int]staff.LicenseClass{}
+		for id := range got {
+			want[id] = staff.Therapist
+		}
+		f.checkHolders(t, want)
+		if c := f.counts(t)[staff.Therapist]; c.Total != free || c.InUse != free || c.Available != 0 {
+			t.Errorf("counts total %d, in use %d, available %d; want %d, %d, 0", c.Total, c.InUse, c.Available, free, free)
+		}
+	})
 }

@@ -3,11 +3,13 @@ package users
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/audit"
+	"github.com/clinicemr/usermanager/internal/staff"
 	"github.com/clinicemr/usermanager/internal/txn"
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
@@ -29,11 +31,11 @@ var errRefused = errors.New("users: a unique index refused an input of the batch
 // written in one transaction, with one statement for all of them where
 // createUser has one per user: the users (and one each for their clinics
 // and permissions), their activation, their invitations' links and email
-// jobs, and their audit records. Licenses are still taken one by one, in
-// input order (licenses.Service.Take, as createUser takes them): an input
-// is saved Active exactly when a license of its class is free at its home
-// clinic once the inputs before it have taken theirs, and Inactive, with
-// createUser's warning, otherwise (R23, R24).
+// jobs, and their audit records; and their licenses, one statement for
+// each clinic and class (licenses.Service.AllocateMany), in input order: an
+// input is saved Active exactly when a license of its class is free at its
+// home clinic once the inputs before it have taken theirs, and Inactive,
+// with createUser's warning, otherwise (R23, R24).
 //
 // The uniqueness of those inputs is left to the unique indexes, as Create
 // leaves it: when an index refuses one of them, none of them is written and
@@ -89,8 +91,14 @@ func (b *CreateBatch) CreateMany(ins []CreateUserInput) ([]*Created, error) {
 		if err != nil {
 			return err
 		}
-		// Licenses in input order, each as createUser takes it.
-		var activated []int
+		// Licenses in input order, as createUser takes them: for each
+		// clinic and class, its first users get the free ones.
+		type pool struct {
+			org, clinic int
+			class       staff.LicenseClass
+		}
+		var pools []pool
+		wanting := map[pool][]*item{}
 		for j, it := range items {
 			it.u, it.activated, it.invited = us[j], false, false
 			if it.inactive {
@@ -98,12 +106,28 @@ func (b *CreateBatch) CreateMany(ins []CreateUserInput) ([]*Created, error) {
 			}
 			n := it.pc.n
 			class, _ := n.UserType.Class()
-			ok, err := p.licenses.Allocate(ctx, tx, n.OrganizationID, n.HomeClinicID, class, it.u.ID)
+			k := pool{n.OrganizationID, n.HomeClinicID, class}
+			if _, ok := wanting[k]; !ok {
+				pools = append(pools, k)
+			}
+			wanting[k] = append(wanting[k], it)
+		}
+		for _, k := range pools {
+			ids := make([]int, len(wanting[k]))
+			for i, it := range wanting[k] {
+				ids[i] = it.u.ID
+			}
+			taken, err := p.licenses.AllocateMany(ctx, tx, k.org, k.clinic, k.class, ids)
 			if err != nil {
 				return err
 			}
-			if ok {
-				it.activated = true
+			for _, it := range wanting[k] {
+				it.activated = slices.Contains(taken, it.u.ID)
+			}
+		}
+		var activated []int
+		for _, it := range items {
+			if it.activated {
 				activated = append(activated, it.u.ID)
 			}
 		}

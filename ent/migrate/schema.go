@@ -466,9 +466,9 @@ var (
 				Columns: []*schema.Column{UsersColumns[22], UsersColumns[11], UsersColumns[0]},
 			},
 			{
-				Name:    "user_organization_id_user_type_status",
+				Name:    "user_organization_id_user_type",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[22], UsersColumns[9], UsersColumns[14]},
+				Columns: []*schema.Column{UsersColumns[22], UsersColumns[9]},
 			},
 			{
 				Name:    "user_home_clinic_id",

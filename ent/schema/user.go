@@ -111,7 +111,11 @@ func (User) Indexes() []ent.Index {
 		// The user list's default sort (LAST_NAME, then id as the cursor's
 		// tie-breaker) read in order from the index, with no sort step.
 		index.Fields("organization_id", "last_name", "id"),
-		index.Fields("organization_id", "user_type", "status"),
+		// Not the status: an index holding it made every activation and
+		// inactivation add entries to every index of the row, the trigram
+		// one included; without it PostgreSQL changes the status in place
+		// (a HOT update). The status filter is checked on the rows read.
+		index.Fields("organization_id", "user_type"),
 		index.Fields("home_clinic_id"),
 		index.Fields("npi"),
 		// R14: a real NPI, or a real license number in one state, belongs to

@@ -34,6 +34,11 @@ func (d *DB) Migrate(ctx context.Context) error {
 		if _, err := d.SQL.ExecContext(ctx, `DROP INDEX IF EXISTS user_organization_id_last_name_first_name`); err != nil {
 			return err
 		}
+		// Nor the status in the type index (a status change updates no
+		// index now).
+		if _, err := d.SQL.ExecContext(ctx, `DROP INDEX IF EXISTS user_organization_id_user_type_status`); err != nil {
+			return err
+		}
 		if _, err := d.SQL.ExecContext(ctx, sqliteUserListIndex); err != nil {
 			return err
 		}

@@ -28,8 +28,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -41,13 +39,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/coder/websocket/wsjson"
 
 	"github.com/clinicemr/usermanager/internal/loadgen"
 )
-
-const countsSub = `subscription($c: ID) { licenseCountsChanged(clinicId: $c) {
-	class total inUse available pendingAdditions pendingReleases } }`
 
 const setStatus = `mutation($id: ID!, $s: UserStatus!) { setUserStatus(input: {userId: $id, status: $s}) {
 	user { status } userErrors { message } } }`
@@ -87,6 +81,7 @@ func run(url, login, password, clinicName, username string, n, rounds int, idle 
 	started := time.Now()
 	conns, first, err := openAll(ctx, url, token, clinicID, n)
 	defer func() {
+		cancel() // first: the readers stop before their connections close
 		for _, c := range conns {
 			if c != nil {
 				c.CloseNow()
@@ -212,7 +207,7 @@ func openAll(ctx context.Context, url, token, clinicID string, n int) ([]*websoc
 				if i >= n {
 					return
 				}
-				c, inUse, err := open(ctx, wsURL, token, clinicID)
+				c, inUse, err := loadgen.SubscribeCounts(ctx, wsURL, nil, token, clinicID)
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
@@ -231,100 +226,24 @@ func openAll(ctx context.Context, url, token, clinicID string, n int) ([]*websoc
 	return conns, int(first.Load()), firstErr
 }
 
-// open opens one subscription and reads its first counts.
-func open(ctx context.Context, url, token, clinicID string) (*websocket.Conn, int, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
-	if err != nil {
-		return nil, 0, err
-	}
-	init := map[string]any{"type": "connection_init", "payload": map[string]string{"Authorization": "Bearer " + token}}
-	if err := wsjson.Write(ctx, conn, init); err != nil {
-		return nil, 0, err
-	}
-	var ack message
-	if err := wsjson.Read(ctx, conn, &ack); err != nil || ack.Type != "connection_ack" {
-		return nil, 0, fmt.Errorf("connection_ack: %+v %v", ack, err)
-	}
-	sub := map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": countsSub, "variables": map[string]any{"c": clinicID}}}
-	if err := wsjson.Write(ctx, conn, sub); err != nil {
-		return nil, 0, err
-	}
-	for {
-		var m message
-		if err := wsjson.Read(ctx, conn, &m); err != nil {
-			return nil, 0, err
-		}
-		switch m.Type {
-		case "next":
-			inUse, err := m.therapistsInUse()
-			return conn, inUse, err
-		case "ping", "pong":
-		default:
-			return nil, 0, fmt.Errorf("unexpected %s message: %s", m.Type, m.Payload)
-		}
-	}
-}
-
 type receipt struct {
 	subscriber, therapistsInUse int
 	at                          time.Time
 }
 
-// readCounts hands every counts message of subscriber i to receipts, and
-// answers pings.
+// readCounts hands every counts message of subscriber i to receipts.
 func readCounts(ctx context.Context, conn *websocket.Conn, i int, receipts chan<- receipt) {
-	for {
-		var m message
-		if err := wsjson.Read(ctx, conn, &m); err != nil {
-			return
+	err := loadgen.ReadCounts(ctx, conn, func(inUse int, at time.Time) bool {
+		select {
+		case receipts <- receipt{subscriber: i, therapistsInUse: inUse, at: at}:
+			return true
+		case <-ctx.Done():
+			return false
 		}
-		switch m.Type {
-		case "next":
-			at := time.Now()
-			inUse, err := m.therapistsInUse()
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "fanoutload:", err)
-				return
-			}
-			select {
-			case receipts <- receipt{subscriber: i, therapistsInUse: inUse, at: at}:
-			case <-ctx.Done():
-				return
-			}
-		case "ping":
-			_ = wsjson.Write(ctx, conn, map[string]string{"type": "pong"})
-		case "error", "complete":
-			fmt.Fprintf(os.Stderr, "fanoutload: subscriber %d: %s %s\n", i, m.Type, m.Payload)
-			return
-		}
+	})
+	if err != nil && ctx.Err() == nil {
+		fmt.Fprintf(os.Stderr, "fanoutload: subscriber %d: %v\n", i, err)
 	}
-}
-
-type message struct {
-	Type    string          `json:"type"`
-	Payload json.RawMessage `json:"payload"`
-}
-
-func (m message) therapistsInUse() (int, error) {
-	var out struct {
-		Data struct {
-			LicenseCountsChanged []struct {
-				Class string
-				InUse int
-			}
-		}
-	}
-	if err := json.Unmarshal(m.Payload, &out); err != nil {
-		return 0, err
-	}
-	for _, c := range out.Data.LicenseCountsChanged {
-		if c.Class == "THERAPIST" {
-			return c.InUse, nil
-		}
-	}
-	return 0, errors.New("no THERAPIST counts in " + string(m.Payload))
 }
 
 // serverRSS is the server's resident memory in bytes (0 without -pid).

@@ -31,8 +31,6 @@ package apitest_test
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -49,10 +47,10 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/coder/websocket/wsjson"
 
 	"github.com/clinicemr/usermanager/internal/apitest"
 	"github.com/clinicemr/usermanager/internal/demo"
+	"github.com/clinicemr/usermanager/internal/loadgen"
 )
 
 // fanoutSubscribers is how many subscribers to connect.
@@ -80,10 +78,6 @@ func fanoutIdle(b *testing.B) time.Duration {
 	}
 	return d
 }
-
-// fanoutSub is the subscription every subscriber runs.
-const fanoutSub = `subscription($c: ID) { licenseCountsChanged(clinicId: $c) {
-	class total inUse available pendingAdditions pendingReleases } }`
 
 // fanoutReceipt is a subscriber's message: who, the therapists in use at the
 // clinic, and when it arrived.
@@ -280,91 +274,23 @@ func (pipeAddr) String() string  { return "pipe" }
 
 // fanoutConnect opens one subscription and reads its first message.
 func fanoutConnect(ctx context.Context, opts *websocket.DialOptions, url, token, clinicID string) (*fanoutClient, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	conn, _, err := websocket.Dial(ctx, url, opts)
+	conn, inUse, err := loadgen.SubscribeCounts(ctx, url, opts, token, clinicID)
 	if err != nil {
 		return nil, err
 	}
-	c := &fanoutClient{conn: conn}
-	init, _ := json.Marshal(map[string]string{"Authorization": "Bearer " + token})
-	if err := wsjson.Write(ctx, conn, map[string]any{"type": "connection_init", "payload": json.RawMessage(init)}); err != nil {
-		return nil, err
-	}
-	var ack struct{ Type string }
-	if err := wsjson.Read(ctx, conn, &ack); err != nil || ack.Type != "connection_ack" {
-		return nil, fmt.Errorf("connection_ack: %+v %v", ack, err)
-	}
-	payload := map[string]any{"query": fanoutSub, "variables": map[string]any{"c": clinicID}}
-	if err := wsjson.Write(ctx, conn, map[string]any{"id": "1", "type": "subscribe", "payload": payload}); err != nil {
-		return nil, err
-	}
-	for {
-		var m fanoutMessage
-		if err := wsjson.Read(ctx, conn, &m); err != nil {
-			return nil, err
-		}
-		if m.Type == "next" {
-			c.first, err = m.therapistsInUse()
-			return c, err
-		}
-		if m.Type != "ping" && m.Type != "pong" {
-			return nil, fmt.Errorf("unexpected %s message: %s", m.Type, m.Payload)
-		}
-	}
+	return &fanoutClient{conn: conn, first: inUse}, nil
 }
 
-// fanoutRead hands every counts message of a subscriber to receipts, and
-// answers pings.
+// fanoutRead hands every counts message of a subscriber to receipts.
 func fanoutRead(ctx context.Context, conn *websocket.Conn, i int, receipts chan<- fanoutReceipt) {
-	for {
-		var m fanoutMessage
-		if err := wsjson.Read(ctx, conn, &m); err != nil {
-			return
+	_ = loadgen.ReadCounts(ctx, conn, func(inUse int, at time.Time) bool {
+		select {
+		case receipts <- fanoutReceipt{subscriber: i, therapistsInUse: inUse, at: at}:
+			return true
+		case <-ctx.Done():
+			return false
 		}
-		switch m.Type {
-		case "next":
-			at := time.Now()
-			inUse, err := m.therapistsInUse()
-			if err != nil {
-				return
-			}
-			select {
-			case receipts <- fanoutReceipt{subscriber: i, therapistsInUse: inUse, at: at}:
-			case <-ctx.Done():
-				return
-			}
-		case "ping":
-			_ = wsjson.Write(ctx, conn, map[string]string{"type": "pong"})
-		case "error", "complete":
-			return
-		}
-	}
-}
-
-type fanoutMessage struct {
-	Type    string          `json:"type"`
-	Payload json.RawMessage `json:"payload"`
-}
-
-func (m fanoutMessage) therapistsInUse() (int, error) {
-	var out struct {
-		Data struct {
-			LicenseCountsChanged []struct {
-				Class string
-				InUse int
-			}
-		}
-	}
-	if err := json.Unmarshal(m.Payload, &out); err != nil {
-		return 0, err
-	}
-	for _, c := range out.Data.LicenseCountsChanged {
-		if c.Class == "THERAPIST" {
-			return c.InUse, nil
-		}
-	}
-	return 0, errors.New("no THERAPIST counts in " + string(m.Payload))
+	})
 }
 
 // fanoutMemory is the heap and stack in use after a collection.

@@ -62,7 +62,12 @@ func TestWithTxRunsADeadlockVictimAgain(t *testing.T) {
 	if errs[0] != nil || errs[1] != nil {
 		t.Fatalf("a deadlocked transaction failed: %v, %v", errs[0], errs[1])
 	}
-	if n := runs.Load(); n != 3 {
-		t.Errorf("%d runs, want 3: both, then the deadlock's victim again", n)
+	// Both, then the deadlock's victim again: 3. On a loaded machine the
+	// victim's new run can take its first row back before the survivor,
+	// woken by the abort, gets to it, and the two deadlock once more (one
+	// more run); what must hold is that every deadlock was run again until
+	// both committed.
+	if n := runs.Load(); n < 3 {
+		t.Errorf("%d runs, want at least 3: both, then the deadlock's victim again", n)
 	}
 }

@@ -817,6 +817,7 @@ func TestLiveCountsSharedAmongSubscribers(t *testing.T) {
 		downtown := stClinicID(t, admin, "Sunrise Downtown")
 		lakeview := stClinicID(t, admin, "Sunrise Lakeview")
 		jordan := imgUserID(t, admin, "pt.jordan")
+		lakeManager := uexpLimitedManager(t, env) // before any counts are read: it holds a Lakeview license
 		const aliased = `subscription Counts($c: ID) { licenseCountsChanged(clinicId: $c) {
 			__typename kind: class used: inUse ...More } }
 			fragment More on LicenseCount { available }`
@@ -834,6 +835,13 @@ func TestLiveCountsSharedAmongSubscribers(t *testing.T) {
 		for i, sub := range same {
 			liveFirstCounts(t, fmt.Sprintf("subscriber %d", i), sub, before)
 		}
+		// Downtown is watched now, so a subscription to it skips reading the
+		// clinic: still refused to another organization and to a manager
+		// without access to it (R1, R3).
+		liveExpectRefused(t, "Downtown watched, Harbor's administrator",
+			env.LoginDemo("harbor.admin").Subscribe(apitest.GraphQLTransportWS, liveCountsSub, map[string]any{"c": downtown}), "NOT_FOUND")
+		liveExpectRefused(t, "Downtown watched, a manager of Lakeview only",
+			lakeManager.Subscribe(apitest.GraphQLTransportWS, liveCountsSub, map[string]any{"c": downtown}), "FORBIDDEN")
 		checkAliased := func(what string, r apitest.Response, want liveCounts) {
 			t.Helper()
 			var out struct{ LicenseCountsChanged []map[string]any }

@@ -38,19 +38,8 @@ func TestImportMatchesCreateUser(t *testing.T) {
 		admin := env.LoginDemo(demo.AdminUsername)
 		ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
 		client := env.DB.Client
-		downtown, err := client.Clinic.Query().Where(clinic.Name("Sunrise Downtown")).Only(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		downtown, addLicenses := impDowntown(t, env)
 		downtownID := gid.Encode(downtown.ID)
-		addLicenses := func(n int) {
-			t.Helper()
-			if err := txn.WithTx(ctx, client, func(tx *ent.Tx) error {
-				return env.App.Licenses.Add(ctx, tx, downtown.OrganizationID, downtown.ID, staff.ClericalClass, n)
-			}); err != nil {
-				t.Fatal(err)
-			}
-		}
 		available := func() int {
 			t.Helper()
 			_, _, a := stCounts(t, admin, downtownID, "CLERICAL")
@@ -308,16 +297,8 @@ func impManyLike(t *testing.T, env *apitest.Env, u, ref *ent.User, importID stri
 func TestImportLiveCountsOncePerBatch(t *testing.T) {
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
 		admin := env.LoginDemo(demo.AdminUsername)
-		ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
-		downtown, err := env.DB.Client.Clinic.Query().Where(clinic.Name("Sunrise Downtown")).Only(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := txn.WithTx(ctx, env.DB.Client, func(tx *ent.Tx) error {
-			return env.App.Licenses.Add(ctx, tx, downtown.OrganizationID, downtown.ID, staff.ClericalClass, 30)
-		}); err != nil {
-			t.Fatal(err)
-		}
+		downtown, addLicenses := impDowntown(t, env)
+		addLicenses(30)
 		sub := admin.Subscribe(apitest.GraphQLTransportWS, liveCountsSub, map[string]any{"c": gid.Encode(downtown.ID)})
 		first := liveDecodeCounts(t, "first counts", sub.Next(liveWait))
 		sub.Quiet(200 * time.Millisecond)
@@ -341,4 +322,23 @@ func TestImportLiveCountsOncePerBatch(t *testing.T) {
 		}
 		sub.Quiet(500 * time.Millisecond)
 	})
+}
+
+// impDowntown is Sunrise Downtown, and a function that gives it n more
+// Clerical licenses.
+func impDowntown(t *testing.T, env *apitest.Env) (*ent.Clinic, func(n int)) {
+	t.Helper()
+	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
+	downtown, err := env.DB.Client.Clinic.Query().Where(clinic.Name("Sunrise Downtown")).Only(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return downtown, func(n int) {
+		t.Helper()
+		if err := txn.WithTx(ctx, env.DB.Client, func(tx *ent.Tx) error {
+			return env.App.Licenses.Add(ctx, tx, downtown.OrganizationID, downtown.ID, staff.ClericalClass, n)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

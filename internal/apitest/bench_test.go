@@ -14,12 +14,10 @@ package apitest_test
 // second. It logs the plans of the statements of a name search (with -v).
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"os"
@@ -39,6 +37,7 @@ import (
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/internal/apitest"
 	"github.com/clinicemr/usermanager/internal/directory"
+	"github.com/clinicemr/usermanager/internal/loadgen"
 	"github.com/clinicemr/usermanager/internal/seed"
 	"github.com/clinicemr/usermanager/internal/viewer"
 )
@@ -231,25 +230,7 @@ func benchBodies(b testing.TB) [][]byte {
 // post sends one search and checks it succeeded. It is safe for concurrent
 // use and reports failures with Error, not Fatal.
 func (be *benchEnv) post(body []byte) ([]byte, error) {
-	req, err := http.NewRequest(http.MethodPost, be.url, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+be.token)
-	res, err := be.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	out, err := io.ReadAll(res.Body)
-	if err != nil {
-		return nil, err
-	}
-	if res.StatusCode != http.StatusOK || bytes.Contains(out, []byte(`"errors"`)) {
-		return nil, fmt.Errorf("status %d: %.500s", res.StatusCode, out)
-	}
-	return out, nil
+	return loadgen.Post(be.http, be.url, be.token, body)
 }
 
 // benchWarmUp runs each fragment once, checks the answers and logs how many

@@ -3,9 +3,13 @@ package directory
 import (
 	"context"
 
+	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/lib/pq"
 
 	"github.com/clinicemr/usermanager/ent"
+	"github.com/clinicemr/usermanager/ent/predicate"
+	"github.com/clinicemr/usermanager/ent/user"
 )
 
 // CountLimit is how many matches a user search counts. An exact count reads
@@ -28,11 +32,36 @@ func CountIsExact(conn *ent.UserConnection) bool {
 	return conn.TotalCount <= CountLimit
 }
 
-// countMatches counts q's users up to CountLimit+1, reading at most that
-// many IDs through the same privacy rules and filters as the page.
-func countMatches(ctx context.Context, q *ent.UserQuery) (int, error) {
+// readMatches reads the IDs of q's users, up to CountLimit+1, through the
+// same privacy rules and filters as the page: how many there are is the
+// count.
+func readMatches(ctx context.Context, q *ent.UserQuery) ([]int, error) {
 	ids, err := q.Limit(CountLimit + 1).IDs(ctx)
-	return len(ids), err
+	if ids == nil && err == nil {
+		ids = []int{} // read, and none matched
+	}
+	return ids, err
+}
+
+// fewMatches restricts a page to the given users: all the matches of its
+// filter, when there are at most CountLimit of them (read just before).
+// PostgreSQL's estimate of how many users a fragment matches is a guess from
+// a sample of about a hundred names: when one of them contains "zubr", it
+// expects 1% of all users to, and reads a page of them by walking the
+// organization's users in the list's order, past a million index entries
+// for the 200 who match (2.6 s at a million users). Given their IDs, it
+// fetches them by primary key and sorts them: a millisecond or two for a
+// thousand.
+func fewMatches(ids []int) predicate.User {
+	list := make([]int64, len(ids))
+	for i, id := range ids {
+		list[i] = int64(id)
+	}
+	return predicate.User(func(s *sql.Selector) {
+		s.Where(sql.P(func(b *sql.Builder) {
+			b.Ident(s.C(user.FieldID)).WriteString(" = ANY(").Arg(pq.Array(list)).WriteString(")")
+		}))
+	})
 }
 
 // selection is what the users field being resolved asks for.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"entgo.io/contrib/entgql"
+	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 
 	"github.com/clinicemr/usermanager/ent"
@@ -57,17 +58,21 @@ func (s *Service) Search(ctx context.Context, after *entgql.Cursor[int], first *
 		return nil, apperr.Forbidden("searching users needs the View Users permission")
 	}
 	// The page and the count are read by different plans (see
-	// containsFragment), so each has its own query. The count, when asked
-	// for, comes first: it also tells how common the filter is.
+	// containsFragment), so each has its own query. The matches, when
+	// counted, come first: they also tell how common the filter is. On
+	// PostgreSQL a name fragment's matches are read even when no count is
+	// asked for (see fewMatches).
 	total, want := 0, selected(ctx)
-	if want.count {
+	var matched []int
+	if want.count || s.dialect == dialect.Postgres && filter.hasFragment() {
 		counted, err := s.query(ctx, filter, readCount{})
 		if err != nil {
 			return nil, err
 		}
-		if total, err = countMatches(ctx, counted); err != nil {
+		if matched, err = readMatches(ctx, counted); err != nil {
 			return nil, err
 		}
+		total = len(matched)
 	}
 	page := readPage{indexOrder: orderBy == nil || orderBy.Field.String() == ent.UserOrderFieldLastName.String()}
 	if want.count {
@@ -76,6 +81,9 @@ func (s *Service) Search(ctx context.Context, after *entgql.Cursor[int], first *
 	q, err := s.query(ctx, filter, page)
 	if err != nil {
 		return nil, err
+	}
+	if s.dialect == dialect.Postgres && matched != nil && total <= CountLimit {
+		q.Where(fewMatches(matched))
 	}
 	// Paginate's own count would read every match; the count is taken
 	// here, capped at CountLimit, and only when asked for.
@@ -102,6 +110,12 @@ func (s *Service) query(ctx context.Context, filter *Search, r reading) (*ent.Us
 		return nil, err
 	}
 	return q.Where(ps...), nil
+}
+
+// hasFragment tells whether f looks for a fragment of a name, username or
+// email.
+func (f *Search) hasFragment() bool {
+	return f != nil && (derefOr(f.Name, "") != "" || derefOr(f.Username, "") != "" || derefOr(f.Email, "") != "")
 }
 
 func (f *Search) predicates(ctx context.Context, client *ent.Client, dialectName string, r reading) ([]predicate.User, error) {

@@ -1,8 +1,11 @@
 package apitest_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -106,4 +109,62 @@ func TestWebSocketRefusesBadTokenAndForeignOrigin(t *testing.T) {
 		}
 		conn2.CloseNow()
 	})
+}
+
+// A client may send connection_init in the same packet as its handshake,
+// before the server's 101: the server, which reads the request with a
+// buffer that then holds the message too, must still see it.
+func TestWebSocketReadsMessagesSentWithTheHandshake(t *testing.T) {
+	t.Parallel()
+	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+		admin := env.LoginDemo(demo.AdminUsername)
+		conn, err := net.DialTimeout("tcp", env.Server.Listener.Addr().String(), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+		init, _ := json.Marshal(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"Authorization":"Bearer ` + admin.Token + `"}`)})
+		handshake := "GET /graphql HTTP/1.1\r\nHost: " + env.Server.Listener.Addr().String() + "\r\n" +
+			"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
+		if _, err := conn.Write(append([]byte(handshake), maskedTextFrame(init)...)); err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(conn)
+		res, err := http.ReadResponse(r, nil)
+		if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("handshake: %v %v", res, err)
+		}
+		// The server's first frame: unmasked text, a payload under 126 bytes.
+		header := make([]byte, 2)
+		if _, err := io.ReadFull(r, header); err != nil {
+			t.Fatalf("no answer to connection_init: %v", err)
+		}
+		payload := make([]byte, header[1]&0x7f)
+		if _, err := io.ReadFull(r, payload); err != nil {
+			t.Fatal(err)
+		}
+		var ack wsMessage
+		if err := json.Unmarshal(payload, &ack); err != nil || ack.Type != "connection_ack" {
+			t.Fatalf("first message %q (%v), want connection_ack", payload, err)
+		}
+	})
+}
+
+// maskedTextFrame is a client's WebSocket text frame holding payload.
+func maskedTextFrame(payload []byte) []byte {
+	frame := []byte{0x81}
+	switch n := len(payload); {
+	case n < 126:
+		frame = append(frame, 0x80|byte(n))
+	default:
+		frame = append(frame, 0x80|126, byte(n>>8), byte(n))
+	}
+	mask := []byte{1, 2, 3, 4}
+	frame = append(frame, mask...)
+	for i, b := range payload {
+		frame = append(frame, b^mask[i%4])
+	}
+	return frame
 }

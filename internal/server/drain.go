@@ -43,36 +43,59 @@ type streams struct {
 }
 
 // trackStreams runs each WebSocket and SSE request under a context that
-// EndStreams cancels.
+// EndStreams cancels. A WebSocket is accepted here and served on from a
+// goroutine of its own (detachWebSocket).
 func (s *Server) trackStreams(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isWebSocketUpgrade(r) && !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
-		s.streams.mu.Lock()
-		if s.streams.stopping.Load() {
-			s.streams.mu.Unlock()
+		parent := r.Context()
+		if isWebSocketUpgrade(r) {
+			parent = context.WithoutCancel(parent) // it outlives this request (detachWebSocket)
+		}
+		ctx, cancel := context.WithCancel(parent)
+		id, ok := s.streams.add(cancel)
+		if !ok {
+			cancel()
 			w.Header().Set("Retry-After", "1")
 			refuseRequest(w, http.StatusServiceUnavailable, "this server is restarting: connect again")
 			return
 		}
-		if s.streams.open == nil {
-			s.streams.open = map[int]context.CancelFunc{}
+		done := func() {
+			s.streams.remove(id)
+			cancel()
 		}
-		s.streams.next++
-		id := s.streams.next
-		s.streams.open[id] = cancel
-		s.streams.mu.Unlock()
-		defer func() {
-			s.streams.mu.Lock()
-			delete(s.streams.open, id)
-			s.streams.mu.Unlock()
-		}()
+		if isWebSocketUpgrade(r) {
+			s.detachWebSocket(ctx, w, r, next, done)
+			return
+		}
+		defer done()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// add registers an open stream's cancel, unless the server is stopping.
+func (st *streams) add(cancel context.CancelFunc) (id int, ok bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.stopping.Load() {
+		return 0, false
+	}
+	if st.open == nil {
+		st.open = map[int]context.CancelFunc{}
+	}
+	st.next++
+	st.open[st.next] = cancel
+	return st.next, true
+}
+
+// remove forgets a stream that ended.
+func (st *streams) remove(id int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	delete(st.open, id)
 }
 
 // unlessRestarting is a WebSocket's context whose close reason ("the

@@ -110,11 +110,13 @@ type Server struct {
 	db       *db.DB
 	draining atomic.Bool
 	streams  streams
+	// origins are the host patterns a WebSocket's Origin may match.
+	origins []string
 }
 
 // New builds the server.
 func New(opts Options) *Server {
-	s := &Server{db: opts.DB}
+	s := &Server{db: opts.DB, origins: originHosts(opts.AllowedOrigins)}
 	gql := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: opts.Resolver}))
 	// First, so they run outermost: the span and the timing cover the
 	// whole operation, and the metrics see the final answer (TIMEOUT).
@@ -124,9 +126,7 @@ func New(opts Options) *Server {
 	}
 	gql.AddTransport(transport.SSE{KeepAlivePingInterval: 15 * time.Second})
 	gql.AddTransport(transport.Websocket{
-		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
-			OriginPatterns: originHosts(opts.AllowedOrigins),
-		}},
+		Implementation:        acceptedSockets{}, // accepted by trackStreams (detachWebSocket)
 		KeepAlivePingInterval: 15 * time.Second,
 		InitFunc:              websocketInit(opts.Auth, &s.streams.stopping),
 	})
@@ -292,7 +292,7 @@ func websocketInit(a *auth.Service, stopping *atomic.Bool) transport.WebsocketIn
 		if token == "" {
 			token = payload.GetString("authorization")
 		}
-		ctx, err := a.Context(ctx, token, payload.GetString(auth.ClinicHeader))
+		ctx, err := shallowInit(ctx, a, token, payload.GetString(auth.ClinicHeader))
 		if e, ok := apperr.AsError(err); ok && e.Code == apperr.CodeUnavailable {
 			return transport.WithWebsocketCloseCode(ctx, int(websocket.StatusTryAgainLater)), nil, err
 		}
@@ -306,6 +306,21 @@ func websocketInit(a *auth.Service, stopping *atomic.Bool) transport.WebsocketIn
 			Context: transport.AppendCloseReason(watched, "the session has ended"), plain: watched, stopping: stopping,
 		}, nil, nil
 	}
+}
+
+// shallowInit is a.Context, run on a goroutine of its own: the token check
+// reads the database through deep driver stacks, and a goroutine's stack
+// keeps the size of its deepest call while it stays in use, as the one
+// serving a WebSocket does, for as long as the socket is open.
+func shallowInit(ctx context.Context, a *auth.Service, token, clinic string) (context.Context, error) {
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctx, err = a.Context(ctx, token, clinic)
+	}()
+	<-done
+	return ctx, err
 }
 
 // endWithSession runs subscriptions under a context that ends with the

@@ -19,13 +19,18 @@ import (
 // An idle watch costs no goroutine and no SQL: the session is checked in the
 // database only when an end of one of the user's sessions is announced
 // (events.SessionsEnded, from any instance) or events may have been missed
-// (Resync), and a timer ends it at its expiry.
+// (Resync), and a timer ends it at its expiry. A context already watching
+// the viewer's session (a subscription on a WebSocket that watches it) is
+// returned as it is.
 func (s *Service) WatchSession(ctx context.Context) context.Context {
 	v := viewer.FromContext(ctx)
 	if v == nil || s.events == nil {
 		return ctx
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	if id, ok := ctx.Value(watchedSessionKey{}).(int); ok && id == v.SessionID {
+		return ctx
+	}
+	ctx, cancel := context.WithCancel(context.WithValue(ctx, watchedSessionKey{}, v.SessionID))
 	w := &sessionWatch{service: s, sessionID: v.SessionID, expiresAt: v.SessionExpiresAt, ctx: ctx, end: cancel}
 	stopWatching := s.events.Watch(events.UserTopic(v.UserID), func(events.Event) { w.recheck() }, cancel)
 	if !v.SessionExpiresAt.IsZero() {
@@ -47,6 +52,9 @@ func (s *Service) WatchSession(ctx context.Context) context.Context {
 	}
 	return ctx
 }
+
+// watchedSessionKey holds the ID of the session a context is watching.
+type watchedSessionKey struct{}
 
 // sessionWatch is the watch of one session for one connection or
 // subscription.

@@ -30,7 +30,7 @@ import (
 //     driver stacks, runs on a goroutine of its own (shallowInit).
 
 // socketBufferSize is the size of each WebSocket's read and write buffers.
-const socketBufferSize = 1024
+const socketBufferSize = 512
 
 // webSocketProtocols are the subprotocols offered, in gqlgen's order of
 // preference: graphql-ws (subscriptions-transport-ws) and

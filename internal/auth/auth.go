@@ -517,7 +517,7 @@ func (s *Service) readSession(sctx context.Context, sessionID, userID int) (*ses
 			sel.AppendSelectExprAs(permissionKeys, "permission_keys")
 			sel.AppendSelectExprAs(organizationClinics, "organization_clinics")
 		}).
-		Scan(sctx, &rows)
+		Scan(db.ReusePlan(sctx), &rows) // a lookup by key, planned once per connection
 	if err != nil || len(rows) == 0 {
 		return nil, err
 	}

@@ -27,7 +27,8 @@ import (
 type DB struct {
 	Client *ent.Client
 	// Driver is what Client runs on: on SQLite it sends writes and
-	// transactions to SQL and other reads to a separate read pool.
+	// transactions to SQL and other reads to a separate read pool. It keeps
+	// the statements of contexts marked by ReusePlan prepared.
 	Driver dialect.Driver
 	// SQL is the connection pool for writes (and, on PostgreSQL, reads).
 	SQL     *sql.DB
@@ -95,7 +96,10 @@ func OpenSQLite(path string) (*DB, error) {
 	reads.SetMaxIdleConns(readers)
 	d := wrap(writes, dialect.SQLite)
 	d.reads = reads
-	d.Driver = splitDriver{Driver: entsql.OpenDB(dialect.SQLite, writes), reads: entsql.OpenDB(dialect.SQLite, reads)}
+	d.Driver = &preparing{
+		Driver: splitDriver{Driver: entsql.OpenDB(dialect.SQLite, writes), reads: entsql.OpenDB(dialect.SQLite, reads)},
+		pool:   reads,
+	}
 	d.Client = ent.NewClient(ent.Driver(d.Driver))
 	return d, nil
 }
@@ -153,7 +157,7 @@ func (d splitDriver) Close() error {
 }
 
 func wrap(sqlDB *sql.DB, dialectName string) *DB {
-	drv := entsql.OpenDB(dialectName, sqlDB)
+	drv := &preparing{Driver: entsql.OpenDB(dialectName, sqlDB), pool: sqlDB}
 	return &DB{Client: ent.NewClient(ent.Driver(drv)), Driver: drv, SQL: sqlDB, Dialect: dialectName}
 }
 

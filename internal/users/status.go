@@ -176,7 +176,8 @@ func (p *Profiles) statusTarget(ctx context.Context, id int) (*statusTarget, err
 	if err != nil {
 		return nil, err
 	}
-	u, err := p.client.User.Query().Where(user.ID(id)).Modify(statusColumns).Only(ctx)
+	// A lookup by key: planned once per connection.
+	u, err := p.client.User.Query().Where(user.ID(id)).Modify(statusColumns).Only(db.ReusePlan(ctx))
 	if err := reachable(v, u, err); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,98 @@
+package db_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+
+	"github.com/clinicemr/usermanager/ent/organization"
+	"github.com/clinicemr/usermanager/ent/privacy"
+	"github.com/clinicemr/usermanager/internal/db"
+	"github.com/clinicemr/usermanager/internal/testdb"
+)
+
+// A SELECT marked by ReusePlan answers as any other, from many goroutines
+// at once, and so do more distinct marked statements than are kept
+// prepared.
+func TestReusePlanAnswersAsAnyQuery(t *testing.T) {
+	t.Parallel()
+	for _, dialectName := range []string{dialect.SQLite, dialect.Postgres} {
+		t.Run(dialectName, func(t *testing.T) {
+			t.Parallel()
+			ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
+			d, _ := testdb.New(t, dialectName, "migrated", nil)
+			names := []string{"Lakeview", "Harbor", "Sunrise"}
+			for _, n := range names {
+				if err := d.Client.Organization.Create().SetName(n).Exec(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			nameOf := func(ctx context.Context, name string, variant int) (string, error) {
+				// variant changes the statement's text, not its answer.
+				return d.Client.Organization.Query().Where(organization.Name(name)).
+					Modify(func(s *entsql.Selector) {
+						s.Select(s.C(organization.FieldName))
+						s.Where(entsql.ExprP(fmt.Sprintf("%d = %d", variant, variant)))
+					}).String(ctx)
+			}
+			var wg sync.WaitGroup
+			errs := make(chan error, 300)
+			for i := range 300 {
+				wg.Go(func() {
+					name := names[i%len(names)]
+					got, err := nameOf(db.ReusePlan(ctx), name, i%100)
+					if err == nil && got != name {
+						err = fmt.Errorf("%s read as %q", name, got)
+					}
+					errs <- err
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := nameOf(db.ReusePlan(ctx), "nobody", 1); err == nil {
+				t.Fatal("a marked query found an organization that does not exist")
+			}
+		})
+	}
+}
+
+// On PostgreSQL a marked SELECT is a statement prepared on the connection
+// that ran it; an unmarked one is not.
+func TestReusePlanPreparesOnPostgres(t *testing.T) {
+	t.Parallel()
+	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
+	d, _ := testdb.New(t, dialect.Postgres, "migrated", nil)
+	d.SQL.SetMaxOpenConns(1) // the statement and the check share a connection
+	prepared := func() int {
+		t.Helper()
+		var n int
+		if err := d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_prepared_statements
+			WHERE statement LIKE '%"organizations"%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if _, err := d.Client.Organization.Query().Where(organization.Name("x")).Count(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := prepared(); n != 0 {
+		t.Fatalf("%d statements prepared for an unmarked query, want 0", n)
+	}
+	for range 3 {
+		if _, err := d.Client.Organization.Query().Where(organization.Name("x")).Count(db.ReusePlan(ctx)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := prepared(); n != 1 {
+		t.Fatalf("%d statements prepared for a query marked and run three times, want 1", n)
+	}
+}

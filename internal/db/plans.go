@@ -8,6 +8,7 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
+	"github.com/lib/pq"
 )
 
 // ReusePlan marks ctx so that a plain SELECT sent with it outside a
@@ -44,7 +45,13 @@ type preparing struct {
 	pool *sql.DB
 
 	mu    sync.Mutex
-	stmts map[string]*sql.Stmt
+	stmts map[string]*preparedStmt
+}
+
+// preparedStmt is a statement being prepared (ready open) or prepared.
+type preparedStmt struct {
+	ready chan struct{}
+	stmt  *sql.Stmt // nil if it could not be prepared
 }
 
 func (d *preparing) Query(ctx context.Context, query string, args, v any) error {
@@ -53,11 +60,15 @@ func (d *preparing) Query(ctx context.Context, query string, args, v any) error 
 	if !ok || !ok2 || ctx.Value(reusePlanKey{}) == nil || !isSelect(query) {
 		return d.Driver.Query(ctx, query, args, v)
 	}
-	stmt, err := d.prepared(ctx, query)
-	if err != nil || stmt == nil {
+	stmt := d.prepared(ctx, query)
+	if stmt == nil {
 		return d.Driver.Query(ctx, query, args, v)
 	}
 	r, err := stmt.QueryContext(ctx, argv...)
+	if stale(err) {
+		d.forget(query, stmt)
+		return d.Driver.Query(ctx, query, args, v)
+	}
 	if err != nil {
 		return err
 	}
@@ -65,27 +76,73 @@ func (d *preparing) Query(ctx context.Context, query string, args, v any) error 
 	return nil
 }
 
-// prepared is query's statement, prepared on its first use; nil when
-// maxPrepared statements are kept already. A statement that cannot be
-// prepared is not kept, and is sent as any other (which reports why).
-func (d *preparing) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+// prepared is query's statement, prepared on its first use; nil when it
+// cannot be (yet): maxPrepared statements are kept already, it is being
+// prepared and ctx ends first, or preparing it failed (the statement is
+// then sent as any other, which reports why, and prepared again next time).
+func (d *preparing) prepared(ctx context.Context, query string) *sql.Stmt {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if stmt, ok := d.stmts[query]; ok {
-		return stmt, nil
+	p, ok := d.stmts[query]
+	if !ok {
+		if len(d.stmts) >= maxPrepared {
+			d.mu.Unlock()
+			return nil
+		}
+		if d.stmts == nil {
+			d.stmts = map[string]*preparedStmt{}
+		}
+		p = &preparedStmt{ready: make(chan struct{})}
+		d.stmts[query] = p
 	}
-	if len(d.stmts) >= maxPrepared {
-		return nil, nil
+	d.mu.Unlock()
+	if ok {
+		select {
+		case <-p.ready:
+			return p.stmt
+		case <-ctx.Done():
+			return nil
+		}
 	}
+	// Prepared outside the lock: other statements go on meanwhile.
 	stmt, err := d.pool.PrepareContext(ctx, query)
 	if err != nil {
-		return nil, err
+		d.mu.Lock()
+		delete(d.stmts, query)
+		d.mu.Unlock()
 	}
-	if d.stmts == nil {
-		d.stmts = map[string]*sql.Stmt{}
+	p.stmt = stmt
+	close(p.ready)
+	return stmt
+}
+
+// forget drops a statement that no longer runs (stale).
+func (d *preparing) forget(query string, stmt *sql.Stmt) {
+	d.mu.Lock()
+	if p, ok := d.stmts[query]; ok && p.stmt == stmt {
+		delete(d.stmts, query)
 	}
-	d.stmts[query] = stmt
-	return stmt, nil
+	d.mu.Unlock()
+	_ = stmt.Close()
+}
+
+// stale tells whether err says a prepared statement no longer fits the
+// database: a column it returns changed type (a migration by another
+// instance: "cached plan must not change result type"), or a connection
+// pooler lost it. Sent again unprepared, the statement is planned anew.
+func stale(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && (pqErr.Code == "0A000" || pqErr.Code == "26000")
+}
+
+// BeginTx forwards to the driver (ent's Client.BeginTx asks for it).
+func (d *preparing) BeginTx(ctx context.Context, opts *sql.TxOptions) (dialect.Tx, error) {
+	b, ok := d.Driver.(interface {
+		BeginTx(context.Context, *sql.TxOptions) (dialect.Tx, error)
+	})
+	if !ok {
+		return nil, errors.New("Driver.BeginTx is not supported")
+	}
+	return b.BeginTx(ctx, opts)
 }
 
 // QueryContext and ExecContext serve ent's client.QueryContext and
@@ -113,8 +170,14 @@ func (d *preparing) ExecContext(ctx context.Context, query string, args ...any) 
 func (d *preparing) Close() error {
 	d.mu.Lock()
 	var errs []error
-	for _, stmt := range d.stmts {
-		errs = append(errs, stmt.Close())
+	for _, p := range d.stmts {
+		select {
+		case <-p.ready:
+			if p.stmt != nil {
+				errs = append(errs, p.stmt.Close())
+			}
+		default: // being prepared: closed with the pool
+		}
 	}
 	d.stmts = nil
 	d.mu.Unlock()

@@ -96,3 +96,32 @@ func TestReusePlanPreparesOnPostgres(t *testing.T) {
 		t.Fatalf("%d statements prepared for a query marked and run three times, want 1", n)
 	}
 }
+
+// A prepared statement that no longer fits the table (a migration changed
+// the type of a column it returns) is dropped and the query sent again.
+func TestReusePlanSurvivesAChangedColumn(t *testing.T) {
+	t.Parallel()
+	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
+	d, _ := testdb.New(t, dialect.Postgres, "migrated", nil)
+	d.SQL.SetMaxOpenConns(1) // the statement is prepared on the one connection
+	if err := d.Client.Organization.Create().SetName("Lakeview").Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	read := func() (string, error) {
+		return d.Client.Organization.Query().Where(organization.Name("Lakeview")).
+			Select(organization.FieldName).String(db.ReusePlan(ctx))
+	}
+	for range 2 {
+		if _, err := read(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.SQL.ExecContext(ctx, `ALTER TABLE organizations ALTER COLUMN name TYPE text`); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got, err := read(); err != nil || got != "Lakeview" {
+			t.Fatalf("after the column changed: %q, %v", got, err)
+		}
+	}
+}

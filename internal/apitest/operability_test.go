@@ -109,16 +109,22 @@ func TestCORSAllowsClientHeaders(t *testing.T) {
 	}
 }
 
+// captureLog sends the process-wide log, as JSON lines with request IDs, to
+// the returned buffer until the test ends.
+func captureLog(t *testing.T) *safeBuffer {
+	buf := &safeBuffer{}
+	prev := slog.Default()
+	slog.SetDefault(slog.New(requestinfo.LogHandler(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	return buf
+}
+
 // One structured line per request: method, path, status, duration, the
 // operation and the viewer, with the request ID; and every other line
 // written while serving the request carries the same ID. Variables and
 // tokens never appear.
 func TestAccessLogAndRequestIDOnEveryLine(t *testing.T) {
-	// Not parallel: it reads the process-wide log.
-	var buf safeBuffer
-	prev := slog.Default()
-	slog.SetDefault(slog.New(requestinfo.LogHandler(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
-	t.Cleanup(func() { slog.SetDefault(prev) })
+	buf := captureLog(t) // not parallel: it reads the process-wide log
 
 	env := apitest.New(t, "sqlite3", apitest.Options{})
 	admin := env.LoginDemo(demo.AdminUsername)
@@ -459,4 +465,59 @@ func grepLines(s, substr string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// A WebSocket's access line is written when it closes, with its
+// operations and viewer, as for any request.
+func TestAccessLogOfAWebSocket(t *testing.T) {
+	buf := captureLog(t) // not parallel: it reads the process-wide log
+
+	env := apitest.New(t, "sqlite3", apitest.Options{})
+	admin := env.LoginDemo(demo.AdminUsername)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, _, err := dialGraphQL(t, env, http.Header{"X-Request-Id": []string{"trace-ws"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	init, _ := json.Marshal(map[string]string{"Authorization": "Bearer " + admin.Token})
+	query, _ := json.Marshal(map[string]string{"query": "query WhoAmI { viewer { username } }"})
+	var msg wsMessage
+	for _, m := range []wsMessage{{Type: "connection_init", Payload: init}, {ID: "1", Type: "subscribe", Payload: query}} {
+		if err := wsjson.Write(ctx, conn, m); err != nil {
+			t.Fatal(err)
+		}
+		if err := wsjson.Read(ctx, conn, &msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if msg.Type != "next" {
+		t.Fatalf("answer to WhoAmI: %+v", msg)
+	}
+	if err := conn.Close(websocket.StatusNormalClosure, ""); err != nil {
+		t.Fatal(err)
+	}
+	var access map[string]any
+	for access == nil && ctx.Err() == nil {
+		for _, l := range buf.lines(t) {
+			if l["msg"] == "request" && l["request_id"] == "trace-ws" {
+				access = l
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if access == nil {
+		t.Fatalf("no access log line with request_id trace-ws in:\n%s", buf.String())
+	}
+	for k, want := range map[string]any{
+		"method": "GET", "path": "/graphql", "status": float64(http.StatusSwitchingProtocols),
+		"operation": "WhoAmI", "operation_type": "query",
+	} {
+		if access[k] != want {
+			t.Errorf("access log %s = %v, want %v (%v)", k, access[k], want, access)
+		}
+	}
+	if id, _ := access["viewer_id"].(float64); id == 0 {
+		t.Errorf("access log without viewer_id: %v", access)
+	}
 }

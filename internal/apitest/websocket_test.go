@@ -168,3 +168,29 @@ func maskedTextFrame(payload []byte) []byte {
 	}
 	return frame
 }
+
+// A connection_init the server cannot read ends the socket: it is closed,
+// not left open.
+func TestWebSocketClosedAfterUnreadableInit(t *testing.T) {
+	t.Parallel()
+	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		conn, _, err := dialGraphQL(t, env, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.CloseNow()
+		if err := conn.Write(ctx, websocket.MessageText, []byte(`{"type":"connection_init","payload":"not an object"}`)); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if _, _, err := conn.Read(ctx); err != nil {
+				if ctx.Err() != nil {
+					t.Fatal("the socket is still open")
+				}
+				return
+			}
+		}
+	})
+}

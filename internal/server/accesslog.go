@@ -28,28 +28,65 @@ func accessLog(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), accessKey{}, entry)))
 
-		level := slog.LevelInfo
-		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
-			level = slog.LevelDebug
-		}
-		if !slog.Default().Enabled(r.Context(), level) {
-			return // nothing to build the line for (probes at info level)
-		}
-		path := r.URL.Path
-		if len(path) > 200 {
-			path = path[:200] + "…"
-		}
-		attrs := []slog.Attr{
-			slog.String("method", r.Method),
-			slog.String("path", path),
-			slog.Int("status", rec.status()),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			slog.Int64("bytes", rec.bytes),
-			slog.String("client_ip", requestinfo.From(r.Context()).ClientIP),
-		}
-		attrs = append(attrs, entry.attrs()...)
-		slog.LogAttrs(r.Context(), level, "request", attrs...)
+		entry.writeWhenEnded(func() {
+			level := slog.LevelInfo
+			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
+				level = slog.LevelDebug
+			}
+			if !slog.Default().Enabled(r.Context(), level) {
+				return // nothing to build the line for (probes at info level)
+			}
+			path := r.URL.Path
+			if len(path) > 200 {
+				path = path[:200] + "…"
+			}
+			attrs := []slog.Attr{
+				slog.String("method", r.Method),
+				slog.String("path", path),
+				slog.Int("status", rec.status()),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.Int64("bytes", rec.bytes),
+				slog.String("client_ip", requestinfo.From(r.Context()).ClientIP),
+			}
+			attrs = append(attrs, entry.attrs()...)
+			slog.LogAttrs(r.Context(), level, "request", attrs...)
+		})
 	})
+}
+
+// detachAccessLine tells accessLog that the request of ctx goes on after
+// its handler returns (a WebSocket served from a goroutine of its own): its
+// line, with its duration and operations, is written when end is called.
+func detachAccessLine(ctx context.Context) (end func()) {
+	e, ok := ctx.Value(accessKey{}).(*accessEntry)
+	if !ok {
+		return func() {}
+	}
+	e.mu.Lock()
+	e.detached = true
+	e.mu.Unlock()
+	return func() {
+		e.mu.Lock()
+		write := e.write
+		e.ended, e.write = true, nil
+		e.mu.Unlock()
+		if write != nil {
+			write()
+		}
+	}
+}
+
+// writeWhenEnded runs write now, or, for a detached request still going on,
+// when it ends.
+func (e *accessEntry) writeWhenEnded(write func()) {
+	e.mu.Lock()
+	if e.detached && !e.ended {
+		e.write = write
+		e.mu.Unlock()
+		return
+	}
+	e.mu.Unlock()
+	write()
 }
 
 type accessKey struct{}
@@ -63,6 +100,10 @@ type accessEntry struct {
 	opType     string
 	operations int
 	viewerID   int
+	// detached: the request goes on after its handler (detachAccessLine);
+	// ended: it has ended since; write: its line, waiting for the end.
+	detached, ended bool
+	write           func()
 }
 
 func (e *accessEntry) attrs() []slog.Attr {

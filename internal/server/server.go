@@ -293,7 +293,9 @@ func websocketInit(a *auth.Service, stopping *atomic.Bool) transport.WebsocketIn
 			token = payload.GetString("authorization")
 		}
 		ctx, err := shallowInit(ctx, a, token, payload.GetString(auth.ClinicHeader))
-		if e, ok := apperr.AsError(err); ok && e.Code == apperr.CodeUnavailable {
+		if e, ok := apperr.AsError(err); ok && e.Code == apperr.CodeUnavailable || err != nil && (stopping.Load() || ctx.Err() != nil) {
+			// Not a refused token: the database is out of reach, or the
+			// server is stopping (EndStreams cancelled the check).
 			return transport.WithWebsocketCloseCode(ctx, int(websocket.StatusTryAgainLater)), nil, err
 		}
 		if err != nil {
@@ -313,13 +315,20 @@ func websocketInit(a *auth.Service, stopping *atomic.Bool) transport.WebsocketIn
 // keeps the size of its deepest call while it stays in use, as the one
 // serving a WebSocket does, for as long as the socket is open.
 func shallowInit(ctx context.Context, a *auth.Service, token, clinic string) (context.Context, error) {
-	var err error
+	var (
+		err      error
+		panicked any
+	)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer func() { panicked = recover() }()
 		ctx, err = a.Context(ctx, token, clinic)
 	}()
 	<-done
+	if panicked != nil {
+		panic(panicked) // where it would have been raised
+	}
 	return ctx, err
 }
 

@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
@@ -51,9 +54,24 @@ func (s *Server) detachWebSocket(ctx context.Context, w http.ResponseWriter, r *
 		return
 	}
 	r = r.WithContext(ctx)
+	logLine := detachAccessLine(ctx)
 	go func() {
+		defer logLine()
 		defer done()
-		next.ServeHTTP(&acceptedSocket{conn: conn}, r)
+		accepted := &acceptedSocket{conn: conn}
+		defer func() {
+			// Out of net/http's reach, a panic is caught here: the
+			// socket closes, the server goes on.
+			if v := recover(); v != nil {
+				slog.ErrorContext(ctx, "panic serving a WebSocket", "panic", v, "stack", string(debug.Stack()))
+			}
+			// gqlgen leaves some sockets open when it stops serving them
+			// (a connection_init it cannot read): none outlives this.
+			if !accepted.closing() {
+				_ = conn.CloseNow()
+			}
+		}()
+		next.ServeHTTP(accepted, r)
 	}()
 }
 
@@ -84,6 +102,19 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 type acceptedSocket struct {
 	conn   *websocket.Conn
 	header http.Header
+	// socket is what gqlgen was handed (acceptedSockets), nil until then.
+	socket atomic.Pointer[socket]
+}
+
+// closing tells whether gqlgen started the socket's close handshake.
+func (a *acceptedSocket) closing() bool {
+	s := a.socket.Load()
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
 }
 
 func (a *acceptedSocket) Header() http.Header {
@@ -105,7 +136,9 @@ func (acceptedSockets) Accept(w http.ResponseWriter, _ *http.Request, _ transpor
 	if !ok {
 		return nil, errors.New("a WebSocket must be accepted by detachWebSocket")
 	}
-	return &socket{conn: a.conn}, nil
+	s := &socket{conn: a.conn}
+	a.socket.Store(s)
+	return s, nil
 }
 
 // socket is a coder/websocket connection as gqlgen's transport uses it.

@@ -47,12 +47,13 @@ type streams struct {
 // goroutine of its own (detachWebSocket).
 func (s *Server) trackStreams(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isWebSocketUpgrade(r) && !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		webSocket := isWebSocketUpgrade(r)
+		if !webSocket && !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 			next.ServeHTTP(w, r)
 			return
 		}
 		parent := r.Context()
-		if isWebSocketUpgrade(r) {
+		if webSocket {
 			parent = context.WithoutCancel(parent) // it outlives this request (detachWebSocket)
 		}
 		ctx, cancel := context.WithCancel(parent)
@@ -67,7 +68,7 @@ func (s *Server) trackStreams(next http.Handler) http.Handler {
 			s.streams.remove(id)
 			cancel()
 		}
-		if isWebSocketUpgrade(r) {
+		if webSocket {
 			s.detachWebSocket(ctx, w, r, next, done)
 			return
 		}

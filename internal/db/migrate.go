@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"entgo.io/ent/dialect"
 	"github.com/pressly/goose/v3"
@@ -18,11 +19,19 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// entSchemaMu serializes ent's automatic migration: it rewrites the
+// generated table descriptions (package-level variables in ent/migrate) as it
+// plans, so two migrations in one process would race on them.
+var entSchemaMu sync.Mutex
+
 // Migrate brings the schema up to date: versioned migrations on PostgreSQL,
 // ent's automatic migration on the embedded SQLite file.
 func (d *DB) Migrate(ctx context.Context) error {
 	if d.Dialect == dialect.SQLite {
-		if err := d.Client.Schema.Create(ctx); err != nil {
+		entSchemaMu.Lock()
+		err := d.Client.Schema.Create(ctx)
+		entSchemaMu.Unlock()
+		if err != nil {
 			return fmt.Errorf("migrating SQLite schema: %w", err)
 		}
 		// The same hand-written index as the PostgreSQL migrations have.

@@ -6440,9 +6440,10 @@ server-sent events.
 type Subscription {
   """
   License counts (R22) of a clinic, or of the viewer's organization when
-  clinicId is null: the current counts at once, then new counts after every
-  activation, inactivation, home-clinic move and adjustment, whichever server
-  instance made it. Needs View Users (and access to the clinic). Ends when
+  clinicId is null: the current counts at once, then new counts whenever an
+  activation, inactivation, home-clinic move or adjustment changes them,
+  whichever server instance made it (counts the subscriber already has are
+  not sent again). Needs View Users (and access to the clinic). Ends when
   the viewer's session does.
   """
   licenseCountsChanged(

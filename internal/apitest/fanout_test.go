@@ -152,10 +152,14 @@ func TestFanoutResyncRechecksSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	revoked.WaitEnded(20 * time.Second)
-	// The other session's subscription goes on, and is sent the counts
-	// again.
-	liveDecodeCounts(t, "other session after the resync", control.Next(liveWait))
+	// The other session's subscription goes on: it is sent the next change
+	// (the resync itself found the counts it has, and sends nothing).
 	if liveEnded(control) {
 		t.Fatal("the resync ended a subscription of a session still active")
+	}
+	stSet(t, other, imgUserID(t, other, "pt.jordan"), "INACTIVE")
+	after := liveDecodeCounts(t, "other session after the resync", control.Next(liveWait))
+	if after["THERAPIST"].InUse != now["THERAPIST"].InUse-1 {
+		t.Fatalf("after an inactivation the other session has Therapist inUse %d, want %d", after["THERAPIST"].InUse, now["THERAPIST"].InUse-1)
 	}
 }

@@ -58,3 +58,43 @@ func TestListenerReconnectResendsCounts(t *testing.T) {
 	}
 	sub.Until(20*time.Second, func(r apitest.Response) bool { return therapistInUse(r) == before-1 })
 }
+
+// A reconnect that finds the counts unchanged sends nothing: subscribers
+// are sent counts they do not have yet, not the same ones again.
+func TestListenerReconnectSendsNoUnchangedCounts(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, "postgres", apitest.Options{})
+	admin := env.LoginDemo(demo.AdminUsername)
+	downtown := stClinicID(t, admin, "Sunrise Downtown")
+	sub := admin.Subscribe(apitest.GraphQLTransportWS,
+		`subscription($c: ID) { licenseCountsChanged(clinicId: $c) { class total inUse } }`, map[string]any{"c": downtown})
+	first := sub.Next(10 * time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var dropped time.Time
+	if err := env.DB.SQL.QueryRowContext(ctx, `SELECT now() FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%') AS t`).Scan(&dropped); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the listener to come back (its Resync follows), then for
+	// what the Resync would send.
+	for {
+		var back bool
+		if err := env.DB.SQL.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE 'LISTEN%' AND backend_start > $1)`, dropped).Scan(&back); err != nil {
+			t.Fatal(err)
+		}
+		if back {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	sub.Quiet(time.Second)
+
+	// A real change still arrives.
+	stSet(t, admin, imgUserID(t, admin, "pt.jordan"), "INACTIVE")
+	if next := sub.Next(10 * time.Second); string(next.Data) == string(first.Data) {
+		t.Fatalf("after an inactivation the counts are unchanged: %s", next.Body)
+	}
+}

@@ -68,6 +68,10 @@ type countsFeed struct {
 // subscriber is slow, newer counts replace those it has not taken yet.
 type countsMember struct {
 	out chan *countsRead
+	// sent are the counts last handed to it: a read that finds the same
+	// (an event that arrives after the subscriber's first read already saw
+	// its change, or a Resync) is not sent again.
+	sent []*Count
 	// joinedAt is the feed's read count when it joined; started is set
 	// once it has had its first counts.
 	joinedAt uint64
@@ -168,7 +172,7 @@ func (f *countsFeed) run() {
 		f.mu.Lock()
 		if everyone {
 			for m := range f.members {
-				if m.started {
+				if m.started && !sameCounts(m.sent, counts) {
 					m.send(event)
 				}
 			}
@@ -194,6 +198,7 @@ func (f *countsFeed) run() {
 // send hands counts to the subscriber, replacing counts it has not taken.
 // Only the feed sends, under its lock, so the last send cannot block.
 func (m *countsMember) send(counts *countsRead) {
+	m.sent = counts.Value
 	select {
 	case m.out <- counts:
 		return
@@ -204,6 +209,15 @@ func (m *countsMember) send(counts *countsRead) {
 	default:
 	}
 	m.out <- counts
+}
+
+// sameCounts reports whether two reads of one scope found the same counts.
+func sameCounts(a, b []*Count) bool {
+	return slices.EqualFunc(a, b, func(x, y *Count) bool {
+		return x.Class == y.Class && x.Total == y.Total && x.InUse == y.InUse && x.Available == y.Available &&
+			x.PendingAdditions == y.PendingAdditions && x.PendingReleases == y.PendingReleases &&
+			(x.Clinic == nil) == (y.Clinic == nil) && (x.Clinic == nil || x.Clinic.ID == y.Clinic.ID)
+	})
 }
 
 // leave removes a subscriber; the last one stops the feed.

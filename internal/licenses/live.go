@@ -51,7 +51,7 @@ func (s *Service) subscriptionScope(ctx context.Context, clinicID *int) (*viewer
 // CountsChanged streams license counts (R22) of a clinic, or of the
 // viewer's organization: the current counts first, then new counts after
 // every change that commits, on any server instance (R27), and after a
-// Resync. Each subscriber is authorized here; the counts themselves are read
+// Resync, unless they are the counts the subscriber last had. Each subscriber is authorized here; the counts themselves are read
 // once per change for all subscribers of the scope (see countsHub), and
 // encoded once per distinct subscription document (see fanout). A
 // subscriber who falls behind gets the newest counts, not every one.

@@ -364,6 +364,11 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	defer d.Close()
+	// Not fatal: the pool opens what it can when requests come (a server
+	// whose PostgreSQL is near max_connections still starts).
+	if err := d.Warm(ctx); err != nil {
+		slog.Warn("warming the database pool", "error", err)
+	}
 	if telemetry.TracingEnabled() {
 		d.Driver = telemetry.TraceDriver(d.Driver, telemetry.DBSystem(d.Dialect))
 		d.Client = ent.NewClient(ent.Driver(d.Driver))

@@ -44,6 +44,10 @@ func BenchmarkActivationRound(b *testing.B) {
 			env := apitest.New(b, d, apitest.Options{NoStatementCount: true})
 			ids := roundSetUp(b, env)
 			admin := env.LoginDemo(demo.AdminUsername)
+			// As serve does when it starts.
+			if err := env.DB.Warm(context.Background()); err != nil {
+				b.Fatal(err)
+			}
 			var rounds []time.Duration
 			var latencies []time.Duration
 			b.ResetTimer()

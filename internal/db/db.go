@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -170,6 +171,55 @@ func (d *DB) Ping(ctx context.Context) error {
 	}
 	return d.SQL.PingContext(ctx)
 }
+
+// Warm opens the pool's connections (every one it may open) at once, runs
+// warmUp on each and leaves them idle, so that the first burst of requests
+// after a start does not wait for them. On PostgreSQL each connection is a
+// new server process that reads the definitions of the tables and indexes
+// it plans with on first use: 500 activations at once on a cold pool had a
+// request p99 of 1.5-1.8 s, 1.0 s on a warmed one (issue #16). Idle
+// connections close again after 5 minutes unused.
+func (d *DB) Warm(ctx context.Context) error {
+	n := d.SQL.Stats().MaxOpenConnections
+	conns := make([]*sql.Conn, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	// The connections are held together, so each is a new one.
+	for i := range conns {
+		wg.Go(func() {
+			if conns[i], errs[i] = d.SQL.Conn(ctx); errs[i] == nil {
+				_, errs[i] = conns[i].ExecContext(ctx, warmUp)
+			}
+		})
+	}
+	wg.Wait()
+	for _, c := range conns {
+		if c != nil {
+			c.Close() // back to the pool, idle
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			return fmt.Errorf("opening %d database connections: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// warmUp reads no row (no user has id -1) but is planned with the tables
+// (and their indexes) that sign-in, searches and license changes use, on
+// both databases.
+const warmUp = `SELECT 1 FROM users u
+	JOIN sessions s ON s.user_id = u.id
+	JOIN user_clinics uc ON uc.user_id = u.id
+	JOIN user_permissions up ON up.user_id = u.id
+	JOIN permissions p ON p.id = up.permission_id
+	JOIN organizations o ON o.id = u.organization_id
+	JOIN clinics c ON c.id = u.home_clinic_id
+	JOIN licenses l ON l.holder_id = u.id
+	JOIN license_counts lc ON lc.clinic_id = c.id
+	JOIN audit_events a ON a.target_user_id = u.id
+	WHERE u.id = -1`
 
 // Close closes the database.
 func (d *DB) Close() error { return d.Client.Close() }

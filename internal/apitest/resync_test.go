@@ -10,17 +10,25 @@ import (
 	"github.com/clinicemr/usermanager/internal/demo"
 )
 
+// resyncWatchDowntown starts a server on PostgreSQL and subscribes its
+// administrator to the counts of Sunrise Downtown; first is their first
+// counts.
+func resyncWatchDowntown(t *testing.T) (env *apitest.Env, admin *apitest.Client, sub *apitest.Subscription, first apitest.Response) {
+	t.Helper()
+	env = apitest.New(t, "postgres", apitest.Options{})
+	admin = env.LoginDemo(demo.AdminUsername)
+	downtown := stClinicID(t, admin, "Sunrise Downtown")
+	sub = admin.Subscribe(apitest.GraphQLTransportWS,
+		`subscription($c: ID) { licenseCountsChanged(clinicId: $c) { class total inUse } }`, map[string]any{"c": downtown})
+	return env, admin, sub, sub.Next(10 * time.Second)
+}
+
 // R27: when an instance's LISTEN connection drops, events sent meanwhile are
 // lost; after the listener reconnects, subscribers get fresh counts rather
 // than a silent gap.
 func TestListenerReconnectResendsCounts(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, "postgres", apitest.Options{})
-	admin := env.LoginDemo(demo.AdminUsername)
-	downtown := stClinicID(t, admin, "Sunrise Downtown")
-	sub := admin.Subscribe(apitest.GraphQLTransportWS,
-		`subscription($c: ID) { licenseCountsChanged(clinicId: $c) { class total inUse } }`, map[string]any{"c": downtown})
-	first := sub.Next(10 * time.Second)
+	env, _, sub, first := resyncWatchDowntown(t)
 	therapistInUse := func(r apitest.Response) int {
 		var out struct {
 			LicenseCountsChanged []struct {
@@ -63,12 +71,7 @@ func TestListenerReconnectResendsCounts(t *testing.T) {
 // are sent counts they do not have yet, not the same ones again.
 func TestListenerReconnectSendsNoUnchangedCounts(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, "postgres", apitest.Options{})
-	admin := env.LoginDemo(demo.AdminUsername)
-	downtown := stClinicID(t, admin, "Sunrise Downtown")
-	sub := admin.Subscribe(apitest.GraphQLTransportWS,
-		`subscription($c: ID) { licenseCountsChanged(clinicId: $c) { class total inUse } }`, map[string]any{"c": downtown})
-	first := sub.Next(10 * time.Second)
+	env, admin, sub, first := resyncWatchDowntown(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

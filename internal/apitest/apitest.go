@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -85,8 +86,30 @@ type Env struct {
 // Compare it before and after a request to count that request's statements.
 func (e *Env) Statements() int64 { return e.statements.n.Load() }
 
-// statementCounter counts the queries and execs ent's debug driver reports.
-type statementCounter struct{ n atomic.Int64 }
+// RecordStatements records the SQL statements the server sends from now on,
+// as ent's debug driver reports them (the text, then the arguments), until
+// stop is called, which returns them.
+func (e *Env) RecordStatements() (stop func() []string) {
+	c := e.statements
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.recorded, c.recording = nil, true
+	return func() []string {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.recording = false
+		return c.recorded
+	}
+}
+
+// statementCounter counts the queries and execs ent's debug driver reports,
+// and records them when asked (RecordStatements).
+type statementCounter struct {
+	n         atomic.Int64
+	mu        sync.Mutex
+	recording bool
+	recorded  []string
+}
 
 func (c *statementCounter) log(_ context.Context, args ...any) {
 	if len(args) == 0 {
@@ -97,6 +120,11 @@ func (c *statementCounter) log(_ context.Context, args ...any) {
 	if s, ok := args[0].(string); ok && (strings.Contains(s, ".Query:") || strings.Contains(s, ".Exec:") ||
 		strings.Contains(s, ".QueryContext:") || strings.Contains(s, ".ExecContext:")) {
 		c.n.Add(1)
+		c.mu.Lock()
+		if c.recording {
+			c.recorded = append(c.recorded, s)
+		}
+		c.mu.Unlock()
 	}
 }
 

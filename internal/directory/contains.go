@@ -35,8 +35,19 @@ type readPage struct {
 // readCount: the matches' IDs, up to a limit (countMatches).
 type readCount struct{}
 
-func (readPage) isReading()  {}
-func (readCount) isReading() {}
+// readSample: some of the matches' IDs, up to a limit (Service.matches). On
+// PostgreSQL the trigram index then returns a random sample of about
+// sampleSize of each of the fragment's trigrams' entries, when each has many
+// more (gin_fuzzy_search_limit); otherwise all of them.
+type readSample struct{}
+
+func (readPage) isReading()   {}
+func (readCount) isReading()  {}
+func (readSample) isReading() {}
+
+// sampleSize is how many of a trigram's index entries a sampled read looks
+// at: enough for CountLimit+1 matches when the viewer sees most of them.
+const sampleSize = "2500"
 
 // containsFragment matches users whose column (search_text, username_key or
 // email_key, all folded) contains fragment. Both databases find exactly the
@@ -65,7 +76,20 @@ func (readCount) isReading() {}
 //     index: their common fragments keep the match list out of the
 //     planner's choice of index, with the unary + in "+users.id IN (...)",
 //     so that the organization's users are still read in order.
+//
+// A sampled read (readSample, PostgreSQL only) sets gin_fuzzy_search_limit
+// for its own statement: the pattern is given by a subquery that sets it,
+// which PostgreSQL runs before the index scan that needs the pattern, and the
+// setting ends with the statement's transaction (Search runs none of its own).
 func containsFragment(ctx context.Context, client *ent.Client, dialectName, column, fragment string, r reading) (predicate.User, error) {
+	if _, ok := r.(readSample); ok && dialectName == dialect.Postgres {
+		return predicate.User(func(s *sql.Selector) {
+			s.Where(sql.P(func(b *sql.Builder) {
+				b.Ident(s.C(column)).WriteString(" LIKE (SELECT ").Arg("%" + likeEscaper.Replace(fragment) + "%").
+					WriteString(" WHERE set_config('gin_fuzzy_search_limit', '" + sampleSize + "', true) IS NOT NULL)")
+			}))
+		}), nil
+	}
 	if dialectName != dialect.SQLite || utf8.RuneCountInString(fragment) < 3 {
 		return predicate.User(func(s *sql.Selector) { s.Where(sql.Contains(s.C(column), fragment)) }), nil
 	}
@@ -125,3 +149,7 @@ func indexMatches(ctx context.Context, client *ent.Client, match string) (int, e
 	}
 	return n, rows.Err()
 }
+
+// likeEscaper escapes LIKE's wildcards (and its escape character) as
+// sql.Contains does, so that a fragment matches literally.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)

@@ -10,6 +10,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/clinic"
@@ -38,12 +39,16 @@ type Search struct {
 type Service struct {
 	client  *ent.Client
 	dialect string
+	// sampled: whether a filter's matches are counted from a sample
+	// (matches), by sampleKey.
+	sampled *lru.Cache[string, bool]
 }
 
 // New returns a Service reading through client, whose database has the
 // dialect dialectName (dialect.SQLite or dialect.Postgres).
 func New(client *ent.Client, dialectName string) *Service {
-	return &Service{client: client, dialect: dialectName}
+	sampled, _ := lru.New[string, bool](sampledFilters) // errs only for a size < 1
+	return &Service{client: client, dialect: dialectName, sampled: sampled}
 }
 
 // Search answers the users query. Which users the viewer may see at all is
@@ -65,11 +70,7 @@ func (s *Service) Search(ctx context.Context, after *entgql.Cursor[int], first *
 	total, want := 0, selected(ctx)
 	var matched []int
 	if want.count || s.dialect == dialect.Postgres && filter.hasFragment() {
-		counted, err := s.query(ctx, filter, readCount{})
-		if err != nil {
-			return nil, err
-		}
-		if matched, err = readMatches(ctx, counted); err != nil {
+		if matched, err = s.matches(ctx, v, filter); err != nil {
 			return nil, err
 		}
 		total = len(matched)

@@ -80,9 +80,9 @@ type UserEdges struct {
 	Organization *Organization `json:"organization,omitempty"`
 	// The home (default) clinic, one of clinics; an active user's license is a license of this clinic (R9, R21). Null only for Support staff.
 	HomeClinic *Clinic `json:"home_clinic,omitempty"`
-	// The clinics the user may access (R3, R9).
+	// The clinics the user may access, by name (R3, R9).
 	Clinics []*Clinic `json:"clinics,omitempty"`
-	// The permissions granted to the user, from the catalog (R16).
+	// The permissions granted to the user, in the catalog's order (R16).
 	Permissions []*Permission `json:"permissions,omitempty"`
 	// The license the user holds: one of their class at their home clinic while Active, null while Inactive (R21).
 	License *License `json:"license,omitempty"`

@@ -39,6 +39,16 @@ func (r *queryResolver) Permissions(ctx context.Context, after *entgql.Cursor[in
 	return r.Client.Permission.Query().Paginate(ctx, after, first, before, last, ent.WithPermissionOrder(orderBy), ent.WithPermissionFilter(where.Filter))
 }
 
+// Clinics is the resolver for the clinics field.
+func (r *userResolver) Clinics(ctx context.Context, obj *ent.User) ([]*ent.Clinic, error) {
+	return directory.Clinics(ctx, obj)
+}
+
+// Permissions is the resolver for the permissions field.
+func (r *userResolver) Permissions(ctx context.Context, obj *ent.User) ([]*ent.Permission, error) {
+	return directory.Permissions(ctx, obj)
+}
+
 // TotalCount is the resolver for the totalCount field.
 func (r *userConnectionResolver) TotalCount(ctx context.Context, obj *ent.UserConnection) (int, error) {
 	return directory.ReportedCount(obj), nil

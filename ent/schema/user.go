@@ -92,10 +92,10 @@ func (User) Edges() []ent.Edge {
 			Comment("The home (default) clinic, one of clinics; an active user's license is a license of this clinic (R9, R21). Null only for Support staff.").
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		edge.To("clinics", Clinic.Type).
-			Comment("The clinics the user may access (R3, R9).").
+			Comment("The clinics the user may access, by name (R3, R9).").
 			Annotations(entgql.Skip(entgql.SkipWhereInput | entgql.SkipMutationCreateInput | entgql.SkipMutationUpdateInput)),
 		edge.To("permissions", Permission.Type).
-			Comment("The permissions granted to the user, from the catalog (R16).").
+			Comment("The permissions granted to the user, in the catalog's order (R16).").
 			Annotations(entgql.Skip(entgql.SkipWhereInput | entgql.SkipMutationCreateInput | entgql.SkipMutationUpdateInput)),
 		// The license an active user holds (R21); none while inactive.
 		edge.To("license", License.Type).Unique().

@@ -47,6 +47,9 @@ type QueryResolver interface {
 	Sessions(ctx context.Context, userID *int) ([]*auth.SessionInfo, error)
 }
 type UserResolver interface {
+	Clinics(ctx context.Context, obj *ent.User) ([]*ent.Clinic, error)
+	Permissions(ctx context.Context, obj *ent.User) ([]*ent.Permission, error)
+
 	LicenseClass(ctx context.Context, obj *ent.User) (*staff.LicenseClass, error)
 	ProfilePictureURL(ctx context.Context, obj *ent.User) (*string, error)
 	SignatureURL(ctx context.Context, obj *ent.User) (*string, error)
@@ -3865,7 +3868,7 @@ func (ec *executionContext) _User_clinics(ctx context.Context, field graphql.Col
 			return ec.fieldContext_User_clinics(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Clinics(ctx)
+			return ec.Resolvers.User().Clinics(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Clinic) graphql.Marshaler {
@@ -3880,7 +3883,7 @@ func (ec *executionContext) fieldContext_User_clinics(_ context.Context, field g
 		Object:     "User",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: false,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Clinic(ctx, field)
 		},
@@ -3897,7 +3900,7 @@ func (ec *executionContext) _User_permissions(ctx context.Context, field graphql
 			return ec.fieldContext_User_permissions(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Permissions(ctx)
+			return ec.Resolvers.User().Permissions(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Permission) graphql.Marshaler {
@@ -3912,7 +3915,7 @@ func (ec *executionContext) fieldContext_User_permissions(_ context.Context, fie
 		Object:     "User",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: false,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Permission(ctx, field)
 		},

@@ -4540,11 +4540,11 @@ type User implements Node {
   """
   homeClinic: Clinic
   """
-  The clinics the user may access (R3, R9).
+  The clinics the user may access, by name (R3, R9).
   """
   clinics: [Clinic!]
   """
-  The permissions granted to the user, from the catalog (R16).
+  The permissions granted to the user, in the catalog's order (R16).
   """
   permissions: [Permission!]
   """

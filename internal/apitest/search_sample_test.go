@@ -1,7 +1,6 @@
 package apitest_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,14 +8,9 @@ import (
 	"entgo.io/ent/dialect"
 
 	"github.com/clinicemr/usermanager/ent"
-	"github.com/clinicemr/usermanager/ent/clinic"
-	"github.com/clinicemr/usermanager/ent/organization"
-	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/ent/user"
 	"github.com/clinicemr/usermanager/internal/apitest"
 	"github.com/clinicemr/usermanager/internal/demo"
-	"github.com/clinicemr/usermanager/internal/passwords"
-	"github.com/clinicemr/usermanager/internal/staff"
 )
 
 // TestSearchCountsCommonFragmentsFromASample: on PostgreSQL, once a name
@@ -105,24 +99,13 @@ func TestSearchCountsCommonFragmentsFromASample(t *testing.T) {
 // users of Sunrise Downtown directly through ent ("Marco" -> marco_0001..).
 func searchSeedLastNames(t *testing.T, env *apitest.Env, counts map[string]int) {
 	t.Helper()
-	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
-	org := env.DB.Client.Organization.Query().Where(organization.Name("Sunrise Therapy Group")).OnlyX(ctx)
-	cl := env.DB.Client.Clinic.Query().Where(clinic.OrganizationID(org.ID), clinic.Name(searchDowntown)).OnlyX(ctx)
-	hash, err := passwords.Hash("Bulk-Us3r-Passw0rd!")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, newUser := searchDowntownUsers(t, env)
 	const batch = 1000
 	for last, n := range counts {
 		for from := 0; from < n; from += batch {
 			builders := make([]*ent.UserCreate, min(batch, n-from))
 			for i := range builders {
-				name := fmt.Sprintf("%s_%04d", strings.ToLower(last), from+i+1)
-				builders[i] = env.DB.Client.User.Create().
-					SetOrganizationID(org.ID).SetUsername(name).SetEmail(name + "@sunrise-therapy.example").
-					SetPasswordHash(hash).SetUserType(staff.Clerical).
-					SetFirstName("Bulk").SetLastName(last).SetFullName("Bulk " + last).
-					SetStatus(user.StatusACTIVE).SetHomeClinicID(cl.ID)
+				builders[i] = newUser(fmt.Sprintf("%s_%04d", strings.ToLower(last), from+i+1), last, user.StatusACTIVE)
 			}
 			env.DB.Client.User.CreateBulk(builders...).ExecX(ctx)
 		}

@@ -631,26 +631,37 @@ func TestSearchUsersBackwardPagination(t *testing.T) {
 // Downtown directly through ent.
 func searchSeedExtraUsers(t *testing.T, env *apitest.Env, n int) []string {
 	t.Helper()
-	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
+	ctx, newUser := searchDowntownUsers(t, env)
+	var names []string
+	builders := make([]*ent.UserCreate, n)
+	for i := range builders {
+		name := fmt.Sprintf("bulk_%02d", i+1)
+		names = append(names, name)
+		builders[i] = newUser(name, fmt.Sprintf("Extra%02d", i+1), user.StatusINACTIVE)
+	}
+	env.DB.Client.User.CreateBulk(builders...).ExecX(ctx)
+	return names
+}
+
+// searchDowntownUsers returns newUser, which starts a Clerical user "Bulk
+// <last>" of Sunrise Downtown (its home and only clinic) to be created
+// directly through ent, and the context to save it in.
+func searchDowntownUsers(t *testing.T, env *apitest.Env) (ctx context.Context, newUser func(username, last string, status user.Status) *ent.UserCreate) {
+	t.Helper()
+	ctx = privacy.DecisionContext(context.Background(), privacy.Allow)
 	org := env.DB.Client.Organization.Query().Where(organization.Name("Sunrise Therapy Group")).OnlyX(ctx)
 	cl := env.DB.Client.Clinic.Query().Where(clinic.OrganizationID(org.ID), clinic.Name(searchDowntown)).OnlyX(ctx)
 	hash, err := passwords.Hash("Bulk-Us3r-Passw0rd!")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	builders := make([]*ent.UserCreate, n)
-	for i := range builders {
-		name := fmt.Sprintf("bulk_%02d", i+1)
-		names = append(names, name)
-		builders[i] = env.DB.Client.User.Create().
-			SetOrganizationID(org.ID).SetUsername(name).SetEmail(name + "@sunrise-therapy.example").
+	return ctx, func(username, last string, status user.Status) *ent.UserCreate {
+		return env.DB.Client.User.Create().
+			SetOrganizationID(org.ID).SetUsername(username).SetEmail(username + "@sunrise-therapy.example").
 			SetPasswordHash(hash).SetUserType(staff.Clerical).
-			SetFirstName("Bulk").SetLastName(fmt.Sprintf("Extra%02d", i+1)).SetFullName(fmt.Sprintf("Bulk Extra%02d", i+1)).
-			SetStatus(user.StatusINACTIVE).SetHomeClinicID(cl.ID).AddClinicIDs(cl.ID)
+			SetFirstName("Bulk").SetLastName(last).SetFullName("Bulk " + last).
+			SetStatus(status).SetHomeClinicID(cl.ID).AddClinicIDs(cl.ID)
 	}
-	env.DB.Client.User.CreateBulk(builders...).ExecX(ctx)
-	return names
 }
 
 func TestSearchUsersPageSize(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log"
 	"mime"
@@ -16,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,7 +23,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/app"
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/demo"
-	"github.com/clinicemr/usermanager/internal/pgtemp"
+	"github.com/clinicemr/usermanager/internal/testdb"
 	"github.com/clinicemr/usermanager/internal/users"
 )
 
@@ -56,8 +54,6 @@ func (d durDB) demoPassword(t *testing.T) string {
 	return d.password
 }
 
-var durSeq atomic.Int64
-
 // durSecret signs the PostgreSQL servers' tokens.
 const durSecret = "0123456789abcdef0123456789abcdef-test"
 
@@ -72,11 +68,7 @@ func durDatabases(t *testing.T, fn func(t *testing.T, d durDB)) {
 	})
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
-		url := postgresURL(t)
-		dbURL, err := pgtemp.CreateDatabase(url, fmt.Sprintf("cmd_dur_%d_%d", os.Getpid(), durSeq.Add(1)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		dbURL := testdb.CreatePostgres(t, "cmd_dur")
 		cmd := exec.Command(binary, "migrate")
 		cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
 		if out, err := cmd.CombinedOutput(); err != nil {

@@ -28,7 +28,6 @@ import (
 	"github.com/clinicemr/usermanager/internal/auth"
 	"github.com/clinicemr/usermanager/internal/config"
 	_ "github.com/clinicemr/usermanager/internal/media" // registers the bucket drivers the binary opens
-	"github.com/clinicemr/usermanager/internal/pgtemp"
 	"github.com/clinicemr/usermanager/internal/testdb"
 )
 
@@ -217,20 +216,11 @@ func TestCreateSupport(t *testing.T) {
 	p.stop(t)
 }
 
-// postgresURL is the URL of a role that may create databases on the test
-// PostgreSQL server (internal/testdb); without one the test is skipped
-// unless REQUIRE_POSTGRES=1.
-func postgresURL(t *testing.T) string { return testdb.PostgresAdmin(t) }
-
 // On PostgreSQL: serve refuses to start without a shared signing secret,
 // migrate applies the versioned migrations, and serve then works.
 func TestMigrateAndServePostgres(t *testing.T) {
 	t.Parallel()
-	url := postgresURL(t)
-	dbURL, err := pgtemp.CreateDatabase(url, fmt.Sprintf("cmd_test_%d", os.Getpid()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dbURL := testdb.CreatePostgres(t, "cmd_test")
 	cmd := exec.Command(binary, "serve")
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "HTTP_ADDR="+freeAddr(t))
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "JWT_SECRET") {
@@ -272,11 +262,7 @@ func TestMigrateAndServePostgres(t *testing.T) {
 // the audit trail stays out of its reach (internal/db tests the refusals).
 func TestServePostgresAsAppRole(t *testing.T) {
 	t.Parallel()
-	adminURL := postgresURL(t)
-	dbURL, err := pgtemp.CreateDatabase(adminURL, fmt.Sprintf("cmd_app_role_%d", os.Getpid()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dbURL := testdb.CreatePostgres(t, "cmd_app_role")
 	owner, err := sql.Open("postgres", dbURL)
 	if err != nil {
 		t.Fatal(err)

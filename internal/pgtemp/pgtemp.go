@@ -153,6 +153,20 @@ func CreateDatabaseFrom(adminURL, name, template string) (string, error) {
 	return withDatabase(adminURL, name)
 }
 
+// DropDatabase drops a database of the server of adminURL, if it exists,
+// ending its connections first.
+func DropDatabase(adminURL, name string) error {
+	db, err := sql.Open("postgres", adminURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DROP DATABASE IF EXISTS "` + name + `" WITH (FORCE)`); err != nil {
+		return fmt.Errorf("pgtemp: drop database %s: %w", name, err)
+	}
+	return nil
+}
+
 // Stop stops the server and removes its files.
 func (s *Server) Stop() {
 	if s.cmd != nil && s.cmd.Process != nil {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -49,14 +50,43 @@ func Create(t testing.TB, dialectName, name string, fill Fill) (dsn, note string
 		}
 		return path, s.note
 	case dialect.Postgres:
-		url, err := pgtemp.CreateDatabaseFrom(PostgresAdmin(t), uniqueName("test"), s.source)
+		name := uniqueName("test")
+		url, err := pgtemp.CreateDatabaseFrom(PostgresAdmin(t), name, s.source)
 		if err != nil {
 			t.Fatal(err)
 		}
+		dropLater(t, name)
 		return url, s.note
 	}
 	t.Fatalf("unknown dialect %q", dialectName)
 	return "", ""
+}
+
+// CreatePostgres makes a new empty database (named prefix_<pid>_<n>) on the
+// test PostgreSQL server and returns its URL; it is dropped when t ends.
+func CreatePostgres(t testing.TB, prefix string) string {
+	t.Helper()
+	name := uniqueName(prefix)
+	url, err := pgtemp.CreateDatabase(PostgresAdmin(t), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropLater(t, name)
+	return url
+}
+
+// dropLater drops the database name when t ends if the server is shared
+// (TEST_DATABASE_URL), where test databases would otherwise pile up run
+// after run; a throwaway server is removed whole by Stop.
+func dropLater(t testing.TB, name string) {
+	if pgServer != nil {
+		return
+	}
+	t.Cleanup(func() {
+		if err := pgtemp.DropDatabase(pgAdmin, name); err != nil {
+			t.Logf("leaving the test database %s: %v", name, err)
+		}
+	})
 }
 
 // Open opens a database made by Create and closes it when the test ends.
@@ -125,11 +155,20 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// Stop stops the throwaway PostgreSQL server and removes the SQLite seeds.
+// Stop stops the throwaway PostgreSQL server (or drops the seed databases
+// made on a shared one) and removes the SQLite seeds.
 // Call it from TestMain after m.Run (Main does).
 func Stop() {
 	if pgServer != nil {
 		pgServer.Stop()
+	} else if pgAdmin != "" { // a shared server: drop the seeds made on it
+		seedsMu.Lock()
+		for key, s := range seeds {
+			if strings.HasPrefix(key, dialect.Postgres+"/") && s.err == nil && s.source != "" {
+				_ = pgtemp.DropDatabase(pgAdmin, s.source)
+			}
+		}
+		seedsMu.Unlock()
 	}
 	if seedsDir != "" {
 		_ = os.RemoveAll(seedsDir)

@@ -12,7 +12,9 @@ import (
 )
 
 // ReusePlan marks ctx so that a plain SELECT sent with it outside a
-// transaction is prepared once on each connection and then only executed.
+// transaction, and on PostgreSQL any statement sent with it in a
+// transaction (see preparingEQ), is prepared once on each connection and
+// then only executed.
 //
 // PostgreSQL plans a statement each time it is sent, and the statements
 // every request starts with are expensive to plan and cheap to run: the
@@ -43,6 +45,9 @@ const maxPrepared = 64
 type preparing struct {
 	dialect.Driver
 	pool *sql.DB
+	// inTx: the driver's transactions run on pool (PostgreSQL's single
+	// pool; SQLite writes through a pool of its own).
+	inTx bool
 
 	mu    sync.Mutex
 	stmts map[string]*preparedStmt
@@ -84,17 +89,12 @@ func (d *preparing) prepared(ctx context.Context, query string) *sql.Stmt {
 	d.mu.Lock()
 	p, ok := d.stmts[query]
 	if !ok {
-		if len(d.stmts) >= maxPrepared {
-			d.mu.Unlock()
-			return nil
-		}
-		if d.stmts == nil {
-			d.stmts = map[string]*preparedStmt{}
-		}
-		p = &preparedStmt{ready: make(chan struct{})}
-		d.stmts[query] = p
+		p = d.reserve(query)
 	}
 	d.mu.Unlock()
+	if p == nil {
+		return nil
+	}
 	if ok {
 		select {
 		case <-p.ready:
@@ -104,6 +104,51 @@ func (d *preparing) prepared(ctx context.Context, query string) *sql.Stmt {
 		}
 	}
 	// Prepared outside the lock: other statements go on meanwhile.
+	return d.prepare(ctx, query, p)
+}
+
+// preparedForTx is query's statement if it is prepared already; otherwise
+// it is prepared in the background, for the transactions that come after,
+// and preparedForTx returns nil. A transaction holds its connection, and
+// preparing takes another: were it waited for, every connection of the pool
+// could be in a transaction waiting for one more.
+func (d *preparing) preparedForTx(query string) *sql.Stmt {
+	d.mu.Lock()
+	p, ok := d.stmts[query]
+	if !ok {
+		if p = d.reserve(query); p != nil {
+			go d.prepare(context.Background(), query, p)
+		}
+	}
+	d.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	select {
+	case <-p.ready:
+		return p.stmt
+	default:
+		return nil
+	}
+}
+
+// reserve adds query's entry, to be prepared by the caller, or returns nil
+// when maxPrepared statements are kept already. d.mu is held.
+func (d *preparing) reserve(query string) *preparedStmt {
+	if len(d.stmts) >= maxPrepared {
+		return nil
+	}
+	if d.stmts == nil {
+		d.stmts = map[string]*preparedStmt{}
+	}
+	p := &preparedStmt{ready: make(chan struct{})}
+	d.stmts[query] = p
+	return p
+}
+
+// prepare prepares query on the pool for its entry p, reserved by the
+// caller; an entry that failed is dropped, to be tried again next time.
+func (d *preparing) prepare(ctx context.Context, query string, p *preparedStmt) *sql.Stmt {
 	stmt, err := d.pool.PrepareContext(ctx, query)
 	if err != nil {
 		d.mu.Lock()
@@ -134,7 +179,9 @@ func stale(err error) bool {
 	return errors.As(err, &pqErr) && (pqErr.Code == "0A000" || pqErr.Code == "26000")
 }
 
-// BeginTx forwards to the driver (ent's Client.BeginTx asks for it).
+// BeginTx forwards to the driver (ent's Client.BeginTx asks for it). When
+// transactions run on pool (inTx), their statements sent with a context
+// marked by ReusePlan are prepared too (preparingEQ).
 func (d *preparing) BeginTx(ctx context.Context, opts *sql.TxOptions) (dialect.Tx, error) {
 	b, ok := d.Driver.(interface {
 		BeginTx(context.Context, *sql.TxOptions) (dialect.Tx, error)
@@ -142,7 +189,79 @@ func (d *preparing) BeginTx(ctx context.Context, opts *sql.TxOptions) (dialect.T
 	if !ok {
 		return nil, errors.New("Driver.BeginTx is not supported")
 	}
-	return b.BeginTx(ctx, opts)
+	tx, err := b.BeginTx(ctx, opts)
+	if err != nil || !d.inTx {
+		return tx, err
+	}
+	etx, ok := tx.(*entsql.Tx)
+	if !ok {
+		return tx, nil
+	}
+	stx, ok := etx.Tx.(*sql.Tx)
+	if !ok {
+		return tx, nil
+	}
+	return &entsql.Tx{Conn: entsql.Conn{ExecQuerier: preparingEQ{eq: etx.ExecQuerier, sqlTx: stx, d: d}}, Tx: etx.Tx}, nil
+}
+
+// Tx is BeginTx with the default options (ent's Client.Tx asks for it).
+func (d *preparing) Tx(ctx context.Context) (dialect.Tx, error) {
+	return d.BeginTx(ctx, nil)
+}
+
+// preparingEQ sends the statements of a transaction on the pool: one sent
+// with a context marked by ReusePlan runs as the pool's prepared statement
+// on the transaction's connection, where it is prepared once (database/sql
+// keeps it per connection). An activation's writes are planned once per
+// connection instead of each time (issue #16). It wraps the transaction's
+// ExecQuerier, so that the transaction stays an *entsql.Tx over a *sql.Tx
+// (ent.Tx.SQLTx, the job queue, writes in it).
+type preparingEQ struct {
+	eq    entsql.ExecQuerier
+	sqlTx *sql.Tx
+	d     *preparing
+}
+
+// stmt is query's prepared statement on the transaction's connection (and
+// the pool's, of which it is a copy), or nil when it is sent as is.
+func (e preparingEQ) stmt(ctx context.Context, query string) (*sql.Stmt, *sql.Stmt) {
+	if ctx.Value(reusePlanKey{}) == nil {
+		return nil, nil
+	}
+	stmt := e.d.preparedForTx(query)
+	if stmt == nil {
+		return nil, nil
+	}
+	// Closed with the transaction.
+	return e.sqlTx.StmtContext(ctx, stmt), stmt
+}
+
+func (e preparingEQ) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	stmt, pooled := e.stmt(ctx, query)
+	if stmt == nil {
+		return e.eq.QueryContext(ctx, query, args...)
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
+	return rows, e.failed(query, pooled, err)
+}
+
+func (e preparingEQ) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	stmt, pooled := e.stmt(ctx, query)
+	if stmt == nil {
+		return e.eq.ExecContext(ctx, query, args...)
+	}
+	res, err := stmt.ExecContext(ctx, args...)
+	return res, e.failed(query, pooled, err)
+}
+
+// failed returns err. A stale statement (see stale) has aborted the
+// transaction: it is forgotten, to be prepared anew when txn.WithTx runs
+// the transaction again.
+func (e preparingEQ) failed(query string, pooled *sql.Stmt, err error) error {
+	if stale(err) {
+		e.d.forget(query, pooled)
+	}
+	return err
 }
 
 // QueryContext and ExecContext serve ent's client.QueryContext and

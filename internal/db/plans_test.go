@@ -9,10 +9,12 @@ import (
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 
+	"github.com/clinicemr/usermanager/ent"
 	"github.com/clinicemr/usermanager/ent/organization"
 	"github.com/clinicemr/usermanager/ent/privacy"
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/testdb"
+	"github.com/clinicemr/usermanager/internal/txn"
 )
 
 // A SELECT marked by ReusePlan answers as any other, from many goroutines
@@ -115,6 +117,113 @@ func TestReusePlanSurvivesAChangedColumn(t *testing.T) {
 		if _, err := read(); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, err := d.SQL.ExecContext(ctx, `ALTER TABLE organizations ALTER COLUMN name TYPE text`); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got, err := read(); err != nil || got != "Lakeview" {
+			t.Fatalf("after the column changed: %q, %v", got, err)
+		}
+	}
+}
+
+// On PostgreSQL a statement sent in a transaction with a marked context is
+// prepared too, once per connection, and does what it says; an unmarked one
+// is not prepared.
+func TestReusePlanPreparesInATransaction(t *testing.T) {
+	t.Parallel()
+	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
+	d, _ := testdb.New(t, dialect.Postgres, "migrated", nil)
+	d.SQL.SetMaxOpenConns(1) // the transactions and the check share a connection
+	if err := d.Client.Organization.Create().SetName("Lakeview").Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	prepared := func() int {
+		t.Helper()
+		var n int
+		if err := d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_prepared_statements
+			WHERE statement LIKE 'UPDATE "organizations"%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	rename := func(ctx context.Context, from, to string) {
+		t.Helper()
+		err := txn.WithTx(ctx, d.Client, func(tx *ent.Tx) error {
+			n, err := tx.Organization.Update().Where(organization.Name(from)).SetName(to).Save(ctx)
+			if err == nil && n != 1 {
+				err = fmt.Errorf("renamed %d organizations called %s, want 1", n, from)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rename(ctx, "Lakeview", "Harbor")
+	if n := prepared(); n != 0 {
+		t.Fatalf("%d statements prepared for an unmarked update, want 0", n)
+	}
+	// The first marked transaction has it prepared in the background, for
+	// those after it.
+	names := []string{"Harbor", "Sunrise", "Northside"}
+	for i := 0; ; i++ {
+		rename(db.ReusePlan(ctx), names[i%3], names[(i+1)%3])
+		n := prepared()
+		if n > 1 {
+			t.Fatalf("%d statements prepared for one update, want 1", n)
+		}
+		if n == 1 && i >= 2 {
+			if got, err := d.Client.Organization.Query().Select(organization.FieldName).String(ctx); err != nil || got != names[(i+1)%3] {
+				t.Fatalf("after %d renames: %q, %v; want %s", i+1, got, err, names[(i+1)%3])
+			}
+			return
+		}
+		if i == 100 {
+			t.Fatalf("the update is not prepared after %d marked transactions", i+1)
+		}
+	}
+}
+
+// A statement prepared in a transaction that no longer fits the table aborts
+// that transaction; txn.WithTx runs it again, with the statement prepared
+// anew.
+func TestReusePlanInATransactionSurvivesAChangedColumn(t *testing.T) {
+	t.Parallel()
+	ctx := db.ReusePlan(privacy.DecisionContext(context.Background(), privacy.Allow))
+	d, _ := testdb.New(t, dialect.Postgres, "migrated", nil)
+	d.SQL.SetMaxOpenConns(1) // the statement is prepared on the one connection
+	if err := d.Client.Organization.Create().SetName("Lakeview").Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	read := func() (name string, err error) {
+		err = txn.WithTx(ctx, d.Client, func(tx *ent.Tx) error {
+			name, err = tx.Organization.Query().Where(organization.Name("Lakeview")).Select(organization.FieldName).String(ctx)
+			return err
+		})
+		return name, err
+	}
+	// Read until the statement is prepared (in the background, see
+	// TestReusePlanPreparesInATransaction) and then read with it.
+	for i := 0; ; i++ {
+		if _, err := read(); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_prepared_statements
+			WHERE statement LIKE 'SELECT%organizations%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("the query is not prepared after %d marked transactions", i+1)
+		}
+	}
+	if _, err := read(); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := d.SQL.ExecContext(ctx, `ALTER TABLE organizations ALTER COLUMN name TYPE text`); err != nil {
 		t.Fatal(err)

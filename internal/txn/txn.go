@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/lib/pq"
 
@@ -44,8 +45,11 @@ func retryable(err error) bool {
 	}
 	switch pqErr.Code {
 	case "40P01", // deadlock_detected
-		"40001": // serialization_failure
+		"40001", // serialization_failure
+		"26000": // invalid_sql_statement_name: a statement prepared on the connection is gone (db.ReusePlan)
 		return true
+	case "0A000": // feature_not_supported, when a prepared statement's table changed (db.ReusePlan)
+		return strings.Contains(pqErr.Message, "cached plan must not change result type")
 	}
 	return false
 }

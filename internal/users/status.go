@@ -88,6 +88,9 @@ func (p *Profiles) SetStatus(ctx context.Context, in SetStatusInput) (*UserPaylo
 		p.sqliteWriter.Lock()
 		defer p.sqliteWriter.Unlock()
 	}
+	// The transaction's statements find their rows by key, and are planned
+	// once per connection.
+	ctx = db.ReusePlan(ctx)
 	err = txn.WithTx(ctx, p.client, func(tx *ent.Tx) error {
 		if in.Status == user.StatusINACTIVE && holdsCompanyAdmin(t.keys) {
 			if err := p.keepAnAdministrator(ctx, tx, u, "status"); err != nil {

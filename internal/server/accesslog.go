@@ -28,28 +28,34 @@ func accessLog(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), accessKey{}, entry)))
 
+		// What the line says is read now: a detached WebSocket's line waits
+		// for the socket to close, and must not keep the request and its
+		// response (net/http's buffers, the headers) alive until then.
+		ctx := r.Context()
+		level := slog.LevelInfo
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
+			level = slog.LevelDebug
+		}
+		if !slog.Default().Enabled(ctx, level) {
+			return // nothing to build the line for (probes at info level)
+		}
+		path := r.URL.Path
+		if len(path) > 200 {
+			path = path[:200] + "…"
+		}
+		method, status, bytes := r.Method, rec.status(), rec.bytes
+		clientIP := requestinfo.From(ctx).ClientIP
 		entry.writeWhenEnded(func() {
-			level := slog.LevelInfo
-			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
-				level = slog.LevelDebug
-			}
-			if !slog.Default().Enabled(r.Context(), level) {
-				return // nothing to build the line for (probes at info level)
-			}
-			path := r.URL.Path
-			if len(path) > 200 {
-				path = path[:200] + "…"
-			}
 			attrs := []slog.Attr{
-				slog.String("method", r.Method),
+				slog.String("method", method),
 				slog.String("path", path),
-				slog.Int("status", rec.status()),
+				slog.Int("status", status),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-				slog.Int64("bytes", rec.bytes),
-				slog.String("client_ip", requestinfo.From(r.Context()).ClientIP),
+				slog.Int64("bytes", bytes),
+				slog.String("client_ip", clientIP),
 			}
 			attrs = append(attrs, entry.attrs()...)
-			slog.LogAttrs(r.Context(), level, "request", attrs...)
+			slog.LogAttrs(ctx, level, "request", attrs...)
 		})
 	})
 }

@@ -100,31 +100,67 @@ func TestReusePlanPreparesOnPostgres(t *testing.T) {
 }
 
 // A prepared statement that no longer fits the table (a migration changed
-// the type of a column it returns) is dropped and the query sent again.
+// the type of a column it returns) is dropped and the query sent again;
+// in a transaction it aborts that transaction, and txn.WithTx runs it again
+// with the statement prepared anew.
 func TestReusePlanSurvivesAChangedColumn(t *testing.T) {
 	t.Parallel()
-	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
-	d, _ := testdb.New(t, dialect.Postgres, "migrated", nil)
-	d.SQL.SetMaxOpenConns(1) // the statement is prepared on the one connection
-	if err := d.Client.Organization.Create().SetName("Lakeview").Exec(ctx); err != nil {
-		t.Fatal(err)
-	}
-	read := func() (string, error) {
-		return d.Client.Organization.Query().Where(organization.Name("Lakeview")).
-			Select(organization.FieldName).String(db.ReusePlan(ctx))
-	}
-	for range 2 {
-		if _, err := read(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := d.SQL.ExecContext(ctx, `ALTER TABLE organizations ALTER COLUMN name TYPE text`); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if got, err := read(); err != nil || got != "Lakeview" {
-			t.Fatalf("after the column changed: %q, %v", got, err)
-		}
+	ctx := db.ReusePlan(privacy.DecisionContext(context.Background(), privacy.Allow))
+	for _, c := range []struct {
+		name string
+		read func(*db.DB) (string, error)
+	}{
+		{"outside a transaction", func(d *db.DB) (string, error) {
+			return d.Client.Organization.Query().Where(organization.Name("Lakeview")).
+				Select(organization.FieldName).String(ctx)
+		}},
+		{"in a transaction", func(d *db.DB) (name string, err error) {
+			err = txn.WithTx(ctx, d.Client, func(tx *ent.Tx) error {
+				name, err = tx.Organization.Query().Where(organization.Name("Lakeview")).
+					Select(organization.FieldName).String(ctx)
+				return err
+			})
+			return name, err
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			d, _ := testdb.New(t, dialect.Postgres, "migrated", nil)
+			d.SQL.SetMaxOpenConns(1) // the statement is prepared on the one connection
+			if err := d.Client.Organization.Create().SetName("Lakeview").Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// Read until the statement is prepared (in a transaction, in
+			// the background: see TestReusePlanPreparesInATransaction),
+			// then once with it.
+			for i := 0; ; i++ {
+				if _, err := c.read(d); err != nil {
+					t.Fatal(err)
+				}
+				var n int
+				if err := d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_prepared_statements
+					WHERE statement LIKE 'SELECT%organizations%'`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n == 1 {
+					break
+				}
+				if i == 100 {
+					t.Fatalf("the query is not prepared after %d reads", i+1)
+				}
+			}
+			if _, err := c.read(d); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.SQL.ExecContext(ctx, `ALTER TABLE organizations ALTER COLUMN name TYPE text`); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if got, err := c.read(d); err != nil || got != "Lakeview" {
+					t.Fatalf("after the column changed: %q, %v", got, err)
+				}
+			}
+		})
 	}
 }
 
@@ -182,55 +218,6 @@ func TestReusePlanPreparesInATransaction(t *testing.T) {
 		}
 		if i == 100 {
 			t.Fatalf("the update is not prepared after %d marked transactions", i+1)
-		}
-	}
-}
-
-// A statement prepared in a transaction that no longer fits the table aborts
-// that transaction; txn.WithTx runs it again, with the statement prepared
-// anew.
-func TestReusePlanInATransactionSurvivesAChangedColumn(t *testing.T) {
-	t.Parallel()
-	ctx := db.ReusePlan(privacy.DecisionContext(context.Background(), privacy.Allow))
-	d, _ := testdb.New(t, dialect.Postgres, "migrated", nil)
-	d.SQL.SetMaxOpenConns(1) // the statement is prepared on the one connection
-	if err := d.Client.Organization.Create().SetName("Lakeview").Exec(ctx); err != nil {
-		t.Fatal(err)
-	}
-	read := func() (name string, err error) {
-		err = txn.WithTx(ctx, d.Client, func(tx *ent.Tx) error {
-			name, err = tx.Organization.Query().Where(organization.Name("Lakeview")).Select(organization.FieldName).String(ctx)
-			return err
-		})
-		return name, err
-	}
-	// Read until the statement is prepared (in the background, see
-	// TestReusePlanPreparesInATransaction) and then read with it.
-	for i := 0; ; i++ {
-		if _, err := read(); err != nil {
-			t.Fatal(err)
-		}
-		var n int
-		if err := d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_prepared_statements
-			WHERE statement LIKE 'SELECT%organizations%'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 1 {
-			break
-		}
-		if i == 100 {
-			t.Fatalf("the query is not prepared after %d marked transactions", i+1)
-		}
-	}
-	if _, err := read(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.SQL.ExecContext(ctx, `ALTER TABLE organizations ALTER COLUMN name TYPE text`); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if got, err := read(); err != nil || got != "Lakeview" {
-			t.Fatalf("after the column changed: %q, %v", got, err)
 		}
 	}
 }

@@ -158,7 +158,7 @@ func (d splitDriver) Close() error {
 }
 
 func wrap(sqlDB *sql.DB, dialectName string) *DB {
-	drv := &preparing{Driver: entsql.OpenDB(dialectName, sqlDB), pool: sqlDB, inTx: true}
+	drv := &preparing{Driver: entsql.OpenDB(dialectName, sqlDB), pool: sqlDB, inTx: dialectName == dialect.Postgres}
 	return &DB{Client: ent.NewClient(ent.Driver(drv)), Driver: drv, SQL: sqlDB, Dialect: dialectName}
 }
 

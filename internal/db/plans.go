@@ -71,7 +71,7 @@ func (d *preparing) Query(ctx context.Context, query string, args, v any) error 
 	}
 	r, err := stmt.QueryContext(ctx, argv...)
 	if stale(err) {
-		d.forget(query, stmt)
+		d.forgetAll()
 		return d.Driver.Query(ctx, query, args, v)
 	}
 	if err != nil {
@@ -150,24 +150,39 @@ func (d *preparing) reserve(query string) *preparedStmt {
 // caller; an entry that failed is dropped, to be tried again next time.
 func (d *preparing) prepare(ctx context.Context, query string, p *preparedStmt) *sql.Stmt {
 	stmt, err := d.pool.PrepareContext(ctx, query)
-	if err != nil {
-		d.mu.Lock()
-		delete(d.stmts, query)
-		d.mu.Unlock()
-	}
+	d.mu.Lock()
 	p.stmt = stmt
+	if err != nil && d.stmts[query] == p {
+		delete(d.stmts, query)
+	}
+	d.mu.Unlock()
 	close(p.ready)
 	return stmt
 }
 
-// forget drops a statement that no longer runs (stale).
-func (d *preparing) forget(query string, stmt *sql.Stmt) {
+// forgetAll drops every prepared statement once one is found stale: a
+// migration that changes a column makes every statement returning it stale
+// at once, and a transaction run again for each in turn would run out of
+// attempts (txn.WithTx). Each is prepared anew on its next use; one being
+// prepared now is kept (it is prepared after the change).
+func (d *preparing) forgetAll() {
+	var dropped []*sql.Stmt
 	d.mu.Lock()
-	if p, ok := d.stmts[query]; ok && p.stmt == stmt {
-		delete(d.stmts, query)
+	for query, p := range d.stmts {
+		select {
+		case <-p.ready:
+			if p.stmt != nil {
+				dropped = append(dropped, p.stmt)
+			}
+			delete(d.stmts, query)
+		default:
+		}
 	}
 	d.mu.Unlock()
-	_ = stmt.Close()
+	// database/sql closes each when the transactions using it end.
+	for _, stmt := range dropped {
+		_ = stmt.Close()
+	}
 }
 
 // stale tells whether err says a prepared statement no longer fits the
@@ -222,44 +237,44 @@ type preparingEQ struct {
 	d     *preparing
 }
 
-// stmt is query's prepared statement on the transaction's connection (and
-// the pool's, of which it is a copy), or nil when it is sent as is.
-func (e preparingEQ) stmt(ctx context.Context, query string) (*sql.Stmt, *sql.Stmt) {
+// stmt is query's prepared statement on the transaction's connection (a
+// copy of the pool's, closed with the transaction), or nil when it is sent
+// as is.
+func (e preparingEQ) stmt(ctx context.Context, query string) *sql.Stmt {
 	if ctx.Value(reusePlanKey{}) == nil {
-		return nil, nil
+		return nil
 	}
 	stmt := e.d.preparedForTx(query)
 	if stmt == nil {
-		return nil, nil
+		return nil
 	}
-	// Closed with the transaction.
-	return e.sqlTx.StmtContext(ctx, stmt), stmt
+	return e.sqlTx.StmtContext(ctx, stmt)
 }
 
 func (e preparingEQ) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	stmt, pooled := e.stmt(ctx, query)
+	stmt := e.stmt(ctx, query)
 	if stmt == nil {
 		return e.eq.QueryContext(ctx, query, args...)
 	}
 	rows, err := stmt.QueryContext(ctx, args...)
-	return rows, e.failed(query, pooled, err)
+	return rows, e.failed(err)
 }
 
 func (e preparingEQ) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	stmt, pooled := e.stmt(ctx, query)
+	stmt := e.stmt(ctx, query)
 	if stmt == nil {
 		return e.eq.ExecContext(ctx, query, args...)
 	}
 	res, err := stmt.ExecContext(ctx, args...)
-	return res, e.failed(query, pooled, err)
+	return res, e.failed(err)
 }
 
 // failed returns err. A stale statement (see stale) has aborted the
-// transaction: it is forgotten, to be prepared anew when txn.WithTx runs
-// the transaction again.
-func (e preparingEQ) failed(query string, pooled *sql.Stmt, err error) error {
+// transaction: the statements are forgotten, to be prepared anew when
+// txn.WithTx runs the transaction again.
+func (e preparingEQ) failed(err error) error {
 	if stale(err) {
-		e.d.forget(query, pooled)
+		e.d.forgetAll()
 	}
 	return err
 }

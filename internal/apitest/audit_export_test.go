@@ -156,8 +156,16 @@ func TestAuditExport(t *testing.T) {
 					t.Errorf("%s: row %v, auditEvents %+v", id, row, ev)
 				}
 			}
-			// Oldest first.
-			if !slices.IsSortedFunc(rows, func(a, b []string) int { return strings.Compare(a[expTime], b[expTime]) }) {
+			// Oldest first. Compared as times: RFC 3339 drops trailing
+			// zeros of the fraction, so ".47Z" sorts after ".4701Z" as text.
+			at := func(row []string) time.Time {
+				ts, err := time.Parse(time.RFC3339Nano, row[expTime])
+				if err != nil {
+					t.Fatalf("time %q: %v", row[expTime], err)
+				}
+				return ts
+			}
+			if !slices.IsSortedFunc(rows, func(a, b []string) int { return at(a).Compare(at(b)) }) {
 				t.Errorf("rows are not in time order")
 			}
 		})

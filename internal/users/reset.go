@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -141,19 +142,36 @@ func (r *Resets) Send(ctx context.Context, in SendPasswordResetInput) (*UserPayl
 // Request emails a reset link to the account named by a username or an
 // email, if there is an active one. The answer, and about the time it
 // takes, are the same either way (R30).
+//
+// The answer comes at MinResponse. Work still going on then (an active
+// account's link, written while the server is loaded) finishes after the
+// answer, so that a slow write cannot tell that the account exists; its
+// failure is logged, and the user asks again.
 func (r *Resets) Request(ctx context.Context, in RequestPasswordResetInput) (*RequestPasswordResetPayload, error) {
-	started := time.Now()
 	answer := &RequestPasswordResetPayload{Message: "If an active account matches, a reset link is on its way to the account's email address. It works once, within an hour."}
-	err := r.request(ctx, in)
-	if wait := r.cfg.MinResponse - time.Since(started); wait > 0 {
+	floor := time.NewTimer(r.cfg.MinResponse)
+	defer floor.Stop()
+	work := context.WithoutCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.request(work, in) }()
+	select {
+	case err := <-done:
 		select {
-		case <-time.After(wait):
+		case <-floor.C:
 		case <-ctx.Done():
 		}
+		if err != nil {
+			return nil, err
+		}
+		return answer, nil
+	case <-floor.C:
+	case <-ctx.Done():
 	}
-	if err != nil {
-		return nil, err
-	}
+	go func() {
+		if err := <-done; err != nil {
+			slog.ErrorContext(work, "a password reset request failed after its answer", "error", err)
+		}
+	}()
 	return answer, nil
 }
 

@@ -16,7 +16,10 @@
 // may depend on who asks) is executed per subscriber, as before.
 //
 // Wiring: the server registers Middleware as its innermost operation
-// middleware; a subscription resolver returns Deliver(ctx, events).
+// middleware; a subscription resolver returns Deliver(ctx, mailbox), and
+// the producer of its events Puts them in the mailbox. A transport that
+// offers a Waker (internal/livesocket) is told when to call the
+// subscription's handler, so no goroutine per subscriber waits for events.
 package fanout
 
 import (
@@ -25,6 +28,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -153,19 +157,134 @@ func Middleware(ctx context.Context, next graphql.OperationHandler) graphql.Resp
 	}
 }
 
+// Mailbox holds the next event of one subscriber: a newer event replaces
+// one not yet taken, so a slow subscriber gets the newest value, not every
+// one. Its producer (the counts hub) puts events; Deliver takes them.
+type Mailbox[T any] struct {
+	mu      sync.Mutex
+	pending *Event[T]
+	closed  bool
+	// notify is told when an event or the end arrives; signalled: it was
+	// told, and nothing has been taken since (so it is told once per take).
+	notify    func()
+	signalled bool
+}
+
+// NewMailbox returns an empty, open mailbox.
+func NewMailbox[T any]() *Mailbox[T] { return &Mailbox[T]{} }
+
+// Put leaves e for the subscriber, replacing an event it has not taken.
+func (m *Mailbox[T]) Put(e *Event[T]) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.pending = e
+	tell := m.signalLocked()
+	m.mu.Unlock()
+	tell()
+}
+
+// Close ends the subscriber's events; one not yet taken is dropped.
+func (m *Mailbox[T]) Close() {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.closed = true
+	m.pending = nil
+	tell := m.signalLocked()
+	m.mu.Unlock()
+	tell()
+}
+
+func (m *Mailbox[T]) signalLocked() func() {
+	if m.signalled || m.notify == nil {
+		return func() {}
+	}
+	m.signalled = true
+	return m.notify
+}
+
+// take returns the pending event (nil if none) and whether events go on.
+func (m *Mailbox[T]) take() (*Event[T], bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.signalled = false
+	if m.closed {
+		return nil, false
+	}
+	e := m.pending
+	m.pending = nil
+	return e, true
+}
+
+// setNotify sets whom to tell, and tells at once if something is waiting.
+func (m *Mailbox[T]) setNotify(notify func()) {
+	m.mu.Lock()
+	m.notify = notify
+	tell := func() {}
+	if m.pending != nil || m.closed {
+		tell = m.signalLocked()
+	}
+	m.mu.Unlock()
+	tell()
+}
+
+// Waker lets a transport serve a subscription without a goroutine waiting
+// for its events: a subscription delivered from a Mailbox calls wake when
+// an event (or the end) is there, and the transport then calls the
+// subscription's ResponseHandler once per wake, one call at a time; such a
+// call does not wait for events. Used tells whether the subscription took
+// the Waker; if not, the transport calls the handler in a loop, as gqlgen
+// does.
+type Waker struct {
+	wake func()
+	used atomic.Bool
+}
+
+// NewWaker returns a Waker that calls wake.
+func NewWaker(wake func()) *Waker { return &Waker{wake: wake} }
+
+// Used reports whether the subscription wakes the transport.
+func (w *Waker) Used() bool { return w.used.Load() }
+
+type wakerKey struct{}
+
+// WithWaker offers w to the subscription run under ctx.
+func WithWaker(ctx context.Context, w *Waker) context.Context {
+	return context.WithValue(ctx, wakerKey{}, w)
+}
+
 // Deliver returns the channel a subscription resolver gives gqlgen for
 // events: their values, each executed once per distinct operation when
 // Middleware is installed (and per subscriber otherwise). The caller has
-// authorized the subscriber for every event that arrives on events, and an
-// event's value must be the same for everyone it is sent to.
-func Deliver[T any](ctx context.Context, events <-chan *Event[T]) <-chan T {
+// authorized the subscriber for every event that arrives in the mailbox,
+// and an event's value must be the same for everyone it is sent to.
+func Deliver[T any](ctx context.Context, events *Mailbox[T]) <-chan T {
 	values := make(chan T, 1)
 	s, ok := ctx.Value(streamKey{}).(*stream)
 	if !ok || s.next != nil {
 		// Not under Middleware: hand the values on one by one.
+		ready := make(chan struct{}, 1)
+		events.setNotify(func() { signal(ready) })
 		go func() {
 			defer close(values)
-			for e := range events {
+			for {
+				e, open := events.take()
+				if !open {
+					return
+				}
+				if e == nil {
+					select {
+					case <-ready:
+						continue
+					case <-ctx.Done():
+						return
+					}
+				}
 				select {
 				case values <- e.Value:
 				case <-ctx.Done():
@@ -175,17 +294,30 @@ func Deliver[T any](ctx context.Context, events <-chan *Event[T]) <-chan T {
 		}()
 		return values
 	}
+	ready := make(chan struct{}, 1)
+	if w, ok := ctx.Value(wakerKey{}).(*Waker); ok && w.used.CompareAndSwap(false, true) {
+		// The transport calls the handler when told, so next finds the
+		// event without waiting.
+		events.setNotify(func() { signal(ready); w.wake() })
+	} else {
+		events.setNotify(func() { signal(ready) })
+	}
 	ended := false
 	s.next = func(ctx context.Context) (*responses, func(context.Context), bool) {
-		if ended {
-			return nil, nil, false
-		}
-		select {
-		case e, ok := <-events:
-			if !ok {
+		for !ended {
+			e, open := events.take()
+			if !open {
 				ended = true
 				close(values)
-				return nil, nil, false
+				break
+			}
+			if e == nil {
+				select {
+				case <-ready:
+					continue
+				case <-ctx.Done():
+					return nil, nil, false
+				}
 			}
 			forward := func(ctx context.Context) {
 				select {
@@ -194,11 +326,18 @@ func Deliver[T any](ctx context.Context, events <-chan *Event[T]) <-chan T {
 				}
 			}
 			return &e.responses, forward, true
-		case <-ctx.Done():
-			return nil, nil, false
 		}
+		return nil, nil, false
 	}
 	return values
+}
+
+// signal leaves a token in ready unless one is there.
+func signal(ready chan struct{}) {
+	select {
+	case ready <- struct{}{}:
+	default:
+	}
 }
 
 // operationKey identifies what decides a response besides the event: the

@@ -34,11 +34,13 @@ var objects = ast.SelectionSet{&ast.Field{Name: "counts", SelectionSet: ast.Sele
 // subscription into one buffer that the next event overwrites; then the
 // response handler until it answers nil. executions counts the executions.
 type subscriber struct {
-	events    chan *fanout.Event[int]
+	events    *fanout.Mailbox[int]
 	responses chan string
-	handler   graphql.ResponseHandler
-	ctx       context.Context
-	cancel    context.CancelFunc
+	// answered counts the handler's responses.
+	answered atomic.Int64
+	handler  graphql.ResponseHandler
+	ctx      context.Context
+	cancel   context.CancelFunc
 }
 
 func subscribe(t *testing.T, query string, vars map[string]any, set ast.SelectionSet, executions *atomic.Int64) *subscriber {
@@ -53,7 +55,7 @@ func newSubscriber(t *testing.T, query string, vars map[string]any, set ast.Sele
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	s := &subscriber{events: make(chan *fanout.Event[int], 1), responses: make(chan string, 64), ctx: ctx, cancel: cancel}
+	s := &subscriber{events: fanout.NewMailbox[int](), responses: make(chan string, 64), ctx: ctx, cancel: cancel}
 	oc := &graphql.OperationContext{
 		RawQuery:  query,
 		Variables: vars,
@@ -92,6 +94,7 @@ func (s *subscriber) run() {
 		if resp == nil {
 			return
 		}
+		s.answered.Add(1)
 		s.responses <- string(resp.Data) // what a transport encodes
 	}
 }
@@ -114,7 +117,7 @@ func (s *subscriber) next(t *testing.T) string {
 func send(subs []*subscriber, v int) {
 	e := fanout.NewEvent(v)
 	for _, s := range subs {
-		s.events <- e
+		s.events.Put(e)
 	}
 }
 
@@ -129,13 +132,19 @@ func TestOneExecutionPerEventAndOperation(t *testing.T) {
 	other := subscribe(t, q, map[string]any{"c": "2"}, leaves, &executions) // other variables
 	subs = append(subs, other)
 
-	// The events follow one another without waiting for the subscribers:
-	// whoever executes an event first reuses its buffer for the next one
-	// while the others may still be sending what it shared.
+	// The events follow one another as soon as every subscriber has
+	// answered the last one (a mailbox holds one event: a newer one would
+	// replace it): whoever executes an event first reuses its buffer for
+	// the next one while the others may still be sending what it shared.
 	const events = 30
 	go func() {
 		for v := 1; v <= events; v++ {
 			send(subs, v)
+			for _, s := range subs {
+				for s.answered.Load() < int64(v) && s.ctx.Err() == nil {
+					time.Sleep(100 * time.Microsecond)
+				}
+			}
 		}
 	}()
 	var wg sync.WaitGroup
@@ -203,7 +212,7 @@ func TestEndsWithItsEvents(t *testing.T) {
 	b.next(t)
 
 	// The resolver's events end: the stream ends.
-	close(a.events)
+	a.events.Close()
 	if _, ok := <-a.responses; ok {
 		t.Fatal("a response after the events ended")
 	}

@@ -64,10 +64,10 @@ type countsFeed struct {
 	over bool
 }
 
-// countsMember is one subscription. Its channel holds one message: when a
+// countsMember is one subscription. Its mailbox holds one message: when a
 // subscriber is slow, newer counts replace those it has not taken yet.
 type countsMember struct {
-	out chan *countsRead
+	out *fanout.Mailbox[[]*Count]
 	// sent are the counts last handed to it: a read that finds the same
 	// (an event that arrives after the subscriber's first read already saw
 	// its change, or a Resync) is not sent again.
@@ -83,12 +83,12 @@ type countsRead = fanout.Event[[]*Count]
 
 // join adds a subscriber of scope sc until ctx ends; its first counts come
 // from a read started after now.
-func (h *countsHub) join(ctx context.Context, sc scope) <-chan *countsRead {
+func (h *countsHub) join(ctx context.Context, sc scope) *fanout.Mailbox[[]*Count] {
 	key := scopeKey{orgID: sc.orgID}
 	if sc.clinicID != nil {
 		key.clinicID = *sc.clinicID
 	}
-	m := &countsMember{out: make(chan *countsRead, 1)}
+	m := &countsMember{out: fanout.NewMailbox[[]*Count]()}
 	h.mu.Lock()
 	f := h.feeds[key]
 	if f == nil {
@@ -196,19 +196,9 @@ func (f *countsFeed) run() {
 }
 
 // send hands counts to the subscriber, replacing counts it has not taken.
-// Only the feed sends, under its lock, so the last send cannot block.
 func (m *countsMember) send(counts *countsRead) {
 	m.sent = counts.Value
-	select {
-	case m.out <- counts:
-		return
-	default:
-	}
-	select {
-	case <-m.out:
-	default:
-	}
-	m.out <- counts
+	m.out.Put(counts)
 }
 
 // sameCounts reports whether two reads of one scope found the same counts.
@@ -230,7 +220,7 @@ func (f *countsFeed) leave(m *countsMember) {
 		return
 	}
 	delete(f.members, m)
-	close(m.out)
+	m.out.Close()
 	if len(f.members) == 0 {
 		f.stopLocked()
 	}
@@ -244,7 +234,7 @@ func (f *countsFeed) end() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for m := range f.members {
-		close(m.out)
+		m.out.Close()
 	}
 	clear(f.members)
 	f.waiting = nil

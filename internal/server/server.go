@@ -37,6 +37,7 @@ import (
 	"github.com/clinicemr/usermanager/internal/db"
 	"github.com/clinicemr/usermanager/internal/fanout"
 	"github.com/clinicemr/usermanager/internal/graphiql"
+	"github.com/clinicemr/usermanager/internal/livesocket"
 	"github.com/clinicemr/usermanager/internal/staffcsv"
 	"github.com/clinicemr/usermanager/internal/staffimport"
 	"github.com/clinicemr/usermanager/internal/telemetry"
@@ -125,10 +126,11 @@ func New(opts Options) *Server {
 		gql.Use(opts.Metrics.GraphQL())
 	}
 	gql.AddTransport(transport.SSE{KeepAlivePingInterval: 15 * time.Second})
-	gql.AddTransport(transport.Websocket{
-		Implementation:        acceptedSockets{}, // accepted by trackStreams (detachWebSocket)
-		KeepAlivePingInterval: 15 * time.Second,
-		InitFunc:              websocketInit(opts.Auth, &s.streams.stopping),
+	// Sockets are accepted by trackStreams (detachWebSocket), then served
+	// here.
+	gql.AddTransport(livesocket.Transport{
+		KeepAlive: 15 * time.Second,
+		Init:      websocketInit(opts.Auth, &s.streams.stopping),
 	})
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
@@ -286,28 +288,34 @@ func refuseRequest(w http.ResponseWriter, status int, message string) {
 // token closes the socket with 4401 (not 1000, which makes clients retry
 // forever); a database outage with 1013, "try again later", so clients
 // reconnect instead of signing the person out.
-func websocketInit(a *auth.Service, stopping *atomic.Bool) transport.WebsocketInitFunc {
-	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		token := payload.GetString("Authorization")
+func websocketInit(a *auth.Service, stopping *atomic.Bool) func(context.Context, map[string]any) (context.Context, error) {
+	return func(ctx context.Context, payload map[string]any) (context.Context, error) {
+		token := initString(payload, "Authorization")
 		if token == "" {
-			token = payload.GetString("authorization")
+			token = initString(payload, "authorization")
 		}
-		ctx, err := shallowInit(ctx, a, token, payload.GetString(auth.ClinicHeader))
+		ctx, err := shallowInit(ctx, a, token, initString(payload, auth.ClinicHeader))
 		if e, ok := apperr.AsError(err); ok && e.Code == apperr.CodeUnavailable || err != nil && (stopping.Load() || ctx.Err() != nil) {
 			// Not a refused token: the database is out of reach, or the
 			// server is stopping (EndStreams cancelled the check).
-			return transport.WithWebsocketCloseCode(ctx, int(websocket.StatusTryAgainLater)), nil, err
+			return nil, &livesocket.Refusal{Code: websocket.StatusTryAgainLater, Err: err}
 		}
 		if err != nil {
-			return transport.WithWebsocketCloseCode(ctx, 4401), nil, err
+			return nil, &livesocket.Refusal{Code: livesocket.CodeUnauthorized, Err: err}
 		}
 		// The socket closes when the session ends (R25), and says so,
 		// unless it closes because the server stops (EndStreams).
 		watched := a.WatchSession(ctx)
 		return unlessRestarting{
-			Context: transport.AppendCloseReason(watched, "the session has ended"), plain: watched, stopping: stopping,
-		}, nil, nil
+			Context: livesocket.WithCloseReason(watched, "the session has ended"), plain: watched, stopping: stopping,
+		}, nil
 	}
+}
+
+// initString is a string of connection_init's payload, "" if absent.
+func initString(payload map[string]any, key string) string {
+	s, _ := payload[key].(string)
+	return s
 }
 
 // shallowInit is a.Context, run on a goroutine of its own: the token check

@@ -92,6 +92,19 @@ type Accepted interface {
 	Keep() (ended func())
 }
 
+// Waiter is an Accepted whose connection can be waited on before it is
+// read, in a shallower call than a read: a socket's reader is parked there
+// most of its life, so its stack is smaller.
+type Waiter interface {
+	// Buffered tells whether bytes were read from the connection and not
+	// yet taken; called only while the socket's reader is the
+	// connection's only reader.
+	Buffered() bool
+	// WaitReadable returns when the connection has bytes to read, is
+	// closed, or cannot be waited on.
+	WaitReadable()
+}
+
 // Refusal is an Init error with the close code to send.
 type Refusal struct {
 	Code websocket.StatusCode
@@ -139,6 +152,7 @@ func (t Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 		s.drainReads() // until the close handshake ends
 		return
 	}
+	s.waiter, _ = a.(Waiter)
 	ended := a.Keep()
 	go s.serve(ctx, ended)
 }
@@ -148,7 +162,8 @@ type socket struct {
 	t      *Transport
 	conn   *websocket.Conn
 	exec   graphql.GraphExecutor
-	legacy bool // graphql-ws, not graphql-transport-ws
+	waiter Waiter // nil: wait in the read
+	legacy bool   // graphql-ws, not graphql-transport-ws
 	// ctx is Init's context.
 	ctx  context.Context
 	done func() // the server's end of the socket (Accepted.Keep)
@@ -190,6 +205,7 @@ func (s *socket) readNext() {
 			s.end()
 		}
 	}()
+	s.waitReadable()
 	m, err := s.read()
 	start := graphql.Now()
 	switch {
@@ -208,6 +224,21 @@ func (s *socket) readNext() {
 		return
 	}
 	go s.readNext()
+}
+
+// waitReadable waits for the next message's first bytes, if s.waiter can.
+func (s *socket) waitReadable() {
+	if s.waiter == nil {
+		return
+	}
+	s.mu.Lock()
+	// Once closing, the close handshake reads too: leave the waiting to
+	// the read, which takes turns with it.
+	wait := !s.closing && !s.waiter.Buffered()
+	s.mu.Unlock()
+	if wait {
+		s.waiter.WaitReadable()
+	}
 }
 
 // end runs once the socket is closed and read to its end: its operations

@@ -37,7 +37,8 @@ const socketBufferSize = 256
 // which is not the request's: net/http cancels that one when this returns.
 // done runs when the socket's serving ends.
 func (s *Server) detachWebSocket(ctx context.Context, w http.ResponseWriter, r *http.Request, next http.Handler, done func()) {
-	conn, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
+	buffers := &smallBuffers{ResponseWriter: w}
+	conn, err := websocket.Accept(buffers, r, &websocket.AcceptOptions{
 		Subprotocols:   livesocket.Protocols,
 		OriginPatterns: s.origins,
 	})
@@ -55,7 +56,9 @@ func (s *Server) detachWebSocket(ctx context.Context, w http.ResponseWriter, r *
 		logLine()
 	}
 	go func() {
-		accepted := &acceptedSocket{conn: conn, ended: ended}
+		// Not buffers itself, which holds net/http's response, its
+		// request and buffers.
+		accepted := &acceptedSocket{conn: conn, ended: ended, raw: buffers.conn, reader: buffers.reader}
 		defer func() {
 			// Out of net/http's reach, a panic is caught here: the
 			// socket closes, the server goes on.
@@ -71,10 +74,15 @@ func (s *Server) detachWebSocket(ctx context.Context, w http.ResponseWriter, r *
 }
 
 // smallBuffers hands coder/websocket a hijacked connection with buffers of
-// socketBufferSize instead of net/http's, which stay with the request.
-type smallBuffers struct{ http.ResponseWriter }
+// socketBufferSize instead of net/http's, which stay with the request. It
+// keeps the connection and its reader, for acceptedSocket.WaitReadable.
+type smallBuffers struct {
+	http.ResponseWriter
+	conn   net.Conn
+	reader *bufio.Reader
+}
 
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
@@ -88,6 +96,7 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		conn.Close()
 		return nil, nil, err
 	}
+	w.conn, w.reader = conn, reader
 	return conn, bufio.NewReadWriter(reader, bufio.NewWriterSize(conn, socketBufferSize)), nil
 }
 
@@ -98,9 +107,22 @@ type acceptedSocket struct {
 	conn  *websocket.Conn
 	ended func()
 	kept  bool // the transport serves it on, and calls ended
+	// raw is the hijacked connection, read through reader.
+	raw    net.Conn
+	reader *bufio.Reader
 }
 
-var _ livesocket.Accepted = (*acceptedSocket)(nil)
+var (
+	_ livesocket.Accepted = (*acceptedSocket)(nil)
+	_ livesocket.Waiter   = (*acceptedSocket)(nil)
+)
+
+func (a *acceptedSocket) Buffered() bool { return a.reader.Buffered() > 0 }
+
+// WaitReadable waits until the client's connection has bytes to read, in
+// a call shallower than a read (waitReadable); it returns at once when it
+// cannot wait that way (TLS).
+func (a *acceptedSocket) WaitReadable() { waitReadable(a.raw) }
 
 func (a *acceptedSocket) WebSocket() *websocket.Conn { return a.conn }
 

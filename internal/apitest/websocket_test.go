@@ -112,8 +112,10 @@ func TestWebSocketRefusesBadTokenAndForeignOrigin(t *testing.T) {
 }
 
 // A client may send connection_init in the same packet as its handshake,
-// before the server's 101: the server, which reads the request with a
-// buffer that then holds the message too, must still see it.
+// before the server's 101, and its first operation with it: the server,
+// which reads the request with a buffer that then holds the messages too,
+// must still see them (and not wait for more bytes from the connection
+// while they sit in its buffer).
 func TestWebSocketReadsMessagesSentWithTheHandshake(t *testing.T) {
 	t.Parallel()
 	apitest.ForEachDatabase(t, func(t *testing.T, env *apitest.Env) {
@@ -128,7 +130,9 @@ func TestWebSocketReadsMessagesSentWithTheHandshake(t *testing.T) {
 		handshake := "GET /graphql HTTP/1.1\r\nHost: " + env.Server.Listener.Addr().String() + "\r\n" +
 			"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
 			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
-		if _, err := conn.Write(append([]byte(handshake), maskedTextFrame(init)...)); err != nil {
+		query, _ := json.Marshal(wsMessage{ID: "1", Type: "subscribe", Payload: json.RawMessage(`{"query":"{ viewer { username } }"}`)})
+		packet := append(append([]byte(handshake), maskedTextFrame(init)...), maskedTextFrame(query)...)
+		if _, err := conn.Write(packet); err != nil {
 			t.Fatal(err)
 		}
 		r := bufio.NewReader(conn)
@@ -136,18 +140,27 @@ func TestWebSocketReadsMessagesSentWithTheHandshake(t *testing.T) {
 		if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
 			t.Fatalf("handshake: %v %v", res, err)
 		}
-		// The server's first frame: unmasked text, a payload under 126 bytes.
-		header := make([]byte, 2)
-		if _, err := io.ReadFull(r, header); err != nil {
-			t.Fatalf("no answer to connection_init: %v", err)
+		// The server's frames: unmasked text, payloads under 126 bytes.
+		readFrame := func(what string) wsMessage {
+			header := make([]byte, 2)
+			if _, err := io.ReadFull(r, header); err != nil {
+				t.Fatalf("no %s: %v", what, err)
+			}
+			payload := make([]byte, header[1]&0x7f)
+			if _, err := io.ReadFull(r, payload); err != nil {
+				t.Fatal(err)
+			}
+			var m wsMessage
+			if err := json.Unmarshal(payload, &m); err != nil {
+				t.Fatalf("%s: %q (%v)", what, payload, err)
+			}
+			return m
 		}
-		payload := make([]byte, header[1]&0x7f)
-		if _, err := io.ReadFull(r, payload); err != nil {
-			t.Fatal(err)
+		if ack := readFrame("connection_ack"); ack.Type != "connection_ack" {
+			t.Fatalf("first message %+v, want connection_ack", ack)
 		}
-		var ack wsMessage
-		if err := json.Unmarshal(payload, &ack); err != nil || ack.Type != "connection_ack" {
-			t.Fatalf("first message %q (%v), want connection_ack", payload, err)
+		if next := readFrame("answer to the operation"); next.Type != "next" || !strings.Contains(string(next.Payload), `"username":"admin"`) {
+			t.Fatalf("second message %+v, want the viewer", next)
 		}
 	})
 }

@@ -25,6 +25,8 @@ type operation struct {
 	ctx             context.Context
 	cancel          context.CancelFunc
 	stoppedByClient atomic.Bool
+	// failed: an "error" message ended it, which needs no complete.
+	failed atomic.Bool
 	// recoverFunc is the executor's, once the operation is parsed.
 	recoverFunc atomic.Pointer[graphql.RecoverFunc]
 
@@ -162,13 +164,13 @@ func (op *operation) recover() {
 	op.finish()
 }
 
-// finish ends the operation: complete is sent unless the client stopped it
-// or the socket is ending.
+// finish ends the operation: complete is sent unless the client stopped it,
+// an error message ended it, or the socket is ending.
 func (op *operation) finish() {
 	s := op.socket
 	s.forget(op)
 	op.cancel()
-	if op.stoppedByClient.Load() || s.ctx.Err() != nil {
+	if op.stoppedByClient.Load() || op.failed.Load() || s.ctx.Err() != nil {
 		return
 	}
 	s.send(message{ID: op.id, Type: "complete"})
@@ -200,5 +202,6 @@ func (op *operation) sendErrors(errs gqlerror.List) {
 	if err != nil {
 		return
 	}
+	op.failed.Store(true)
 	op.socket.send(message{ID: op.id, Type: "error", Payload: data})
 }

@@ -170,7 +170,8 @@ type socket struct {
 
 	mu        sync.Mutex
 	ops       map[string]*operation // running, by the client's ID
-	closing   bool
+	closing   bool                  // the close handshake was started
+	over      bool                  // the socket was read to its end
 	keepAlive *time.Timer
 }
 
@@ -247,6 +248,10 @@ func (s *socket) end() {
 	s.mu.Lock()
 	ops := s.ops
 	s.ops = map[string]*operation{}
+	s.over = true
+	if s.keepAlive != nil {
+		s.keepAlive.Stop()
+	}
 	s.mu.Unlock()
 	for _, op := range ops {
 		op.stop()
@@ -312,6 +317,13 @@ func (s *socket) init(ctx context.Context) (context.Context, bool) {
 	// A restart (EndStreams) closes a socket that is yet to send it.
 	restart := context.AfterFunc(ctx, func() { s.close(websocket.StatusNormalClosure, "terminated") })
 	m, err := s.read()
+	// Pings may come first (graphql-transport-ws allows them at any time).
+	for err == nil && !s.legacy && (m.Type == "ping" || m.Type == "pong") {
+		if m.Type == "ping" {
+			s.send(message{Type: "pong", Payload: m.Payload})
+		}
+		m, err = s.read()
+	}
 	if !timeout.Stop() || !restart() {
 		return nil, false
 	}
@@ -437,7 +449,7 @@ func (s *socket) sendKeepAlive() {
 	s.send(message{Type: "ka"})
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.closing {
+	if !s.closing && !s.over {
 		s.keepAlive.Reset(s.t.KeepAlive)
 	}
 }

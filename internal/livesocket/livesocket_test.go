@@ -246,6 +246,9 @@ func TestQueriesAndSubscriptions(t *testing.T) {
 	t.Parallel()
 	exec := newExecutor()
 	c := dial(t, server(t, livesocket.Transport{}, exec), "graphql-transport-ws")
+	// A ping may come before connection_init.
+	c.send(msg{Type: "ping"})
+	c.expect("pong")
 	c.init()
 
 	c.send(subscribe("q", "query", ""))

@@ -28,6 +28,9 @@ import (
 //     through.
 //   - connection_init's token check, which reads the database through deep
 //     driver stacks, runs on a goroutine of its own (shallowInit).
+//   - The transport (internal/livesocket) then serves it with one goroutine,
+//     parked between messages in waitReadable (a readiness wait, shallower
+//     than a read), and subscriptions that are woken by their events.
 
 // socketBufferSize is the size of each WebSocket's read and write buffers.
 const socketBufferSize = 256

@@ -25,8 +25,10 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/coder/websocket"
@@ -125,8 +127,11 @@ func WithCloseReason(ctx context.Context, reason string) context.Context {
 
 var _ graphql.Transport = Transport{}
 
-// Supports tells whether r is a WebSocket upgrade.
-func (Transport) Supports(r *http.Request) bool { return r.Header.Get("Upgrade") != "" }
+// Supports tells whether r is a WebSocket upgrade (another Upgrade, such
+// as h2c, is left to the other transports).
+func (Transport) Supports(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
 
 // Do authenticates the socket (connection_init), then leaves it to a
 // goroutine of its own that starts shallow: the goroutine running Do went
@@ -135,7 +140,8 @@ func (Transport) Supports(r *http.Request) bool { return r.Header.Get("Upgrade")
 func (t Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	a, ok := w.(Accepted)
 	if !ok {
-		http.Error(w, "a WebSocket must be accepted by the server first", http.StatusInternalServerError)
+		// Not a WebSocket the server could accept (a malformed handshake).
+		http.Error(w, "not a valid WebSocket handshake", http.StatusBadRequest)
 		return
 	}
 	conn := a.WebSocket()
@@ -149,7 +155,9 @@ func (t Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 	}
 	ctx, ok := s.init(r.Context())
 	if !ok {
-		s.drainReads() // until the close handshake ends
+		if s.isClosing() {
+			s.drainReads() // until the close handshake ends
+		}
 		return
 	}
 	s.waiter, _ = a.(Waiter)
@@ -317,8 +325,10 @@ func (s *socket) init(ctx context.Context) (context.Context, bool) {
 	// A restart (EndStreams) closes a socket that is yet to send it.
 	restart := context.AfterFunc(ctx, func() { s.close(websocket.StatusNormalClosure, "terminated") })
 	m, err := s.read()
-	// Pings may come first (graphql-transport-ws allows them at any time).
-	for err == nil && !s.legacy && (m.Type == "ping" || m.Type == "pong") {
+	// Pings may come first (graphql-transport-ws allows them at any time),
+	// and the completion of nothing.
+	for err == nil && !s.legacy && (m.Type == "ping" || m.Type == "pong" || m.Type == "complete") ||
+		err == nil && s.legacy && m.Type == "stop" {
 		if m.Type == "ping" {
 			s.send(message{Type: "pong", Payload: m.Payload})
 		}
@@ -333,13 +343,22 @@ func (s *socket) init(ctx context.Context) (context.Context, bool) {
 		s.close(CodeBadMessage, "invalid message")
 		return nil, false
 	case err != nil:
+		if websocket.CloseStatus(err) == -1 {
+			// Not the client's close: a frame that breaks the WebSocket
+			// protocol, or a message over the read limit.
+			s.close(websocket.StatusProtocolError, "invalid frame")
+		}
 		return nil, false
 	case m.Type == "connection_terminate" && s.legacy:
 		s.close(websocket.StatusNormalClosure, "terminated")
 		return nil, false
+	case m.Type == "subscribe" || m.Type == "start":
+		s.sendConnectionError("connection_init must come first")
+		s.close(CodeUnauthorized, "Unauthorized")
+		return nil, false
 	case m.Type != "connection_init":
 		s.sendConnectionError("unexpected message " + truncate(m.Type, 40))
-		s.close(CodeUnauthorized, "Unauthorized")
+		s.close(CodeBadMessage, "unexpected message")
 		return nil, false
 	}
 	var payload map[string]any
@@ -385,14 +404,21 @@ func (s *socket) read() (message, error) {
 	return m, nil
 }
 
-// drainReads reads until the close handshake the server started ends.
+// drainReads reads until the close handshake the server started ends, or
+// closes the connection if that takes longer than the handshake may.
 func (s *socket) drainReads() {
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
 	for {
-		if _, _, err := s.conn.Read(context.Background()); err != nil {
+		if _, _, err := s.conn.Read(ctx); err != nil {
 			return
 		}
 	}
 }
+
+// drainTimeout bounds drainReads: coder/websocket waits 5s for the
+// client's answer to a close.
+const drainTimeout = 10 * time.Second
 
 // register adds an operation, unless its ID is taken.
 func (s *socket) register(id string) (*operation, bool) {
@@ -442,7 +468,7 @@ func (s *socket) contextEnded() {
 	} else {
 		reason = "terminated"
 	}
-	s.close(websocket.StatusNormalClosure, reason)
+	s.close(websocket.StatusNormalClosure, truncate(reason, maxReason))
 }
 
 func (s *socket) sendKeepAlive() {
@@ -498,9 +524,17 @@ func (s *socket) sendConnectionError(text string) {
 	s.send(message{Type: "connection_error", Payload: payload})
 }
 
+// maxReason is the longest close reason a close frame holds, in bytes.
+const maxReason = 123
+
+// truncate cuts s to at most n bytes, on a character's boundary (a close
+// reason that is not UTF-8 makes browsers fail the connection).
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

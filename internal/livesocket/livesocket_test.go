@@ -1,10 +1,13 @@
 package livesocket_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -277,6 +280,12 @@ func TestQueriesAndSubscriptions(t *testing.T) {
 	if m := c.expect("error"); m.ID != "v" || !strings.Contains(string(m.Payload), "GRAPHQL_VALIDATION_FAILED") {
 		t.Fatalf("invalid operation: %+v", m)
 	}
+	// Its ID is free once the error is sent.
+	c.send(subscribe("v", "query", ""))
+	if m := c.expect("next"); m.ID != "v" {
+		t.Fatalf("the ID again: %+v", m)
+	}
+	c.expect("complete")
 	// A resolver's panic is an error for its operation; the socket goes on.
 	c.send(subscribe("p", "panic", ""))
 	if m := c.expect("error"); m.ID != "p" || !strings.Contains(string(m.Payload), "internal system error") {
@@ -500,6 +509,50 @@ func TestASubscriberHasNoGoroutine(t *testing.T) {
 		exec.subscription(t, fmt.Sprint(i)).box.Put(fanout.NewEvent(1000 + i))
 		if m := c.expect("next"); string(m.Payload) != fmt.Sprintf(`{"data":{"n":%d}}`, 1000+i) {
 			t.Fatalf("subscriber %d: %+v", i, m)
+		}
+	}
+}
+
+// A client that breaks the WebSocket protocol before connection_init (an
+// unmasked frame) and then says nothing is closed, not left holding the
+// server's goroutine and connection.
+func TestABrokenFrameBeforeInitCloses(t *testing.T) {
+	t.Parallel()
+	srv := server(t, livesocket.Transport{}, newExecutor())
+	conn, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	handshake := "GET / HTTP/1.1\r\nHost: " + srv.Listener.Addr().String() + "\r\n" +
+		"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
+	if _, err := conn.Write([]byte(handshake)); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(conn)
+	res, err := http.ReadResponse(r, nil)
+	if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", res, err)
+	}
+	if _, err := conn.Write([]byte{0x81, 0x00}); err != nil { // a client's frame must be masked
+		t.Fatal(err)
+	}
+	// The server may send a close frame; then it must close the connection
+	// (after waiting for an answer that never comes).
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		t.Fatalf("the connection stayed open: %v", err)
+	}
+}
+
+func TestSupportsWebSocketUpgradesOnly(t *testing.T) {
+	t.Parallel()
+	for upgrade, want := range map[string]bool{"websocket": true, "WebSocket": true, "h2c": false, "websocket, foo": false, "": false} {
+		r := httptest.NewRequest(http.MethodGet, "/graphql", nil)
+		r.Header.Set("Upgrade", upgrade)
+		if got := (livesocket.Transport{}).Supports(r); got != want {
+			t.Errorf("Upgrade %q: Supports %v, want %v", upgrade, got, want)
 		}
 	}
 }

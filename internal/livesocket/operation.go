@@ -25,8 +25,6 @@ type operation struct {
 	ctx             context.Context
 	cancel          context.CancelFunc
 	stoppedByClient atomic.Bool
-	// failed: an "error" message ended it, which needs no complete.
-	failed atomic.Bool
 	// recoverFunc is the executor's, once the operation is parsed.
 	recoverFunc atomic.Pointer[graphql.RecoverFunc]
 
@@ -51,8 +49,7 @@ func (op *operation) run(payload json.RawMessage, start time.Time) {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber() // as gqlgen's transports read variables
 	if err := dec.Decode(params); err != nil {
-		op.sendErrors(gqlerror.List{{Message: "the operation is not a JSON object with a query"}})
-		op.finish()
+		op.finish(gqlerror.List{{Message: "the operation is not a JSON object with a query"}})
 		return
 	}
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
@@ -61,11 +58,14 @@ func (op *operation) run(payload json.RawMessage, start time.Time) {
 	if errs != nil {
 		resp := exec.DispatchError(graphql.WithOperationContext(ctx, oc), errs)
 		if errcode.GetErrorKind(errs) == errcode.KindProtocol {
-			op.sendErrors(resp.Errors)
-		} else {
-			op.sendNext(resp)
+			op.finish(resp.Errors)
+			return
 		}
-		op.finish()
+		if err := op.sendNext(resp); err != nil {
+			op.finish(err)
+			return
+		}
+		op.finish(nil)
 		return
 	}
 	op.recoverFunc.Store(&oc.RecoverFunc)
@@ -78,9 +78,12 @@ func (op *operation) run(payload json.RawMessage, start time.Time) {
 			if resp == nil {
 				break
 			}
-			op.sendNext(resp)
+			if err := op.sendNext(resp); err != nil {
+				op.finish(err)
+				return
+			}
 		}
-		op.finish()
+		op.finish(nil)
 		return
 	}
 	// Nothing waits for the events: each one wakes the socket. Its end
@@ -129,14 +132,17 @@ func (op *operation) drain() {
 		op.wakes--
 		op.mu.Unlock()
 		resp := op.responses(op.handlerCtx)
-		if resp == nil {
+		var errs gqlerror.List
+		if resp != nil {
+			errs = op.sendNext(resp)
+		}
+		if resp == nil || errs != nil {
 			op.mu.Lock()
 			op.done, op.running = true, false
 			op.mu.Unlock()
-			op.finish()
+			op.finish(errs)
 			return
 		}
-		op.sendNext(resp)
 	}
 }
 
@@ -160,48 +166,42 @@ func (op *operation) recover() {
 	op.mu.Lock()
 	op.done = true
 	op.mu.Unlock()
-	op.sendErrors(gqlerror.List{gqlErr})
-	op.finish()
+	op.finish(gqlerror.List{gqlErr})
 }
 
-// finish ends the operation: complete is sent unless the client stopped it,
-// an error message ended it, or the socket is ending.
-func (op *operation) finish() {
+// finish ends the operation, freeing its ID first (so the client may
+// reuse it as soon as it hears of the end): an "error" message when errs
+// ended it, else complete; nothing if the client stopped it or the socket
+// is ending.
+func (op *operation) finish(errs gqlerror.List) {
 	s := op.socket
 	s.forget(op)
-	op.cancel()
-	if op.stoppedByClient.Load() || op.failed.Load() || s.ctx.Err() != nil {
-		return
+	if !op.stoppedByClient.Load() && op.ctx.Err() == nil && s.ctx.Err() == nil {
+		if errs != nil {
+			if data, err := json.Marshal(errs); err == nil {
+				s.send(message{ID: op.id, Type: "error", Payload: data})
+			}
+		} else {
+			s.send(message{ID: op.id, Type: "complete"})
+		}
 	}
-	s.send(message{ID: op.id, Type: "complete"})
+	op.cancel()
 }
 
-// sendNext sends a response: "next", or "data" in graphql-ws.
-func (op *operation) sendNext(resp *graphql.Response) {
+// sendNext sends a response: "next", or "data" in graphql-ws. A response
+// that cannot be encoded ends the operation with the errors returned.
+func (op *operation) sendNext(resp *graphql.Response) gqlerror.List {
 	if op.ctx.Err() != nil {
-		return
+		return nil
 	}
 	data, err := json.Marshal(resp)
 	if err != nil {
-		op.sendErrors(gqlerror.List{{Message: "the response could not be encoded"}})
-		return
+		return gqlerror.List{{Message: "the response could not be encoded"}}
 	}
 	kind := "next"
 	if op.socket.legacy {
 		kind = "data"
 	}
 	op.socket.send(message{ID: op.id, Type: kind, Payload: data})
-}
-
-// sendErrors sends an "error" message: the operation failed before it ran.
-func (op *operation) sendErrors(errs gqlerror.List) {
-	if op.ctx.Err() != nil {
-		return
-	}
-	data, err := json.Marshal(errs)
-	if err != nil {
-		return
-	}
-	op.failed.Store(true)
-	op.socket.send(message{ID: op.id, Type: "error", Payload: data})
+	return nil
 }

@@ -221,6 +221,22 @@ func (m *Mailbox[T]) take() (*Event[T], bool) {
 	return e, true
 }
 
+// await takes the next event, waiting for ready to say one came: nil when
+// the events ended (open is false) or ctx did.
+func (m *Mailbox[T]) await(ctx context.Context, ready <-chan struct{}) (e *Event[T], open bool) {
+	for {
+		e, open := m.take()
+		if e != nil || !open {
+			return e, open
+		}
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil, true
+		}
+	}
+}
+
 // setNotify sets whom to tell, and tells at once if something is waiting.
 func (m *Mailbox[T]) setNotify(notify func()) {
 	m.mu.Lock()
@@ -273,17 +289,9 @@ func Deliver[T any](ctx context.Context, events *Mailbox[T]) <-chan T {
 		go func() {
 			defer close(values)
 			for {
-				e, open := events.take()
-				if !open {
-					return
-				}
+				e, _ := events.await(ctx, ready)
 				if e == nil {
-					select {
-					case <-ready:
-						continue
-					case <-ctx.Done():
-						return
-					}
+					return // the events or ctx ended
 				}
 				select {
 				case values <- e.Value:
@@ -304,30 +312,24 @@ func Deliver[T any](ctx context.Context, events *Mailbox[T]) <-chan T {
 	}
 	ended := false
 	s.next = func(ctx context.Context) (*responses, func(context.Context), bool) {
-		for !ended {
-			e, open := events.take()
-			if !open {
-				ended = true
-				close(values)
-				break
-			}
-			if e == nil {
-				select {
-				case <-ready:
-					continue
-				case <-ctx.Done():
-					return nil, nil, false
-				}
-			}
-			forward := func(ctx context.Context) {
-				select {
-				case values <- e.Value:
-				case <-ctx.Done():
-				}
-			}
-			return &e.responses, forward, true
+		if ended {
+			return nil, nil, false
 		}
-		return nil, nil, false
+		e, open := events.await(ctx, ready)
+		if !open {
+			ended = true
+			close(values)
+		}
+		if e == nil {
+			return nil, nil, false
+		}
+		forward := func(ctx context.Context) {
+			select {
+			case values <- e.Value:
+			case <-ctx.Done():
+			}
+		}
+		return &e.responses, forward, true
 	}
 	return values
 }

@@ -161,17 +161,20 @@ func Middleware(ctx context.Context, next graphql.OperationHandler) graphql.Resp
 // one not yet taken, so a slow subscriber gets the newest value, not every
 // one. Its producer (the counts hub) puts events; Deliver takes them.
 type Mailbox[T any] struct {
+	// ready holds a token once an event or the end arrives.
+	ready chan struct{}
+
 	mu      sync.Mutex
 	pending *Event[T]
 	closed  bool
-	// notify is told when an event or the end arrives; signalled: it was
-	// told, and nothing has been taken since (so it is told once per take).
-	notify    func()
-	signalled bool
+	// wake, when set (a transport's Waker), is told once per take that an
+	// event or the end arrived; woken: told, and nothing taken since.
+	wake  func()
+	woken bool
 }
 
 // NewMailbox returns an empty, open mailbox.
-func NewMailbox[T any]() *Mailbox[T] { return &Mailbox[T]{} }
+func NewMailbox[T any]() *Mailbox[T] { return &Mailbox[T]{ready: make(chan struct{}, 1)} }
 
 // Put leaves e for the subscriber, replacing an event it has not taken.
 func (m *Mailbox[T]) Put(e *Event[T]) {
@@ -181,9 +184,7 @@ func (m *Mailbox[T]) Put(e *Event[T]) {
 		return
 	}
 	m.pending = e
-	tell := m.signalLocked()
-	m.mu.Unlock()
-	tell()
+	m.arrived()
 }
 
 // Close ends the subscriber's events; one not yet taken is dropped.
@@ -195,24 +196,31 @@ func (m *Mailbox[T]) Close() {
 	}
 	m.closed = true
 	m.pending = nil
-	tell := m.signalLocked()
-	m.mu.Unlock()
-	tell()
+	m.arrived()
 }
 
-func (m *Mailbox[T]) signalLocked() func() {
-	if m.signalled || m.notify == nil {
-		return func() {}
+// arrived tells the taker that something arrived; m.mu is held, and
+// released here.
+func (m *Mailbox[T]) arrived() {
+	select {
+	case m.ready <- struct{}{}:
+	default:
 	}
-	m.signalled = true
-	return m.notify
+	wake := m.wake
+	if wake == nil || m.woken {
+		m.mu.Unlock()
+		return
+	}
+	m.woken = true
+	m.mu.Unlock()
+	wake()
 }
 
 // take returns the pending event (nil if none) and whether events go on.
 func (m *Mailbox[T]) take() (*Event[T], bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.signalled = false
+	m.woken = false
 	if m.closed {
 		return nil, false
 	}
@@ -221,32 +229,34 @@ func (m *Mailbox[T]) take() (*Event[T], bool) {
 	return e, true
 }
 
-// await takes the next event, waiting for ready to say one came: nil when
-// the events ended (open is false) or ctx did.
-func (m *Mailbox[T]) await(ctx context.Context, ready <-chan struct{}) (e *Event[T], open bool) {
+// await takes the next event, waiting for one: nil when the events ended
+// (open is false) or ctx did.
+func (m *Mailbox[T]) await(ctx context.Context) (e *Event[T], open bool) {
 	for {
 		e, open := m.take()
 		if e != nil || !open {
 			return e, open
 		}
 		select {
-		case <-ready:
+		case <-m.ready:
 		case <-ctx.Done():
 			return nil, true
 		}
 	}
 }
 
-// setNotify sets whom to tell, and tells at once if something is waiting.
-func (m *Mailbox[T]) setNotify(notify func()) {
+// wakeWith has wake told of every event (and the end), at once if one is
+// waiting.
+func (m *Mailbox[T]) wakeWith(wake func()) {
 	m.mu.Lock()
-	m.notify = notify
-	tell := func() {}
-	if m.pending != nil || m.closed {
-		tell = m.signalLocked()
+	m.wake = wake
+	if m.pending == nil && !m.closed || m.woken {
+		m.mu.Unlock()
+		return
 	}
+	m.woken = true
 	m.mu.Unlock()
-	tell()
+	wake()
 }
 
 // Waker lets a transport serve a subscription without a goroutine waiting
@@ -284,12 +294,10 @@ func Deliver[T any](ctx context.Context, events *Mailbox[T]) <-chan T {
 	s, ok := ctx.Value(streamKey{}).(*stream)
 	if !ok || s.next != nil {
 		// Not under Middleware: hand the values on one by one.
-		ready := make(chan struct{}, 1)
-		events.setNotify(func() { signal(ready) })
 		go func() {
 			defer close(values)
 			for {
-				e, _ := events.await(ctx, ready)
+				e, _ := events.await(ctx)
 				if e == nil {
 					return // the events or ctx ended
 				}
@@ -302,20 +310,17 @@ func Deliver[T any](ctx context.Context, events *Mailbox[T]) <-chan T {
 		}()
 		return values
 	}
-	ready := make(chan struct{}, 1)
 	if w, ok := ctx.Value(wakerKey{}).(*Waker); ok && w.used.CompareAndSwap(false, true) {
 		// The transport calls the handler when told, so next finds the
 		// event without waiting.
-		events.setNotify(func() { signal(ready); w.wake() })
-	} else {
-		events.setNotify(func() { signal(ready) })
+		events.wakeWith(w.wake)
 	}
 	ended := false
 	s.next = func(ctx context.Context) (*responses, func(context.Context), bool) {
 		if ended {
 			return nil, nil, false
 		}
-		e, open := events.await(ctx, ready)
+		e, open := events.await(ctx)
 		if !open {
 			ended = true
 			close(values)
@@ -332,14 +337,6 @@ func Deliver[T any](ctx context.Context, events *Mailbox[T]) <-chan T {
 		return &e.responses, forward, true
 	}
 	return values
-}
-
-// signal leaves a token in ready unless one is there.
-func signal(ready chan struct{}) {
-	select {
-	case ready <- struct{}{}:
-	default:
-	}
 }
 
 // operationKey identifies what decides a response besides the event: the

@@ -31,6 +31,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
 )
 
@@ -68,7 +69,7 @@ type Transport struct {
 	// when that context ends (a session's end, a restart). An error
 	// refuses the socket, with the close code of a Refusal (4401 if the
 	// error is not one).
-	Init func(ctx context.Context, payload map[string]any) (context.Context, error)
+	Init func(ctx context.Context, payload transport.InitPayload) (context.Context, error)
 	// KeepAlive is the interval of graphql-ws "ka" messages (none if 0).
 	// graphql-transport-ws clients ping when they want to.
 	KeepAlive time.Duration
@@ -361,7 +362,7 @@ func (s *socket) init(ctx context.Context) (context.Context, bool) {
 		s.close(CodeBadMessage, "unexpected message")
 		return nil, false
 	}
-	var payload map[string]any
+	var payload transport.InitPayload
 	if len(m.Payload) > 0 && !bytes.Equal(m.Payload, []byte("null")) {
 		if err := json.Unmarshal(m.Payload, &payload); err != nil {
 			s.sendConnectionError("the connection_init payload must be an object")

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -286,6 +287,11 @@ func TestQueriesAndSubscriptions(t *testing.T) {
 		t.Fatalf("the ID again: %+v", m)
 	}
 	c.expect("complete")
+	// A payload that is not an operation is the client's mistake.
+	c.send(msg{ID: "j", Type: "subscribe", Payload: json.RawMessage(`["not", "an", "operation"]`)})
+	if m := c.expect("error"); m.ID != "j" || !strings.Contains(string(m.Payload), `"code":"BAD_USER_INPUT"`) {
+		t.Fatalf("not an operation: %+v", m)
+	}
 	// A resolver's panic is an error for its operation; the socket goes on.
 	c.send(subscribe("p", "panic", ""))
 	if m := c.expect("error"); m.ID != "p" || !strings.Contains(string(m.Payload), "internal system error") {
@@ -357,7 +363,7 @@ func TestEventsCoalesceForASlowSubscriber(t *testing.T) {
 
 func TestProtocolMistakesClose(t *testing.T) {
 	t.Parallel()
-	refuse := func(ctx context.Context, payload map[string]any) (context.Context, error) {
+	refuse := func(ctx context.Context, payload transport.InitPayload) (context.Context, error) {
 		if payload["Authorization"] == "forbidden" {
 			return nil, &livesocket.Refusal{Code: 4403, Err: errors.New("no access")}
 		}
@@ -425,7 +431,7 @@ func TestLegacyProtocol(t *testing.T) {
 	t.Parallel()
 	exec := newExecutor()
 	sessions := make(chan context.CancelFunc, 1)
-	init := func(ctx context.Context, _ map[string]any) (context.Context, error) {
+	init := func(ctx context.Context, _ transport.InitPayload) (context.Context, error) {
 		ctx, end := context.WithCancel(ctx)
 		sessions <- end
 		return livesocket.WithCloseReason(ctx, "the session has ended"), nil

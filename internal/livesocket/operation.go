@@ -14,6 +14,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/clinicemr/usermanager/internal/apperr"
 	"github.com/clinicemr/usermanager/internal/fanout"
 )
 
@@ -49,7 +50,10 @@ func (op *operation) run(payload json.RawMessage, start time.Time) {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber() // as gqlgen's transports read variables
 	if err := dec.Decode(params); err != nil {
-		op.finish(gqlerror.List{{Message: "the operation is not a JSON object with a query"}})
+		op.finish(gqlerror.List{{
+			Message:    "the operation is not a JSON object with a query",
+			Extensions: map[string]any{"code": apperr.CodeBadUserInput},
+		}})
 		return
 	}
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
@@ -59,13 +63,9 @@ func (op *operation) run(payload json.RawMessage, start time.Time) {
 		resp := exec.DispatchError(graphql.WithOperationContext(ctx, oc), errs)
 		if errcode.GetErrorKind(errs) == errcode.KindProtocol {
 			op.finish(resp.Errors)
-			return
+		} else {
+			op.finish(op.sendNext(resp))
 		}
-		if err := op.sendNext(resp); err != nil {
-			op.finish(err)
-			return
-		}
-		op.finish(nil)
 		return
 	}
 	op.recoverFunc.Store(&oc.RecoverFunc)
@@ -73,17 +73,15 @@ func (op *operation) run(payload json.RawMessage, start time.Time) {
 	waker := fanout.NewWaker(op.wake)
 	responses, ctx := exec.DispatchOperation(fanout.WithWaker(ctx, waker), oc)
 	if !waker.Used() {
-		for {
+		var errs gqlerror.List
+		for errs == nil {
 			resp := responses(ctx)
 			if resp == nil {
 				break
 			}
-			if err := op.sendNext(resp); err != nil {
-				op.finish(err)
-				return
-			}
+			errs = op.sendNext(resp)
 		}
-		op.finish(nil)
+		op.finish(errs)
 		return
 	}
 	// Nothing waits for the events: each one wakes the socket. Its end

@@ -288,13 +288,9 @@ func refuseRequest(w http.ResponseWriter, status int, message string) {
 // token closes the socket with 4401 (not 1000, which makes clients retry
 // forever); a database outage with 1013, "try again later", so clients
 // reconnect instead of signing the person out.
-func websocketInit(a *auth.Service, stopping *atomic.Bool) func(context.Context, map[string]any) (context.Context, error) {
-	return func(ctx context.Context, payload map[string]any) (context.Context, error) {
-		token := initString(payload, "Authorization")
-		if token == "" {
-			token = initString(payload, "authorization")
-		}
-		ctx, err := shallowInit(ctx, a, token, initString(payload, auth.ClinicHeader))
+func websocketInit(a *auth.Service, stopping *atomic.Bool) func(context.Context, transport.InitPayload) (context.Context, error) {
+	return func(ctx context.Context, payload transport.InitPayload) (context.Context, error) {
+		ctx, err := shallowInit(ctx, a, payload.Authorization(), payload.GetString(auth.ClinicHeader))
 		if e, ok := apperr.AsError(err); ok && e.Code == apperr.CodeUnavailable || err != nil && (stopping.Load() || ctx.Err() != nil) {
 			// Not a refused token: the database is out of reach, or the
 			// server is stopping (EndStreams cancelled the check).
@@ -310,12 +306,6 @@ func websocketInit(a *auth.Service, stopping *atomic.Bool) func(context.Context,
 			Context: livesocket.WithCloseReason(watched, "the session has ended"), plain: watched, stopping: stopping,
 		}, nil
 	}
-}
-
-// initString is a string of connection_init's payload, "" if absent.
-func initString(payload map[string]any, key string) string {
-	s, _ := payload[key].(string)
-	return s
 }
 
 // shallowInit is a.Context, run on a goroutine of its own: the token check
